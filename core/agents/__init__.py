@@ -1,0 +1,1 @@
+"""Agent adapters: one class per agent CLI behind the AgentAdapter ABC."""

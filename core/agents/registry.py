@@ -1,0 +1,24 @@
+"""Which adapter serves which agent name."""
+
+from __future__ import annotations
+
+from core.agents.base import AgentAdapter
+from core.agents.shell import ShellAgent
+from core.errors import UserError
+
+_ADAPTERS: dict[str, AgentAdapter] = {"shell": ShellAgent()}
+
+
+def register(adapter: AgentAdapter) -> None:
+    _ADAPTERS[adapter.name] = adapter
+
+
+def adapter_for(name: str) -> AgentAdapter:
+    try:
+        return _ADAPTERS[name]
+    except KeyError:
+        raise UserError(f"unknown agent {name!r} (one of {', '.join(sorted(_ADAPTERS))})") from None
+
+
+def known_agents() -> list[str]:
+    return sorted(_ADAPTERS)

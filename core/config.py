@@ -1,0 +1,203 @@
+"""config.yml: typed, validated, with ${VAR} expansion.
+
+Every key a user may write is declared here with its default; config.example.yml lists them all.
+A wrong key or value raises ConfigError naming the key path and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from core.errors import ConfigError
+
+AGENT_NAMES = ("claude", "codex", "opencode", "shell")
+LLM_AGENTS = ("claude", "codex", "opencode")
+COMPLEXITIES = ("simple", "medium", "complex")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RouterConfig(_Section):
+    mode: Literal["llm", "round_robin"] = "llm"
+    model: str = "claude-haiku-4-5"
+    timeout_seconds: float = Field(30.0, gt=0)
+    fallback_executor: str = "claude"
+    max_route_attempts: int = Field(2, ge=1)
+    agents: list[str] = Field(default_factory=lambda: list(LLM_AGENTS))
+    allowed_tools: list[str] = Field(default_factory=list)
+    default_skills: list[str] = Field(default_factory=list)
+
+    @field_validator("fallback_executor")
+    @classmethod
+    def _known_fallback(cls, value: str) -> str:
+        if value not in AGENT_NAMES:
+            raise ValueError(f"unknown agent {value!r} (one of {', '.join(AGENT_NAMES)})")
+        return value
+
+    @field_validator("agents")
+    @classmethod
+    def _known_agents(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in AGENT_NAMES:
+                raise ValueError(f"unknown agent {name!r} (one of {', '.join(AGENT_NAMES)})")
+        return value
+
+
+class TierModels(_Section):
+    claude: str | None = None
+    codex: str | None = None
+    opencode: str | None = None
+
+
+class ModelMap(_Section):
+    simple: TierModels = TierModels(claude="haiku", codex="gpt-5.5-mini", opencode="anthropic/claude-haiku-4-5")
+    medium: TierModels = TierModels(claude="sonnet", codex="gpt-5.5", opencode="anthropic/claude-sonnet-4-5")
+    complex: TierModels = TierModels(claude="opus", codex="gpt-5.5", opencode="anthropic/claude-opus-4-1")
+    review: TierModels = TierModels(claude="sonnet", codex="gpt-5.5", opencode="anthropic/claude-sonnet-4-5")
+
+    def model_for(self, complexity: str, agent: str) -> str | None:
+        tier: TierModels | None = getattr(self, complexity, None)
+        return getattr(tier, agent, None) if tier is not None else None
+
+
+class AgentConfig(_Section):
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    sandbox: Literal["full-auto", "workspace-write", "danger-full-access", "none"] | None = None
+
+
+class AgentsConfig(_Section):
+    claude: AgentConfig = AgentConfig()
+    codex: AgentConfig = AgentConfig(sandbox="workspace-write")
+    opencode: AgentConfig = AgentConfig()
+    shell: AgentConfig = AgentConfig()
+
+    def get(self, name: str) -> AgentConfig:
+        config: AgentConfig = getattr(self, name)
+        return config
+
+
+class WorkflowConfig(_Section):
+    max_attempts: int = Field(3, ge=1)
+    timeout_seconds: float = Field(3600.0, gt=0)
+    idle_timeout_seconds: float = Field(900.0, gt=0)
+    max_parallel: int = Field(2, ge=1)
+    sandbox: bool = True
+
+
+class StdoutTransportConfig(_Section):
+    enabled: bool = False
+
+
+class TelegramTransportConfig(_Section):
+    enabled: bool = False
+    token: str = ""
+    allowed_chat_ids: list[int] = Field(default_factory=list)
+    allowed_user_ids: list[int] = Field(default_factory=list)
+    base_url: str | None = None
+
+
+class DiscordTransportConfig(_Section):
+    enabled: bool = False
+    token: str = ""
+    allowed_user_ids: list[int] = Field(default_factory=list)
+    guild_ids: list[int] = Field(default_factory=list)
+    api_base: str | None = None
+    gateway_url: str | None = None
+
+
+class TransportsConfig(_Section):
+    stdout: StdoutTransportConfig = StdoutTransportConfig()
+    telegram: TelegramTransportConfig = TelegramTransportConfig()
+    discord: DiscordTransportConfig = DiscordTransportConfig()
+
+    def enabled_names(self) -> list[str]:
+        return [name for name in ("stdout", "telegram", "discord") if getattr(self, name).enabled]
+
+
+class RedactConfig(_Section):
+    patterns: list[str] = Field(default_factory=list)
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {pattern!r} is not a regular expression: {exc}") from exc
+        return value
+
+
+class ProjectConfig(_Section):
+    path: str
+    default_branch: str | None = None
+
+
+class Config(_Section):
+    router: RouterConfig = RouterConfig()
+    model_map: ModelMap = ModelMap()
+    agents: AgentsConfig = AgentsConfig()
+    workflow: WorkflowConfig = WorkflowConfig()
+    transports: TransportsConfig = TransportsConfig()
+    redact: RedactConfig = RedactConfig()
+    projects: dict[str, ProjectConfig] = Field(default_factory=dict)
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(value: Any, environ: dict[str, str] | None = None) -> Any:
+    """Replace ${VAR} in every string of a parsed YAML tree; an unset variable becomes ''."""
+    env = os.environ if environ is None else environ
+    if isinstance(value, str):
+        return _VAR.sub(lambda match: env.get(match.group(1), ""), value)
+    if isinstance(value, list):
+        return [expand_env(item, env) for item in value]
+    if isinstance(value, dict):
+        return {key: expand_env(item, env) for key, item in value.items()}
+    return value
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown key"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] not in ("missing",) and "input" in error and not isinstance(error["input"], dict):
+        message += f" (got {error['input']!r})"
+    return f"{path}: {message}"
+
+
+def parse_config(data: Any, source: str = "config.yml") -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(data).__name__}")
+    try:
+        return Config.model_validate(expand_env(data))
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc.errors()[0])}") from None
+
+
+def load_config(path: Path) -> Config:
+    """The config at `path`, or the embedded defaults when the file does not exist."""
+    if not path.exists():
+        return Config()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path.name}:{where}: not valid YAML: {problem}") from None
+    return parse_config(data, path.name)
