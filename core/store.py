@@ -104,10 +104,10 @@ _TASK_COLUMNS = (
     "id, title, body, status, labels, project, parent_id, agent, model, complexity, route_reason, branch, "
     "worktree, attempts, summary, review_reason, cost_usd, created_at, updated_at"
 )
-_UPDATABLE = frozenset(
-    "title body labels project parent_id agent model complexity route_reason branch worktree attempts summary "
-    "review_reason cost_usd".split()
-)
+_UPDATABLE = frozenset((
+    "title", "body", "labels", "project", "parent_id", "agent", "model", "complexity", "route_reason", "branch",
+    "worktree", "attempts", "summary", "review_reason", "cost_usd",
+))
 
 
 @dataclass(frozen=True)

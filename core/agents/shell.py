@@ -26,7 +26,8 @@ class ShellAgent(AgentAdapter):
     def parse_result(self, ctx: AttemptContext, exit_code: int, output: str) -> AgentResult:
         if exit_code != 0:
             return AgentResult(status="failed", error_kind="exit_code", error=f"exit code {exit_code}")
-        summary, delegations = "", ()
+        summary = ""
+        delegations: tuple[Delegation, ...] = ()
         if ctx.result_file.exists():
             try:
                 data = json.loads(ctx.result_file.read_text(encoding="utf-8"))
