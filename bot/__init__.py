@@ -1,0 +1,1 @@
+"""Chat commands shared by every transport: declarations, parsing, dispatch, replies, following tasks."""

@@ -1,0 +1,67 @@
+"""What the bot needs from a chat transport, and what it hands back.
+
+Transports implement ChatPort (transports/base.py's Transport ABC does); bot/ never imports a transport.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """Where a command came from and where replies and followed output go."""
+
+    transport: str
+    chat_id: str
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_message_length: int  # of the rendered text, in the transport's own unit (see ChatPort.rendered_length)
+    can_edit: bool
+    min_interval_seconds: float  # between two sends/edits in one chat, to stay under flood limits
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    preformatted: bool = False
+    task_id: int | None = None  # the task this reply is about (e.g. the one just created)
+
+
+class RateLimited(Exception):
+    """A transport was told to slow down; the caller waits `retry_after` seconds and tries again."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited, retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class ChatPort(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def is_allowed(self, chat: ChatRef) -> bool: ...
+
+    def rendered_length(self, text: str, preformatted: bool) -> int:
+        """Length of `text` once escaped and wrapped for this transport, in its own unit."""
+        ...
+
+    async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
+        """Send a message; returns its id. Raises RateLimited on a flood-control answer."""
+        ...
+
+    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
+        """Replace a message's text. Raises RateLimited on a flood-control answer."""
+        ...
+
+
+class CommandSink(Protocol):
+    """What a transport calls when a person types a command; it returns the replies to deliver."""
+
+    async def handle_text(self, chat: ChatRef, text: str) -> list[Reply]: ...
+
+    async def handle_call(self, chat: ChatRef, path: tuple[str, ...], args: dict[str, Any]) -> list[Reply]: ...

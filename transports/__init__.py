@@ -1,0 +1,1 @@
+"""Chat transports: the Transport ABC and the stdout, telegram and discord implementations."""
