@@ -239,7 +239,7 @@ class Router:
         fallback = self._settings.fallback_executor
         if self._is_installed(fallback):
             warnings.append(f"{problem}: using fallback_executor {fallback}")
-            return _Choice(fallback, tier, f"{problem}; fallback_executor", "fallback")
+            return _Choice(fallback, tier, f"fallback_executor ({problem})", "fallback")
         if available:
             warnings.append(f"{problem}, nor is fallback_executor {fallback}: routing round-robin")
             return await self._round_robin(available, tier, f"fallback_executor {fallback} is not installed",
