@@ -88,7 +88,7 @@ class ClaudeAgent(AgentAdapter):
                     lines.append(describe_tool(str(block.get("name")), block.get("input") or {}))
             return lines
         if kind == "user":
-            return [f"✗ {first_line(_tool_result_text(block))}"
+            return [_tool_error_line(_tool_result_text(block))
                     for block in _content(event) if block.get("type") == "tool_result" and block.get("is_error")]
         if kind == "result":
             return [_result_line(event)]
@@ -155,6 +155,14 @@ def _tool_result_text(block: dict[str, Any]) -> str:
     if isinstance(content, list):
         content = " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return str(content or "").replace("<tool_use_error>", "").replace("</tool_use_error>", "")
+
+
+def _tool_error_line(text: str) -> str:
+    """`✗ Exit code 1 … cat: x: No such file`: the first line says what failed, the last one usually why."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:
+        return f"✗ {first_line(lines[0], 100)} … {first_line(lines[-1], 200)}"
+    return f"✗ {first_line(text)}"
 
 
 def _error_kind(result: dict[str, Any], api_error: str | None) -> str:

@@ -96,7 +96,7 @@ class OpencodeAgent(AgentAdapter):
         last_reason: str | None = None
         files: list[str] = []
         denied: list[str] = []
-        error: dict[str, Any] | None = None
+        errors: list[dict[str, Any]] = []
         tokens_in = tokens_out = 0
         cost = 0.0
         for event in json_events(output):
@@ -125,10 +125,13 @@ class OpencodeAgent(AgentAdapter):
                 tokens_out += int(tokens.get("output") or 0)
                 cost += float(part.get("cost") or 0)
             elif kind == "error":
-                error = event.get("error") or {}
+                errors.append(event.get("error") or {})
         measured: dict[str, Any] = {"files_changed": tuple(files), "tokens_in": tokens_in, "tokens_out": tokens_out,
                                     "cost_usd": cost}
-        if error is not None:
+        if errors:
+            # opencode may go on after a specific error (compacting after a context overflow) and then fail
+            # vaguely; the specific one says what went wrong.
+            error = next((item for item in errors if _error_kind(item) != "exit_code"), errors[-1])
             return AgentResult(status="failed", error_kind=_error_kind(error), error=_error_text(error), **measured)
         if last_reason is None:
             return exit_failure(exit_code, "opencode ended without finishing a step")

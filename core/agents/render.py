@@ -27,14 +27,17 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m core.agents.render",
+                                     usage="%(prog)s AGENT_NAME RAW_FILE [--stdin FILE] -- ARGV...",
                                      description="Run an agent CLI and render its JSON output readably.")
     parser.add_argument("agent")
     parser.add_argument("raw_file", type=Path)
     parser.add_argument("--stdin", type=Path, default=None, help="file to give the command as stdin")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- ARGV...")
-    args = parser.parse_args(argv)
-    if args.command[:1] == ["--"]:
-        args.command = args.command[1:]
+    # Split at the first `--` ourselves: argparse would let the command's own options reach our parser.
+    if "--" not in argv:
+        parser.error("no command given after --")
+    split = list(argv).index("--")
+    args = parser.parse_args(argv[:split])
+    args.command = list(argv[split + 1:])
     if not args.command:
         parser.error("no command given after --")
     return args
