@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+from pathlib import Path
 from typing import Any
 
 from core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
@@ -53,6 +54,17 @@ def sandbox_mode(configured: str | None) -> str:
     return mode
 
 
+def tmp_exclusions(sandbox: bool, mode: str, main_checkout: Path) -> list[str]:
+    """`-c` settings that take /tmp and $TMPDIR out of workspace-write's writable roots, when the main checkout
+    lies under one of them (codex makes both writable by default, which would open the main checkout)."""
+    if not sandbox or SANDBOX_FLAGS[mode] != ("-s", "workspace-write"):
+        return []
+    checkout = main_checkout.resolve()
+    settings = {"exclude_slash_tmp": Path("/tmp"), "exclude_tmpdir_env_var": Path(os.environ.get("TMPDIR") or "/tmp")}
+    return [arg for key, root in settings.items() if checkout.is_relative_to(root.resolve())
+            for arg in ("-c", f"sandbox_workspace_write.{key}=true")]
+
+
 def toml_string(text: str) -> str:
     """`text` as a TOML basic string; JSON's string escapes are all valid TOML."""
     return json.dumps(text, ensure_ascii=False)
@@ -83,8 +95,9 @@ class CodexAgent(AgentAdapter):
 
     def build_launch(self, ctx: AttemptContext) -> Launch:
         config = ctx.agent_config
+        mode = sandbox_mode(config.sandbox)
         argv = [self.executable(config), "exec", "--json", "--skip-git-repo-check", *QUIET_ARGS,
-                *SANDBOX_FLAGS[sandbox_mode(config.sandbox)],
+                *SANDBOX_FLAGS[mode], *tmp_exclusions(ctx.workflow.sandbox, mode, ctx.main_checkout),
                 "-C", str(ctx.worktree),
                 "-c", f"developer_instructions={toml_string(ctx.system_prompt)}",
                 *config.args]

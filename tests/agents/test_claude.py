@@ -226,7 +226,7 @@ async def test_real_claude_hang_is_stopped_by_sigterm(checkout: Checkout, anthro
     anthropic_fake.queue_hang()
     ctx = claude_context(checkout, anthropic_fake, command)
     process = await start_render(ctx, ADAPTER.build_launch(ctx))
-    await anthropic_fake.wait_for_requests(1, timeout=CLI_TIMEOUT)
+    await anthropic_fake.wait_for_requests(1, within=CLI_TIMEOUT)
     process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(process.communicate(), CLI_TIMEOUT)
     assert process.returncode != 0

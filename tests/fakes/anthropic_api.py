@@ -151,10 +151,10 @@ class FakeAnthropicAPI:
         """Scripted replies not yet taken."""
         return len(self._queue)
 
-    async def wait_for_requests(self, count: int, timeout: float = 30.0) -> None:
+    async def wait_for_requests(self, count: int, within: float = 30.0) -> None:
         """Return once `count` requests have arrived in total."""
         async with self._received:
-            await asyncio.wait_for(self._received.wait_for(lambda: len(self.requests) >= count), timeout)
+            await asyncio.wait_for(self._received.wait_for(lambda: len(self.requests) >= count), within)
 
     # -- serving ---------------------------------------------------------------------------------------------
 

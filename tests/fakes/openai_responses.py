@@ -155,9 +155,9 @@ class FakeResponsesAPI:
     def queue_hang(self) -> None:
         self._queue.append(_Hang())
 
-    async def wait_for_requests(self, count: int, timeout: float = 30.0) -> None:
+    async def wait_for_requests(self, count: int, within: float = 30.0) -> None:
         async with self._received:
-            await asyncio.wait_for(self._received.wait_for(lambda: len(self.requests) >= count), timeout)
+            await asyncio.wait_for(self._received.wait_for(lambda: len(self.requests) >= count), within)
 
     # -- serving ---------------------------------------------------------------------------------------------
 
