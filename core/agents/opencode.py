@@ -78,7 +78,9 @@ class OpencodeAgent(AgentAdapter):
             state = part.get("state") or {}
             lines = [describe_tool(str(part.get("tool")), state.get("input") or {})]
             if state.get("status") == "error":
-                lines.append(f"✗ {first_line(str(state.get('error', '')))}")
+                # A refusal goes on to dump every permission rule; the sentence before is what a person needs.
+                error = str(state.get("error", "")).split(" Here are some of the relevant rules")[0]
+                lines.append(f"✗ {first_line(error)}")
             return lines
         if kind == "step_finish" and part.get("reason") == "stop":
             tokens = part.get("tokens") or {}
