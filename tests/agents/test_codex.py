@@ -61,7 +61,7 @@ def test_sandbox_modes(checkout: Checkout, monkeypatch: pytest.MonkeyPatch, conf
         monkeypatch.delenv("CODEX_SANDBOX", raising=False)
     else:
         monkeypatch.setenv("CODEX_SANDBOX", override)
-    argv = ADAPTER.build_launch(make_context("codex", checkout, AgentConfig(sandbox=configured),  # type: ignore[arg-type]
+    argv = ADAPTER.build_launch(make_context("codex", checkout, AgentConfig(sandbox=configured),
                                              model=None)).argv
     sandbox_args = [arg for arg in argv if arg in ("-s", "--dangerously-bypass-approvals-and-sandbox")
                     or arg in ("workspace-write", "danger-full-access", "read-only")]
