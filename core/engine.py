@@ -80,6 +80,7 @@ class Engine:
         self._wake = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
         self._cooldown_until: dict[str, float] = {}
+        self._announced_cancels: set[int] = set()
 
     # lifecycle of the engine itself
     async def start(self) -> None:
@@ -109,7 +110,10 @@ class Engine:
             return isinstance(event, TaskChanged) and event.task.status in (TaskStatus.NEW, TaskStatus.CANCELLED)
 
         async with self.hub.subscribed(relevant) as subscription:
-            async for _ in subscription:
+            async for event in subscription:
+                assert isinstance(event, TaskChanged)
+                if event.task.status is TaskStatus.CANCELLED:
+                    self._announced_cancels.add(event.task.id)
                 self._wake.set()
 
     async def _loop(self) -> None:
@@ -130,6 +134,8 @@ class Engine:
             if task is not None and task.status is TaskStatus.CANCELLED and not runner.done():
                 runner.cancel()
                 await self.runner.kill(session_name(task_id))
+                if self._cancelled_elsewhere(task):
+                    self.hub.publish(TaskChanged(task, TaskStatus.IN_PROGRESS))
         for parent in await self.store.list_tasks(status=TaskStatus.BLOCKED):
             await self._unblock_if_children_done(parent)
         candidates = [*await self.store.list_tasks(status=TaskStatus.NEW),
@@ -144,6 +150,13 @@ class Engine:
                 await self._set_status(task, TaskStatus.BLOCKED, only_from=(task.status,))
                 continue
             self._spawn(task, resume=False)
+
+    def _cancelled_elsewhere(self, task: Task) -> bool:
+        """True the first time the engine sees a cancel it did not hear on the hub (the CLI is another process)."""
+        if task.id in self._announced_cancels:
+            self._announced_cancels.discard(task.id)
+            return False
+        return True
 
     def _spawn(self, task: Task, *, resume: bool) -> None:
         runner = asyncio.create_task(self._run_task(task, resume=resume), name=f"task-{task.id}")
