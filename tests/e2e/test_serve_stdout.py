@@ -121,7 +121,8 @@ async def test_cli_against_a_running_serve(serve: Serve, env: dict[str, str]) ->
     streamed = await orch(env, "stream", "1")
     assert streamed.returncode == 0
     assert streamed.stdout.splitlines()[0] == "hello from cli"
-    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s\) on branch orch/1-from-the-cli", streamed.stdout.splitlines()[1])
+    status_line = streamed.stdout.splitlines()[1]
+    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s\) on branch orch/1-from-the-cli", status_line)
     listed = json.loads((await orch(env, "task", "list", "--json")).stdout)
     assert [(t["id"], t["status"], t["agent"], t["branch"]) for t in listed] == [
         (1, "done", "shell", "orch/1-from-the-cli")]
