@@ -4,6 +4,7 @@ import logging
 
 import pytest
 
+from core.capture import LineAssembler
 from core.redact import KEY_MARK, RedactingFilter, Redactor
 
 # Made-up secrets of the real shapes.
@@ -143,3 +144,12 @@ def test_the_log_filter_redacts_message_args_and_traceback(caplog: pytest.LogCap
     assert "ghp_[REDACTED]" in caplog.text
     for secret in (PASSWORD, ANT, GHP):
         assert secret not in caplog.text
+
+
+def test_a_token_split_across_two_reads_is_redacted_once_the_line_is_whole() -> None:
+    # The pane is read in arbitrary pieces, here mid-token and mid-escape-sequence; the assembler only hands
+    # out finished lines, so the redactor always sees the token whole.
+    raw = f"\x1b[32mpushing with {GHP[:10]}\x1b[0".encode(), f"m{GHP[10:]}\r\ndone\r\n".encode()
+    assembler, redactor = LineAssembler(), Redactor()
+    out = [redactor.redact_lines(assembler.feed(piece)) for piece in raw]
+    assert out == [[], ["pushing with ghp_[REDACTED]", "done"]]
