@@ -130,6 +130,7 @@ def test_config_patterns_replace_the_match_or_its_secret_group() -> None:
     redactor = Redactor([r"corp-[0-9a-f]{12}", r"session=(?P<secret>\w+)"])
     assert redactor.redact_text("id corp-0123456789ab used") == "id [REDACTED] used"
     assert redactor.redact_text("cookie session=abc123; path=/") == "cookie session=[REDACTED]; path=/"
+    assert redactor.redact_lines(["plain", "id corp-0123456789ab"]) == ["plain", "id [REDACTED]"]
 
 
 def test_the_log_filter_redacts_message_args_and_traceback(caplog: pytest.LogCaptureFixture) -> None:
