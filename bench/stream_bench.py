@@ -389,7 +389,8 @@ async def main(quick: bool) -> int:
     for miss in misses:
         print(f"MISSED: {miss}")
     if not misses:
-        print("targets met: p95 < 50 ms with 20 streaming sessions, 0 lost / 0 duplicated, idle CPU < 1 % with 50 sessions")
+        print("targets met: p95 < 50 ms with 20 streaming sessions, 0 lost / 0 duplicated, "
+              "idle CPU < 1 % with 50 sessions")
     return 1 if misses else 0
 
 
