@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from core.agents.base import AgentAdapter, AgentResult, AttemptContext
@@ -27,6 +26,7 @@ from core.home import OrchHome
 from core.hub import EventHub
 from core.models import Attempt, Chunk, Event, OutputChunk, RouteDecision, Task, TaskChanged, TaskStatus
 from core.projects import ProjectRef
+from core.redact import Redactor
 from core.router import Router, agent_installed
 from core.runner import PaneProcess, StartedPane, TmuxRunner, python_module_argv, session_name
 from core.service import TaskService
@@ -49,6 +49,7 @@ class _AttemptRun:
     last_output: float
     tail: collections.deque[str]
     finished: asyncio.Event
+    redactor: Redactor  # one per stream: it remembers being inside a private key across reads
     exit_code: int | None = None
 
 
@@ -63,7 +64,6 @@ class Engine:
         router: Router | None = None,
         runner: TmuxRunner | None = None,
         poll_interval: float = 0.5,
-        redact: Callable[[list[str]], list[str]] | None = None,
     ) -> None:
         self.home = home
         self.config = config
@@ -75,7 +75,6 @@ class Engine:
         self.worktrees = Worktrees(home)
         self.poller = CapturePoller()
         self._poll_interval = poll_interval
-        self._redact = redact or (lambda lines: lines)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
@@ -331,7 +330,8 @@ class Engine:
             nonce_file.write_text(started.nonce, encoding="utf-8")
             offset = 0
         run = _AttemptRun(task.id, ctx.attempt, started, await self.store.last_seq(task.id) + 1, time.monotonic(),
-                          collections.deque(maxlen=_SUMMARY_LINES), asyncio.Event())
+                          collections.deque(maxlen=_SUMMARY_LINES), asyncio.Event(),
+                          Redactor(self.config.redact.patterns))
         capture = PaneCapture(started.pipe_file, started.nonce, offset)
         key = f"{task.id}:{ctx.attempt}"
         self.poller.watch(key, capture, lambda batch: self._on_output(run, batch))
@@ -373,7 +373,7 @@ class Engine:
 
     async def _on_output(self, run: _AttemptRun, batch: CaptureBatch) -> None:
         run.last_output = time.monotonic()
-        lines = self._redact(batch.lines)
+        lines = run.redactor.redact_lines(batch.lines)
         chunks: list[Chunk] = []
         now = time.time()
         if lines:

@@ -193,3 +193,18 @@ async def test_no_agent_available_goes_to_needs_review(home: OrchHome, store: Sq
 
 async def _no_longer_running(engine: Engine, task_id: int) -> bool:
     return task_id not in engine._running
+
+
+async def test_secrets_are_redacted_before_output_leaves_the_engine(home: OrchHome, store: SqliteStore) -> None:
+    key = "sk-ant-api03-" + "A1b2C3d4" * 8
+    body = (f"echo 'key={key}'; echo 'url=https://bob:hunter2@example.com/x'; "
+            "printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAA\\n"
+            "-----END OPENSSH PRIVATE KEY-----\\n'; echo after")
+    async with running_engine(home, store) as (engine, events):
+        task = await engine.service.create("leaky", body, agent="shell")
+        await events.wait_status(task.id, DONE, REVIEW)
+    streamed = "\n".join(events.lines(task.id))
+    stored = "\n".join(line for chunk in await store.chunks_after(task.id, 0) for line in chunk.lines)
+    for text in (streamed, stored):
+        assert key not in text and "hunter2" not in text and "b3BlbnNzaC1rZXktdjEAAAAA" not in text
+        assert "url=https://bob:***@example.com/x" in text and text.endswith("after")
