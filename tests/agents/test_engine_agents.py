@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from core.agents.claude import deny_rules
-from core.agents.common import parse_json_line
 from core.config import Config, parse_config
 from core.home import OrchHome
 from core.models import Task, TaskStatus
@@ -162,10 +161,10 @@ def assert_committed(setup: Setup, task: Task, number: int, agent: str) -> None:
 
 
 def assert_readable(lines: list[str]) -> None:
-    """Rendered lines, not the CLI's JSON events (the agent's own orch-result block is text it wrote)."""
+    """Rendered lines: neither the CLI's JSON events nor the JSON of the agent's orch-result block."""
     assert lines, "the pane's lines reached the hub"
-    events = [line for line in lines if (parse_json_line(line) or {}).get("type")]
-    assert not events, f"raw JSON events on the hub: {events}"
+    assert not [line for line in lines if line.lstrip().startswith(("{", "```"))], f"raw JSON on the hub: {lines}"
+    assert "⚑ done: Created hello.txt." in lines
 
 
 def tool_result_text(block: dict[str, Any]) -> str:
