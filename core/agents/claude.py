@@ -21,6 +21,7 @@ from core.agents.common import (
     parse_json_line,
     relative_to,
     status_error_kind,
+    text_lines,
 )
 
 _EDIT_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
@@ -83,7 +84,7 @@ class ClaudeAgent(AgentAdapter):
             lines: list[str] = []
             for block in event.get("message", {}).get("content", ()):
                 if block.get("type") == "text":
-                    lines += block.get("text", "").splitlines()
+                    lines += text_lines(str(block.get("text", "")))
                 elif block.get("type") == "tool_use":
                     lines.append(describe_tool(str(block.get("name")), block.get("input") or {}))
             return lines

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
-from core.agents.common import exit_failure, final_answer, first_line, json_events, parse_json_line, relative_to
+from core.agents.common import (
+    exit_failure,
+    final_answer,
+    first_line,
+    json_events,
+    parse_json_line,
+    relative_to,
+    text_lines,
+)
 from core.errors import ConfigError
 
 QUIET_ARGS = ("--disable", "plugins", "--disable", "remote_plugin", "--disable", "apps",
@@ -124,7 +132,7 @@ class CodexAgent(AgentAdapter):
             if item_type == "file_change":
                 return [f"✎ {change.get('kind', 'edit')} {change.get('path')}" for change in item.get("changes", ())]
             if item_type == "agent_message":
-                return str(item.get("text", "")).splitlines()
+                return text_lines(str(item.get("text", "")))
             if item_type == "error":
                 return [f"! {item.get('message', '')}"]
             if item_type in ("web_search", "mcp_tool_call"):

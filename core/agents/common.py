@@ -171,6 +171,27 @@ def _read_block(raw: str) -> dict[str, Any]:
     return {**data, "status": status, "delegations": tuple(delegations)}
 
 
+def text_lines(text: str) -> list[str]:
+    """Pane lines for a message of the agent. Its orch-result block is JSON for orch, not for a person: a valid
+    one is shown as one line (`⚑ done: summary`) plus one per sub-task; a malformed one stays as written, so a
+    person sees what orch could not read."""
+    return _BLOCK.sub(_describe_block, text).splitlines()
+
+
+def _describe_block(match: re.Match[str]) -> str:
+    try:
+        block = _read_block(match.group(1))
+    except ValueError:
+        return match.group(0)
+    status = block["status"]
+    detail = {"needs_input": block.get("question"), "failed": block.get("reason")}.get(status) or block.get("summary")
+    lines = [f"⚑ {status}" + (f": {first_line(str(detail), 300)}" if detail else "")]
+    for delegation in block["delegations"]:
+        labels = f" [{', '.join(delegation.labels)}]" if delegation.labels else ""
+        lines.append(f"⇢ sub-task: {delegation.title}{labels}")
+    return "\n".join(lines)
+
+
 def describe_tool(name: str, tool_input: dict[str, Any]) -> str:
     """One pane line for a tool call, e.g. `✎ Write src/app.py` or `$ pytest -q`."""
     key = name.lower()

@@ -22,6 +22,7 @@ from core.agents.common import (
     parse_json_line,
     relative_to,
     status_error_kind,
+    text_lines,
 )
 
 _EDIT_TOOLS = ("write", "edit", "multiedit", "patch")
@@ -73,7 +74,7 @@ class OpencodeAgent(AgentAdapter):
         kind = event.get("type")
         part = event.get("part") or {}
         if kind == "text":
-            return str(part.get("text", "")).splitlines()
+            return text_lines(str(part.get("text", "")))
         if kind == "tool_use":
             state = part.get("state") or {}
             lines = [describe_tool(str(part.get("tool")), state.get("input") or {})]

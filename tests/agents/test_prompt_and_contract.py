@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from core.agents.common import describe_tool, final_answer, status_error_kind
+from core.agents.common import describe_tool, final_answer, status_error_kind, text_lines
 from core.agents.prompt import build_system_prompt, build_task_prompt
 from core.agents.registry import adapter_for, known_agents
 from core.models import Delegation, Task, TaskStatus
@@ -58,6 +59,24 @@ def test_malformed_block_is_unparseable_never_done() -> None:
                  '{"delegations": [{"title": "x", "labels": "a"}]}'):
         result = final_answer(f"Done.\n```orch-result\n{body}\n```")
         assert (result.status, result.error_kind) == ("failed", "unparseable"), body
+
+
+def test_result_block_is_shown_readably_in_the_pane() -> None:
+    text = ('Split it.\n\n```orch-result\n{"summary": "Needs tests first.", "delegations": '
+            '[{"title": "Write tests", "labels": ["agent:codex"]}, {"title": "Docs"}]}\n```')
+    assert text_lines(text) == ["Split it.", "", "⚑ done: Needs tests first.", "⇢ sub-task: Write tests [agent:codex]",
+                                "⇢ sub-task: Docs"]
+    assert text_lines('```orch-result\n{"status": "needs_input", "question": "Which db?"}\n```') == [
+        "⚑ needs_input: Which db?"]
+    assert text_lines('```orch-result\n{"status": "failed", "reason": "no API"}\n```') == ["⚑ failed: no API"]
+    # A block orch cannot read stays as the agent wrote it: that is what a person must look at.
+    assert text_lines("```orch-result\n{not json\n```") == ["```orch-result", "{not json", "```"]
+    for name in ("claude", "codex", "opencode"):
+        event = {"claude": '{"type": "assistant", "message": {"content": [{"type": "text", "text": %s}]}}',
+                 "codex": '{"type": "item.completed", "item": {"type": "agent_message", "text": %s}}',
+                 "opencode": '{"type": "text", "part": {"text": %s}}'}[name]
+        block = json.dumps('Done.\n```orch-result\n{"summary": "ok"}\n```')
+        assert adapter_for(name).render_line(event % block) == ["Done.", "⚑ done: ok"], name
 
 
 def test_plain_answer_is_done_but_empty_answer_is_not() -> None:
