@@ -61,7 +61,7 @@ class _RedactToken(logging.Filter):
 def _discord_loggers() -> list[logging.Logger]:
     # Filters are not inherited by child loggers, so each of discord.py's module loggers gets its own.
     names = [name for name in logging.Logger.manager.loggerDict if name == "discord" or name.startswith("discord.")]
-    return [logging.getLogger(name) for name in ["discord", *names]]
+    return [logging.getLogger(name) for name in dict.fromkeys(["discord", *names])]
 
 
 class DiscordTransport(Transport):
@@ -97,7 +97,11 @@ class DiscordTransport(Transport):
                                 max_ratelimit_timeout=_MAX_RATELIMIT_WAIT)
         self._client = client
         tree = build_tree(client, self._on_command, self._check, self._on_error)
-        await client.login(self._config.token)
+        try:
+            await client.login(self._config.token)
+        except discord.LoginFailure:
+            await client.close()
+            raise ConfigError("transports.discord.token: Discord refused this token") from None
         await self._point_gateway(client)
         await self._sync(tree)
         self._runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")

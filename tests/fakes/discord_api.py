@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.typedefs import Handler
 
 APP_ID = "900000000000000001"
 BOT_USER = {"id": APP_ID, "username": "orch", "discriminator": "0", "global_name": "orch", "avatar": None,
             "bot": True}
 GUILD_ID = "910000000000000001"
 EPHEMERAL = 64
+_BODY: web.RequestKey[Any] = web.RequestKey("body", object)
 # Interaction callback types (Discord's numbers).
 CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
@@ -67,7 +69,8 @@ def _now() -> str:
 
 
 class FakeDiscord:
-    def __init__(self) -> None:
+    def __init__(self, token: str) -> None:
+        self._token = token
         self._ids = itertools.count(920000000000000001)
         self._seq = 0
         self._runner: web.AppRunner | None = None
@@ -169,7 +172,7 @@ class FakeDiscord:
         if self._ws is not None:
             await self._ws.close(code=4000, message=b"dropped by the test")
 
-    async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    async def wait_for(self, condition: Callable[[], Any], seconds: float = 10.0) -> Any:
         """Wait until `condition()` is truthy (checked after every request and gateway event); returns it."""
         async def poll() -> Any:
             while True:
@@ -179,10 +182,14 @@ class FakeDiscord:
                     return value
                 await self._changed.wait()
 
-        return await asyncio.wait_for(poll(), timeout)
+        return await asyncio.wait_for(poll(), seconds)
 
     def channel_messages(self, channel_id: str, *, ephemeral: bool = False) -> list[FakeMessage]:
         return [m for m in self.messages.values() if m.channel_id == channel_id and m.ephemeral == ephemeral]
+
+    def channel_contents(self, channel_id: str) -> dict[str, str]:
+        """Message id -> current content, for every message in the channel (ephemeral ones included)."""
+        return {m.id: m.content for m in self.messages.values() if m.channel_id == channel_id}
 
     def callbacks_for(self, interaction_id: str) -> list[dict[str, Any]]:
         return [body for body in self.callbacks if body["interaction_id"] == interaction_id]
@@ -218,7 +225,7 @@ class FakeDiscord:
         return web.Response(status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json"})
 
     @web.middleware
-    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body: Any = None
         if request.can_read_body:
             raw = await request.read()
@@ -233,7 +240,7 @@ class FakeDiscord:
                                                                 "Retry-After": str(retry_after)},
                                         body=json.dumps({"message": "You are being rate limited.",
                                                          "retry_after": retry_after, "global": False}).encode())
-            request["json"] = body
+            request[_BODY] = body
             return await handler(request)
         finally:
             self._notify()
@@ -244,6 +251,8 @@ class FakeDiscord:
             "total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}})
 
     async def _me(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bot {self._token}":
+            return self._json({"message": "401: Unauthorized", "code": 0}, 401)
         return self._json(BOT_USER)
 
     async def _application(self, request: web.Request) -> web.Response:
@@ -253,14 +262,14 @@ class FakeDiscord:
 
     async def _sync(self, request: web.Request) -> web.Response:
         guild = request.match_info.get("guild")
-        commands = request["json"]
+        commands = request[_BODY]
         self.synced[guild] = commands
         answer = [{**command, "id": self._id(), "application_id": APP_ID, "version": "1",
                    **({"guild_id": guild} if guild else {})} for command in commands]
         return self._json(answer)
 
     async def _callback(self, request: web.Request) -> web.Response:
-        body = request["json"]
+        body = request[_BODY]
         interaction = next(i for i in self._interactions.values() if i.id == request.match_info["id"])
         self.callbacks.append({"interaction_id": interaction.id, **body})
         kind = body["type"]
@@ -278,21 +287,21 @@ class FakeDiscord:
         interaction = self._interactions[request.match_info["token"]]
         if interaction.original_id is None:
             return self._json({"message": "Unknown Message", "code": 10008}, 404)
-        return self._json(self._edit(self.messages[interaction.original_id], request["json"]))
+        return self._json(self._edit(self.messages[interaction.original_id], request[_BODY]))
 
     async def _followup(self, request: web.Request) -> web.Response:
         interaction = self._interactions[request.match_info["token"]]
-        return self._json(self._message_payload(self._new_message(interaction.channel_id, request["json"])))
+        return self._json(self._message_payload(self._new_message(interaction.channel_id, request[_BODY])))
 
     async def _create_message(self, request: web.Request) -> web.Response:
-        message = self._new_message(request.match_info["channel"], request["json"])
+        message = self._new_message(request.match_info["channel"], request[_BODY])
         return self._json(self._message_payload(message))
 
     async def _edit_message(self, request: web.Request) -> web.Response:
         message = self.messages.get(request.match_info["message"])
         if message is None or message.channel_id != request.match_info["channel"]:
             return self._json({"message": "Unknown Message", "code": 10008}, 404)
-        return self._json(self._edit(message, request["json"]))
+        return self._json(self._edit(message, request[_BODY]))
 
     async def _start_thread(self, request: web.Request) -> web.Response:
         if not self.threads_allowed:
@@ -301,9 +310,9 @@ class FakeDiscord:
         self.threads[thread_id] = request.match_info["message"]
         return self._json({
             "id": thread_id, "type": 11, "guild_id": GUILD_ID, "parent_id": request.match_info["channel"],
-            "owner_id": APP_ID, "name": request["json"]["name"], "message_count": 0, "member_count": 1,
+            "owner_id": APP_ID, "name": request[_BODY]["name"], "message_count": 0, "member_count": 1,
             "rate_limit_per_user": 0, "flags": 0,
-            "thread_metadata": {"archived": False, "auto_archive_duration": request["json"]["auto_archive_duration"],
+            "thread_metadata": {"archived": False, "auto_archive_duration": request[_BODY]["auto_archive_duration"],
                                 "archive_timestamp": _now(), "locked": False},
         })
 
