@@ -98,9 +98,15 @@ class DiscordTransport(Transport):
         self._client = client
         tree = build_tree(client, self._on_command, self._check, self._on_error)
         try:
+            await self._connect(client, tree)
+        except BaseException:
+            await client.close()  # its HTTP session and gateway task must not outlive a failed start
+            raise
+
+    async def _connect(self, client: discord.Client, tree: OrchCommandTree) -> None:
+        try:
             await client.login(self._config.token)
         except discord.LoginFailure:
-            await client.close()
             raise ConfigError("transports.discord.token: Discord refused this token") from None
         await self._point_gateway(client)
         await self._sync(tree)
@@ -108,15 +114,15 @@ class DiscordTransport(Transport):
         ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait({ready, self._runner}, timeout=self._ready_timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
-        if self._runner in done:
-            ready.cancel()
-            self._runner.result()  # the gateway gave up (e.g. a bad token): raise why
-            raise ConnectionError("the Discord gateway connection ended before it was ready")
         if ready not in done:
             ready.cancel()
+        if self._runner in done:
+            self._runner.result()  # the gateway gave up (e.g. a bad token): raise why
+            raise ConnectionError("the Discord gateway connection ended before it was ready")
+        if ready in done:
+            log.info("discord: connected as %s", client.user)
+        else:
             log.warning("discord: not connected after %.0f s; still trying in the background", self._ready_timeout)
-            return
-        log.info("discord: connected as %s", client.user)
 
     async def _point_gateway(self, client: discord.Client) -> None:
         if self._config.gateway_url:
@@ -217,7 +223,7 @@ class DiscordTransport(Transport):
         try:
             delivered = await self._deliver(interaction, replies)
             for reply, message_id in delivered:
-                if reply.task_id in targets and interaction.guild_id is not None:
+                if reply.task_id in targets:
                     thread_id = await self._start_thread(interaction, message_id, reply.text)
                     if thread_id is not None:
                         targets[reply.task_id] = ChatRef("discord", thread_id, chat.user_id)
@@ -262,10 +268,12 @@ class DiscordTransport(Transport):
         return delivered
 
     async def _start_thread(self, interaction: discord.Interaction, message_id: int, title: str) -> str | None:
+        if interaction.channel_id is None or interaction.guild_id is None:
+            return None  # a direct message: no threads there
         name = title.split("\n", 1)[0][:_THREAD_NAME_LIMIT]
         try:
             thread = await self._connected().http.start_thread_with_message(
-                interaction.channel_id or 0, message_id, name=name, auto_archive_duration=1440,
+                interaction.channel_id, message_id, name=name, auto_archive_duration=1440,
             )
         except discord.HTTPException as exc:
             log.info("discord: no thread in channel %s (%s); output follows there", interaction.channel_id, exc)

@@ -16,6 +16,7 @@ import discord
 import pytest
 import yarl
 
+from bot import format as fmt
 from bot.app import NOT_ALLOWED, BotApp
 from bot.chat import RateLimited
 from core.config import AGENT_NAMES, COMPLEXITIES, Config, DiscordTransportConfig, parse_config
@@ -284,6 +285,32 @@ async def test_long_text_is_split_at_2000_characters(tmp_path: Path, fake: FakeD
         # Whole lines go together; only the line longer than a message was cut, and nothing is lost.
         assert [line for line in got if not line.startswith("z")] == [x for x in lines if x != long_line]
         assert "".join(line for line in got if line.startswith("z")) == long_line
+
+
+async def test_a_long_reply_goes_out_in_several_messages(tmp_path: Path, fake: FakeDiscord) -> None:
+    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+        for n in range(60):
+            await h.service.create(f"task number {n} with a title long enough to fill the table")
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "list")
+        expected = fmt.task_table(await h.service.list_tasks()).split("\n")
+        await fake.wait_for(lambda: len(read_lines(fake.channel_messages(CHANNEL))) >= len(expected))
+        messages = fake.channel_messages(CHANNEL)
+        assert len(messages) >= 3 and all(len(m.content) <= MAX_MESSAGE_LENGTH for m in messages)
+        assert read_lines(messages) == expected
+        # The first part answers the interaction; the rest are its followups.
+        assert len(reply_to(fake, interaction)) == 1
+        followups = [r for r in fake.requests if r.method == "POST" and "/webhooks/" in r.path]
+        assert len(followups) == len(messages) - 1
+
+
+async def test_an_edit_too_long_for_one_message_continues_in_new_ones(tmp_path: Path, fake: FakeDiscord) -> None:
+    lines = [f"edited line {n:03d} " + "w" * 60 for n in range(80)]
+    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+        message_id = await h.transport.send(CHANNEL, "short", preformatted=True)
+        await h.transport.edit(CHANNEL, message_id, "\n".join(lines), preformatted=True)
+        messages = fake.channel_messages(CHANNEL)
+        assert messages[0].id == message_id and len(messages) >= 3
+        assert read_lines(messages) == lines
 
 
 def test_splitting_keeps_lines_whole_and_the_fence_closed() -> None:
