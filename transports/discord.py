@@ -17,6 +17,7 @@ from core.errors import ConfigError
 try:
     import discord
     import yarl
+    from discord import app_commands
 except ImportError as exc:  # the optional extra is not installed
     raise ConfigError("the discord transport needs discord.py: pip install 'orch[discord]'") from exc
 
@@ -192,9 +193,14 @@ class DiscordTransport(Transport):
         await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
         return False
 
-    async def _on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        log.error("discord: interaction %s failed", interaction.id, exc_info=error)
-        text = "internal error: the command failed; see orch.log"
+    async def _on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.CommandNotFound):
+            # A command Discord still shows but this version of orch no longer declares.
+            text = f"unknown command /{error.name} — try /help"
+        else:
+            cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+            log.error("discord: interaction %s failed", interaction.id, exc_info=cause)
+            text = "internal error: the command failed; see orch.log"
         with contextlib.suppress(discord.HTTPException):
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True)

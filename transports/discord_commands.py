@@ -21,7 +21,7 @@ _DESCRIPTION_LIMIT = 100
 
 OnCommand = Callable[[discord.Interaction, Command, dict[str, Any]], Awaitable[None]]
 Check = Callable[[discord.Interaction], Awaitable[bool]]
-OnError = Callable[[discord.Interaction, Exception], Awaitable[None]]
+OnError = Callable[[discord.Interaction, app_commands.AppCommandError], Awaitable[None]]
 
 
 def _description(text: str) -> str:
@@ -66,10 +66,7 @@ class OrchCommandTree(app_commands.CommandTree[discord.Client]):
         return await self._check(interaction)
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError, /) -> None:
-        if isinstance(error, app_commands.CheckFailure):
-            return  # a refused user, already answered by the check
-        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        await self._on_error(interaction, cause)
+        await self._on_error(interaction, error)
 
 
 def build_tree(client: discord.Client, on_command: OnCommand, check: Check, on_error: OnError) -> OrchCommandTree:

@@ -243,6 +243,13 @@ async def test_a_user_not_on_the_allow_list_is_refused_ephemerally(tmp_path: Pat
         assert fake.threads == {} and fake.channel_messages(CHANNEL) == []
 
 
+async def test_an_unknown_command_gets_one_clear_line(tmp_path: Path, fake: FakeDiscord) -> None:
+    async with connected(tmp_path, fake, engine=FakeEngine()):
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "dance")
+        [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))
+        assert callback["data"] == {**callback["data"], "content": "unknown command /dance — try /help", "flags": 64}
+
+
 async def test_output_survives_a_429_on_send(tmp_path: Path, fake: FakeDiscord) -> None:
     async with connected(tmp_path, fake, engine=FakeEngine()) as h:
         await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={"title": "flood"})
