@@ -271,6 +271,11 @@ async def test_a_long_rate_limit_is_raised_for_the_outbox(tmp_path: Path, fake: 
             await h.transport.send(CHANNEL, "hello", preformatted=True)
         assert raised.value.retry_after == 45.0
         assert fake.channel_messages(CHANNEL) == []
+        # Short ones discord.py waits out itself; once it has retried five times, the outbox is told.
+        fake.fail_next("POST", f"/channels/{CHANNEL}/messages", retry_after=0.01, times=5)
+        with pytest.raises(RateLimited) as raised:
+            await h.transport.send(CHANNEL, "hello", preformatted=True)
+        assert raised.value.retry_after == 0.01
         message_id = await h.transport.send(CHANNEL, "hello", preformatted=True)
         fake.fail_next("PATCH", f"/messages/{message_id}", retry_after=45.0)
         with pytest.raises(RateLimited):
