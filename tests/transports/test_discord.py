@@ -205,16 +205,22 @@ async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(tmp
         assert [m.id for m in fake.channel_messages(CHANNEL)] == [fake.threads[thread_id]]
 
 
-async def test_without_threads_output_stays_in_the_channel(tmp_path: Path, fake: FakeDiscord) -> None:
+@pytest.mark.parametrize("where", ["a channel without threads", "a direct message"])
+async def test_without_a_thread_output_stays_where_the_command_was_typed(tmp_path: Path, fake: FakeDiscord,
+                                                                        where: str) -> None:
     fake.threads_allowed = False
+    guild = None if where == "a direct message" else GUILD_ID
     async with connected(tmp_path, fake, engine=FakeEngine()) as h:
-        await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={"title": "no threads here"})
-        await fake.wait_for(lambda: any(r.path.endswith("/threads") for r in fake.requests))
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={"title": "no threads here"},
+                                              guild_id=guild)
+        await fake.wait_for(lambda: reply_to(fake, interaction))
         await h.publish_output(1, ["only line"])
         await h.finish(1)
         await fake.wait_for(lambda: any("task 1 done" in m.content for m in fake.channel_messages(CHANNEL)))
         assert read_lines(fake.channel_messages(CHANNEL)) == ["task 1 created: no threads here (new)", "only line",
                                                              "task 1 done"]
+        tried = any(r.path.endswith("/threads") for r in fake.requests)
+        assert tried is (guild is not None)
 
 
 async def test_a_slow_command_is_deferred_then_answered(tmp_path: Path, fake: FakeDiscord) -> None:
@@ -333,6 +339,11 @@ def test_splitting_keeps_lines_whole_and_the_fence_closed() -> None:
     assert "```" not in render("``````", True)[4:-4]
     assert "".join(pieces).replace("\n", "") == text.replace("\n", "")
     assert split_text("*bold*", preformatted=False) == ["*bold*"] and render("*bold*", False) == "\\*bold\\*"
+
+
+def test_a_missing_token_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"transports\.discord\.token"):
+        DiscordTransport(DiscordTransportConfig(enabled=True))
 
 
 async def test_a_refused_token_is_a_config_error(tmp_path: Path, fake: FakeDiscord) -> None:
