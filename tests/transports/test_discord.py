@@ -201,6 +201,8 @@ async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(tmp
         got = read_lines(fake.channel_messages(thread_id))
         assert got[:-1] == lines and got[-1] == "task 1 done"
         assert all(discord_length(m.content) <= MAX_MESSAGE_LENGTH for m in fake.messages.values())
+        sends = [r.body for r in fake.requests if r.method == "POST" and r.path.endswith(f"/{thread_id}/messages")]
+        assert sends and all(body["allowed_mentions"]["parse"] == [] for body in sends)  # nobody gets pinged
         # The channel holds the reply only; the output went to the thread.
         assert [m.id for m in fake.channel_messages(CHANNEL)] == [fake.threads[thread_id]]
 
