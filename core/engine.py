@@ -117,8 +117,10 @@ class Engine:
                 await self._reconcile()
             except Exception:
                 log.exception("reconcile failed")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the event.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _reconcile(self) -> None:
@@ -126,6 +128,7 @@ class Engine:
             task = await self.store.get_task(task_id)
             if task is not None and task.status is TaskStatus.CANCELLED and not runner.done():
                 runner.cancel()
+                await self.runner.kill(session_name(task_id))
         for parent in await self.store.list_tasks(status=TaskStatus.BLOCKED):
             await self._unblock_if_children_done(parent)
         candidates = [*await self.store.list_tasks(status=TaskStatus.NEW),
@@ -159,7 +162,6 @@ class Engine:
 
     # one task
     async def _run_task(self, task: Task, *, resume: bool) -> None:
-        session = session_name(task.id)
         try:
             if resume:
                 decision = await self._stored_decision(task)
@@ -188,9 +190,6 @@ class Engine:
                     return
                 task = started_task
             await self._attempts(task, decision, project, worktree, resume=resume)
-        except asyncio.CancelledError:
-            await self.runner.kill(session)
-            raise
         except (OrchError, OSError) as exc:
             log.exception("task %s failed", task.id)
             current = await self.store.get_task(task.id)
@@ -209,9 +208,12 @@ class Engine:
                         *, resume: bool) -> None:
         adapter = adapter_for(decision.agent)
         while True:
-            number = task.attempts if resume else task.attempts + 1
+            # `number` names the attempt for good (its folder, its row); task.attempts counts this round's
+            # attempts against max_attempts and starts again at 0 when a person unblocks or retries the task.
+            history = await self.store.list_attempts(task.id)
+            number = history[-1].number if resume and history else len(history) + 1
             if not resume:
-                task = await self.store.update_task(task.id, attempts=number)
+                task = await self.store.update_task(task.id, attempts=task.attempts + 1)
             ctx = await self._context(task, number, decision, project, worktree, adapter)
             result, exit_code = await self._attempt(task, ctx, adapter, resume=resume)
             resume = False
@@ -236,10 +238,11 @@ class Engine:
                 await self._delegate(task, result, cost)
                 return
             kind = result.error_kind or "failed"
-            if result.status == "needs_review" or kind in _REVIEW_NOW or number >= self.config.workflow.max_attempts:
+            tries = task.attempts
+            if result.status == "needs_review" or kind in _REVIEW_NOW or tries >= self.config.workflow.max_attempts:
                 reason = result.error or kind
-                if number >= self.config.workflow.max_attempts and kind not in _REVIEW_NOW:
-                    reason = f"failed {number} attempt{'s' if number > 1 else ''}; last: {reason}"
+                if tries >= self.config.workflow.max_attempts and kind not in _REVIEW_NOW:
+                    reason = f"failed {tries} attempt{'s' if tries > 1 else ''}; last: {reason}"
                 await self._set_status(task, TaskStatus.NEEDS_REVIEW, only_from=(TaskStatus.IN_PROGRESS,),
                                        review_reason=reason, cost_usd=cost)
                 return
@@ -273,7 +276,8 @@ class Engine:
             launch = adapter.build_launch(ctx)
             env = {**launch.env, "ORCH_TASK_ID": str(task.id), "ORCH_AGENT": ctx.agent,
                    "ORCH_MODEL": ctx.model or "", "ORCH_ATTEMPT": str(ctx.attempt),
-                   "ORCH_RESULT_FILE": str(ctx.result_file), "PATH": os.environ.get("PATH", "")}
+                   "ORCH_RESULT_FILE": str(ctx.result_file), "ORCH_PROMPT_FILE": str(ctx.prompt_file),
+                   "PATH": os.environ.get("PATH", "")}
             argv, stdin = launch.argv, launch.stdin_file
             if adapter.structured_output:
                 extra = ["--stdin", str(stdin)] if stdin else []
@@ -293,7 +297,8 @@ class Engine:
             failure = await self._supervise(run, ctx)
         finally:
             self.poller.unwatch(key)
-            await self.runner.kill(session)
+        # Not on cancellation: when orch serve stops, the agent goes on and the next start picks it up.
+        await self.runner.kill(session)
         if failure is not None:
             return AgentResult(status="failed", error_kind=failure[0], error=failure[1]), run.exit_code
         assert run.exit_code is not None
@@ -308,7 +313,8 @@ class Engine:
         tick = min(1.0, workflow.idle_timeout_seconds / 4, workflow.timeout_seconds / 4)
         while not run.finished.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(run.finished.wait(), tick)
+                async with asyncio.timeout(tick):
+                    await run.finished.wait()
             if run.finished.is_set():
                 break
             now = time.monotonic()
@@ -371,9 +377,11 @@ class Engine:
     async def _recover(self) -> None:
         """After a restart: tasks that were running go on (their tmux sessions survived) or are retried."""
         for task in await self.store.list_tasks(status=TaskStatus.IN_PROGRESS):
-            attempt_dir = self.home.attempt_dir(task.id, task.attempts)
-            if (attempt_dir / "nonce").exists():
-                log.info("resuming task %s attempt %s", task.id, task.attempts)
+            history = await self.store.list_attempts(task.id)
+            last = history[-1] if history else None
+            if last is not None and last.finished_at is None and \
+                    (self.home.attempt_dir(task.id, last.number) / "nonce").exists():
+                log.info("resuming task %s attempt %s", task.id, last.number)
                 self._spawn(task, resume=True)
             else:
                 await self._set_status(task, TaskStatus.NEW, only_from=(TaskStatus.IN_PROGRESS,))
