@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -19,7 +19,7 @@ import yarl
 from bot import format as fmt
 from bot.app import NOT_ALLOWED, BotApp
 from bot.chat import RateLimited
-from core.config import AGENT_NAMES, COMPLEXITIES, Config, DiscordTransportConfig, parse_config
+from core.config import AGENT_NAMES, COMPLEXITIES, DiscordTransportConfig
 from core.engine import Engine
 from core.errors import ConfigError
 from core.home import OrchHome
@@ -28,6 +28,7 @@ from core.models import Chunk, OutputChunk, RouteDecision, TaskChanged, TaskStat
 from core.service import TaskService
 from core.store import SqliteStore
 from tests.fakes.discord_api import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, GUILD_ID, FakeDiscord, FakeMessage
+from tests.helpers import fast_config
 from transports.discord import DiscordTransport
 from transports.discord_text import MAX_MESSAGE_LENGTH, discord_length, render, split_text
 
@@ -95,14 +96,12 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
 
 
 @asynccontextmanager
-async def connected(tmp_path: Path, fake: FakeDiscord, *, engine: object | None = None,
-                    config: Config | None = None, defer_after: float = 2.0,
+async def connected(home: OrchHome, store: SqliteStore, fake: FakeDiscord, *, engine: object | None = None,
+                    defer_after: float = 2.0,
                     token: str = TOKEN) -> AsyncIterator[Harness]:
-    home = OrchHome(tmp_path / "home")
-    home.ensure()
-    store = await SqliteStore.open(home.db_file)
+    """A BotApp with the Discord transport attached and started; the real engine unless `engine` is given."""
     hub = EventHub()
-    config = config or Config()
+    config = fast_config()
     real_engine = Engine(home, config, store, hub, poll_interval=0.1) if engine is None else None
     control = real_engine or engine
     service = real_engine.service if real_engine else TaskService(store, config, home, hub)
@@ -123,12 +122,14 @@ async def connected(tmp_path: Path, fake: FakeDiscord, *, engine: object | None 
         await app.stop()
         if real_engine is not None:
             await real_engine.stop()
-        await store.close()
-        # Each home has its own tmux server; never leave one behind.
-        killer = await asyncio.create_subprocess_exec("tmux", "-L", home.tmux_socket_name, "kill-server",
-                                                      stdout=asyncio.subprocess.DEVNULL,
-                                                      stderr=asyncio.subprocess.DEVNULL)
-        await killer.wait()
+
+
+Connect = Callable[..., AbstractAsyncContextManager[Harness]]
+
+
+@pytest.fixture
+def connect(home: OrchHome, store: SqliteStore, fake: FakeDiscord) -> Connect:
+    return functools.partial(connected, home, store, fake)
 
 
 def decoded(message: FakeMessage) -> str:
@@ -152,8 +153,8 @@ def reply_to(fake: FakeDiscord, interaction_id: str) -> list[dict[str, Any]]:
     return fake.callbacks_for(interaction_id)
 
 
-async def test_commands_are_synced_from_the_declarations(tmp_path: Path, fake: FakeDiscord) -> None:
-    async with connected(tmp_path, fake, engine=FakeEngine()):
+async def test_commands_are_synced_from_the_declarations(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()):
         commands = {command["name"]: command for command in fake.synced[GUILD_ID]}
         assert set(commands) == {"task", "stream", "unstream", "say", "status", "help"}
         assert None not in fake.synced  # guild commands only: they are usable at once
@@ -176,9 +177,9 @@ async def test_commands_are_synced_from_the_declarations(tmp_path: Path, fake: F
         assert fake.gateway_paths == ["/gateway-announced"]
 
 
-async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(tmp_path: Path,
-                                                                             fake: FakeDiscord) -> None:
-    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(fake: FakeDiscord,
+                                                                             connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
         interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={
             "title": "count things", "agent": "shell", "label": "alpha, beta", "body": "seq 1 100"})
         thread_id = await fake.wait_for(lambda: next(iter(fake.threads), None))
@@ -208,11 +209,11 @@ async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(tmp
 
 
 @pytest.mark.parametrize("where", ["a channel without threads", "a direct message"])
-async def test_without_a_thread_output_stays_where_the_command_was_typed(tmp_path: Path, fake: FakeDiscord,
+async def test_without_a_thread_output_stays_where_the_command_was_typed(fake: FakeDiscord, connect: Connect,
                                                                         where: str) -> None:
     fake.threads_allowed = False
     guild = None if where == "a direct message" else GUILD_ID
-    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+    async with connect(engine=FakeEngine()) as h:
         interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={"title": "no threads here"},
                                               guild_id=guild)
         await fake.wait_for(lambda: reply_to(fake, interaction))
@@ -225,10 +226,10 @@ async def test_without_a_thread_output_stays_where_the_command_was_typed(tmp_pat
         assert tried is (guild is not None)
 
 
-async def test_a_slow_command_is_deferred_then_answered(tmp_path: Path, fake: FakeDiscord) -> None:
+async def test_a_slow_command_is_deferred_then_answered(fake: FakeDiscord, connect: Connect) -> None:
     engine = FakeEngine()
     engine.gate.clear()
-    async with connected(tmp_path, fake, engine=engine, defer_after=0.05) as h:
+    async with connect(engine=engine, defer_after=0.05) as h:
         await h.service.create("route me")
         interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "route", options={"id": 1})
         await fake.wait_for(lambda: reply_to(fake, interaction))
@@ -240,8 +241,8 @@ async def test_a_slow_command_is_deferred_then_answered(tmp_path: Path, fake: Fa
         assert len(reply_to(fake, interaction)) == 1
 
 
-async def test_a_user_not_on_the_allow_list_is_refused_ephemerally(tmp_path: Path, fake: FakeDiscord) -> None:
-    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+async def test_a_user_not_on_the_allow_list_is_refused_ephemerally(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
         for path, options in ((("task", "new"), {"title": "sneaky"}), (("help",), {})):
             interaction = await fake.invoke_slash(STRANGER, CHANNEL, *path, options=options)
             [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))  # noqa: B023
@@ -251,15 +252,15 @@ async def test_a_user_not_on_the_allow_list_is_refused_ephemerally(tmp_path: Pat
         assert fake.threads == {} and fake.channel_messages(CHANNEL) == []
 
 
-async def test_an_unknown_command_gets_one_clear_line(tmp_path: Path, fake: FakeDiscord) -> None:
-    async with connected(tmp_path, fake, engine=FakeEngine()):
+async def test_an_unknown_command_gets_one_clear_line(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()):
         interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "dance")
         [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))
         assert callback["data"] == {**callback["data"], "content": "unknown command /dance — try /help", "flags": 64}
 
 
-async def test_output_survives_a_429_on_send(tmp_path: Path, fake: FakeDiscord) -> None:
-    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+async def test_output_survives_a_429_on_send(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
         await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={"title": "flood"})
         thread_id = await fake.wait_for(lambda: next(iter(fake.threads), None))
         fake.fail_next("POST", f"/channels/{thread_id}/messages", times=2)
@@ -272,8 +273,8 @@ async def test_output_survives_a_429_on_send(tmp_path: Path, fake: FakeDiscord) 
         assert len(posts) == len(fake.channel_messages(thread_id)) + 2  # the two refused ones were sent again
 
 
-async def test_a_long_rate_limit_is_raised_for_the_outbox(tmp_path: Path, fake: FakeDiscord) -> None:
-    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+async def test_a_long_rate_limit_is_raised_for_the_outbox(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
         fake.fail_next("POST", f"/channels/{CHANNEL}/messages", retry_after=45.0)
         with pytest.raises(RateLimited) as raised:
             await h.transport.send(CHANNEL, "hello", preformatted=True)
@@ -292,10 +293,10 @@ async def test_a_long_rate_limit_is_raised_for_the_outbox(tmp_path: Path, fake: 
         assert fake.messages[message_id].versions == ["```\nhello\n```", "```\nhello again\n```"]
 
 
-async def test_long_text_is_split_at_2000_characters(tmp_path: Path, fake: FakeDiscord) -> None:
+async def test_long_text_is_split_at_2000_characters(fake: FakeDiscord, connect: Connect) -> None:
     long_line = "z" * 4500
     lines = [f"{n:04d} " + "y" * 90 for n in range(60)] + [long_line, "tail ```` end"]
-    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+    async with connect(engine=FakeEngine()) as h:
         await h.transport.send(CHANNEL, "\n".join(lines), preformatted=True)
         messages = fake.channel_messages(CHANNEL)
         assert len(messages) >= 6
@@ -307,8 +308,8 @@ async def test_long_text_is_split_at_2000_characters(tmp_path: Path, fake: FakeD
         assert "".join(line for line in got if line.startswith("z")) == long_line
 
 
-async def test_a_long_reply_goes_out_in_several_messages(tmp_path: Path, fake: FakeDiscord) -> None:
-    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+async def test_a_long_reply_goes_out_in_several_messages(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
         for n in range(60):
             await h.service.create(f"task number {n} with a title long enough to fill the table")
         interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "list")
@@ -323,9 +324,9 @@ async def test_a_long_reply_goes_out_in_several_messages(tmp_path: Path, fake: F
         assert len(followups) == len(messages) - 1
 
 
-async def test_an_edit_too_long_for_one_message_continues_in_new_ones(tmp_path: Path, fake: FakeDiscord) -> None:
+async def test_an_edit_too_long_for_one_message_continues_in_new_ones(fake: FakeDiscord, connect: Connect) -> None:
     lines = [f"edited line {n:03d} " + "w" * 60 for n in range(80)]
-    async with connected(tmp_path, fake, engine=FakeEngine()) as h:
+    async with connect(engine=FakeEngine()) as h:
         message_id = await h.transport.send(CHANNEL, "short", preformatted=True)
         await h.transport.edit(CHANNEL, message_id, "\n".join(lines), preformatted=True)
         messages = fake.channel_messages(CHANNEL)
@@ -348,15 +349,15 @@ def test_a_missing_token_is_a_config_error() -> None:
         DiscordTransport(DiscordTransportConfig(enabled=True))
 
 
-async def test_a_refused_token_is_a_config_error(tmp_path: Path, fake: FakeDiscord) -> None:
+async def test_a_refused_token_is_a_config_error(fake: FakeDiscord, connect: Connect) -> None:
     with pytest.raises(ConfigError, match="refused this token") as raised:
-        async with connected(tmp_path, fake, engine=FakeEngine(), token="wrong-token"):
+        async with connect(engine=FakeEngine(), token="wrong-token"):
             pass
     assert "wrong-token" not in str(raised.value)
 
 
-async def test_the_gateway_reconnects_after_a_drop(tmp_path: Path, fake: FakeDiscord) -> None:
-    async with connected(tmp_path, fake, engine=FakeEngine()):
+async def test_the_gateway_reconnects_after_a_drop(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()):
         await fake.drop_gateway()
         await fake.wait_for(lambda: fake.resumes == 1, seconds=15.0)
         interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "status")
@@ -366,10 +367,10 @@ async def test_the_gateway_reconnects_after_a_drop(tmp_path: Path, fake: FakeDis
 
 
 async def test_say_passes_typed_options_and_the_token_is_never_logged(
-        tmp_path: Path, fake: FakeDiscord, caplog: pytest.LogCaptureFixture) -> None:
+        fake: FakeDiscord, connect: Connect, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     engine = FakeEngine()
-    async with connected(tmp_path, fake, engine=engine) as h:
+    async with connect(engine=engine) as h:
         await h.service.create("talk to me")
         interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "say", options={"id": 1, "text": "yes, go on"})
         [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))
@@ -380,10 +381,8 @@ async def test_say_passes_typed_options_and_the_token_is_never_logged(
     assert "leaking [redacted]" in caplog.text
 
 
-async def test_with_the_real_engine(tmp_path: Path, fake: FakeDiscord) -> None:
-    config = parse_config({"workflow": {"max_attempts": 1}, "router": {"mode": "round_robin",
-                                                                       "fallback_executor": "shell"}})
-    async with connected(tmp_path, fake, config=config):
+async def test_with_the_real_engine(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect():
         await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={
             "title": "count", "agent": "shell", "body": "for i in $(seq 1 60); do echo \"out-$i\"; done"})
         thread_id = await fake.wait_for(lambda: next(iter(fake.threads), None))
