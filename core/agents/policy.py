@@ -29,7 +29,9 @@ from core.agents.base import AgentResult
 Action = Literal["accept", "retry", "failover", "next_model", "needs_review"]
 
 BACKOFF_BASE_SECONDS = {"rate_limit": 30.0, "overloaded": 10.0}
-DEFAULT_BACKOFF_SECONDS = 5.0
+# Other failures (a script that exits non-zero, output that cannot be parsed) are not the provider resting:
+# try again soon, just not in a tight loop.
+DEFAULT_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 300.0
 COOLDOWN_SECONDS = {"rate_limit": 300.0, "overloaded": 60.0}
 

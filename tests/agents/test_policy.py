@@ -68,7 +68,7 @@ def test_switching_kinds_without_another_agent_need_review(kind: str) -> None:
 @pytest.mark.parametrize("kind", ["exit_code", "unparseable", None])
 def test_other_failures_retry_the_same_agent(kind: str | None) -> None:
     decision = decide(failed(kind), agent="claude", attempt=1, max_attempts=3, available=AGENTS)
-    assert (decision.action, decision.delay_seconds) == ("retry", 5.0)
+    assert (decision.action, decision.delay_seconds) == ("retry", 1.0)
 
 
 def test_backoff_grows_and_is_capped() -> None:

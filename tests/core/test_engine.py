@@ -64,7 +64,7 @@ async def test_failing_body_is_retried_then_needs_review(home: OrchHome, store: 
         await events.wait_status(task.id, REVIEW, DONE)
     failed = await store.get_task(task.id)
     assert failed is not None and failed.status is REVIEW and failed.attempts == 2
-    assert failed.review_reason == "failed 2 attempts; last: exit code 3"
+    assert failed.review_reason == "max attempts reached (2); last error: exit code 3"
     assert [a.exit_code for a in await store.list_attempts(task.id)] == [3, 3]
     assert events.lines(task.id) == ["trying", "trying"]
 
@@ -91,7 +91,7 @@ async def test_delegations_block_the_parent_until_children_are_done(home: OrchHo
         assert (await store.get_task(child.id)).status is DONE  # type: ignore[union-attr]
     assert events.lines(parent.id) == ["parent finished"]
     prompt = (home.attempt_dir(parent.id, 2) / "prompt.md").read_text()
-    assert "Results of your sub-tasks" in prompt and "child one" in prompt
+    assert "The sub-tasks you delegated are done" in prompt and "(child one): done" in prompt
 
 
 async def test_parent_created_with_children_waits_for_them(home: OrchHome, store: SqliteStore) -> None:
@@ -145,7 +145,7 @@ async def test_timeout_moves_the_task_to_needs_review(home: OrchHome, store: Sql
         task = await engine.service.create("hangs", "sleep 60", agent="shell")
         await events.wait_status(task.id, REVIEW, DONE)
     stored = await store.get_task(task.id)
-    assert stored is not None and stored.review_reason == "timed out after 0.5 s"
+    assert stored is not None and stored.review_reason == "the attempt ran out of time: timed out after 0.5 s"
 
 
 async def test_restart_continues_a_running_agent_without_loss_or_duplicates(
@@ -180,7 +180,8 @@ async def test_output_just_before_exit_is_not_lost(home: OrchHome, store: Sqlite
 
 async def test_no_agent_available_goes_to_needs_review(home: OrchHome, store: SqliteStore) -> None:
     config = fast_config()
-    config.agents.claude.command = "definitely-not-installed-claude"
+    for name in ("claude", "codex", "opencode"):
+        config.agents.get(name).command = f"definitely-not-installed-{name}"
     config.router.fallback_executor = "claude"
     async with running_engine(home, store, config) as (engine, events):
         task = await engine.service.create("no agent", "do it")
@@ -192,3 +193,18 @@ async def test_no_agent_available_goes_to_needs_review(home: OrchHome, store: Sq
 
 async def _no_longer_running(engine: Engine, task_id: int) -> bool:
     return task_id not in engine._running
+
+
+async def test_secrets_are_redacted_before_output_leaves_the_engine(home: OrchHome, store: SqliteStore) -> None:
+    key = "sk-ant-api03-" + "A1b2C3d4" * 8
+    body = (f"echo 'key={key}'; echo 'url=https://bob:hunter2@example.com/x'; "
+            "printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAA\\n"
+            "-----END OPENSSH PRIVATE KEY-----\\n'; echo after")
+    async with running_engine(home, store) as (engine, events):
+        task = await engine.service.create("leaky", body, agent="shell")
+        await events.wait_status(task.id, DONE, REVIEW)
+    streamed = "\n".join(events.lines(task.id))
+    stored = "\n".join(line for chunk in await store.chunks_after(task.id, 0) for line in chunk.lines)
+    for text in (streamed, stored):
+        assert key not in text and "hunter2" not in text and "b3BlbnNzaC1rZXktdjEAAAAA" not in text
+        assert "url=https://bob:***@example.com/x" in text and text.endswith("after")
