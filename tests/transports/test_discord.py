@@ -19,6 +19,7 @@ import yarl
 from bot import format as fmt
 from bot.app import NOT_ALLOWED, BotApp
 from bot.chat import RateLimited
+from bot.message_outbox import MessageOutbox
 from core.config import AGENT_NAMES, COMPLEXITIES, DiscordTransportConfig
 from core.engine import Engine
 from core.errors import ConfigError
@@ -105,7 +106,7 @@ async def connected(home: OrchHome, store: SqliteStore, fake: FakeDiscord, *, en
     real_engine = Engine(home, config, store, hub, poll_interval=0.1) if engine is None else None
     control = real_engine or engine
     service = real_engine.service if real_engine else TaskService(store, config, home, hub)
-    app = BotApp(service, control, hub)  # type: ignore[arg-type]
+    app = BotApp(service, control, hub, outbox_factory=MessageOutbox)  # type: ignore[arg-type]
     transport = DiscordTransport(
         DiscordTransportConfig(enabled=True, token=token, allowed_user_ids=[ALLOWED], guild_ids=[int(GUILD_ID)],
                                api_base=fake.api_base),
@@ -141,8 +142,7 @@ def decoded(message: FakeMessage) -> str:
 
 
 def read_lines(messages: Sequence[FakeMessage]) -> list[str]:
-    """Every line in order; a `[N] ` prefix (the line-by-line outbox) is not part of the output."""
-    return [re.sub(r"^\[\d+\] ", "", line) for message in messages for line in decoded(message).split("\n")]
+    return [line for message in messages for line in decoded(message).split("\n")]
 
 
 def option(command: dict[str, Any], name: str) -> dict[str, Any]:
@@ -192,7 +192,9 @@ async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(fak
         lines = [f"line {n:03d} " + "x" * (n % 50) for n in range(1, 121)]
         lines[10] = "a ``` fence and `code` inside"
         lines[20] = "*stars* _under_ ~tilde~ <@123> @everyone"
-        await h.publish_output(1, lines)
+        await h.publish_output(1, lines[:1])
+        [first] = await fake.wait_for(lambda: fake.channel_messages(thread_id))
+        await h.publish_output(1, lines[1:])
         await h.finish(1)
 
         def thread_done() -> bool:
@@ -201,6 +203,7 @@ async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(fak
         await fake.wait_for(thread_done)
         got = read_lines(fake.channel_messages(thread_id))
         assert got[:-1] == lines and got[-1] == "task 1 done"
+        assert len(first.versions) > 1  # live output grows by edits of the message in place
         assert all(discord_length(m.content) <= MAX_MESSAGE_LENGTH for m in fake.messages.values())
         sends = [r.body for r in fake.requests if r.method == "POST" and r.path.endswith(f"/{thread_id}/messages")]
         assert sends and all(body["allowed_mentions"]["parse"] == [] for body in sends)  # nobody gets pinged
@@ -259,18 +262,20 @@ async def test_an_unknown_command_gets_one_clear_line(fake: FakeDiscord, connect
         assert callback["data"] == {**callback["data"], "content": "unknown command /dance — try /help", "flags": 64}
 
 
-async def test_output_survives_a_429_on_send(fake: FakeDiscord, connect: Connect) -> None:
+async def test_output_survives_429s_on_send(fake: FakeDiscord, connect: Connect) -> None:
     async with connect(engine=FakeEngine()) as h:
         await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={"title": "flood"})
         thread_id = await fake.wait_for(lambda: next(iter(fake.threads), None))
-        fake.fail_next("POST", f"/channels/{thread_id}/messages", times=2)
+        # Five 429s outlast discord.py's own retries, so the outbox is told, waits and sends again;
+        # the sixth discord.py waits out by itself.
+        fake.fail_next("POST", f"/channels/{thread_id}/messages", times=6)
         lines = [f"row {n}" for n in range(40)]
         await h.publish_output(1, lines)
         await h.finish(1)
         await fake.wait_for(lambda: any("task 1 done" in m.content for m in fake.channel_messages(thread_id)))
         assert read_lines(fake.channel_messages(thread_id)) == [*lines, "task 1 done"]
         posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith(f"/{thread_id}/messages")]
-        assert len(posts) == len(fake.channel_messages(thread_id)) + 2  # the two refused ones were sent again
+        assert len(posts) == len(fake.channel_messages(thread_id)) + 6  # every refused one was sent again
 
 
 async def test_a_long_rate_limit_is_raised_for_the_outbox(fake: FakeDiscord, connect: Connect) -> None:
