@@ -272,6 +272,14 @@ class Engine:
             if step.delay_seconds:
                 await asyncio.sleep(step.delay_seconds)
 
+    def _private_env_names(self) -> tuple[str, ...]:
+        """orch's chat tokens: the tmux server inherits orch's environment, agents must not see them."""
+        transports = self.config.transports
+        tokens = {token for token in (transports.telegram.token, transports.discord.token) if token}
+        names = {"TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN"}
+        names.update(name for name, value in os.environ.items() if value in tokens)
+        return tuple(sorted(names))
+
     def _available_agents(self) -> list[str]:
         return [name for name in self.config.router.agents if agent_installed(self.config, name)]
 
@@ -326,7 +334,8 @@ class Engine:
                                           "--", *argv)
                 stdin = None
             await self.store.add_attempt(Attempt(task.id, ctx.attempt, ctx.agent, ctx.model, time.time()))
-            started = await self.runner.start(PaneProcess(session, ctx.worktree, argv, env, ctx.attempt_dir, stdin))
+            started = await self.runner.start(PaneProcess(session, ctx.worktree, argv, env, ctx.attempt_dir, stdin,
+                                                          self._private_env_names()))
             nonce_file.write_text(started.nonce, encoding="utf-8")
             offset = 0
         run = _AttemptRun(task.id, ctx.attempt, started, await self.store.last_seq(task.id) + 1, time.monotonic(),

@@ -40,6 +40,7 @@ class PaneProcess:
     env: dict[str, str]
     attempt_dir: Path
     stdin_file: Path | None = None  # None: the pane's terminal, so `/say` reaches the program
+    unset_env: tuple[str, ...] = ()  # variables the agent must not inherit from orch's own environment
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class TmuxRunner:
             "#!/bin/sh",
             f"tmux -L {shlex.quote(self.socket_name)} wait-for {shlex.quote(go_channel)}",
             f"cd {shlex.quote(str(process.cwd))} || exit 97",
+            *([f"unset {' '.join(shlex.quote(name) for name in process.unset_env)}"] if process.unset_env else []),
             f"{shlex.join(process.argv)}{stdin}",
             "status=$?",
             f'echo "$status" > {exit_file}',

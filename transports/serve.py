@@ -34,9 +34,12 @@ def transport_names(config: Config, requested: list[str]) -> list[str]:
 
 
 def build_transport(name: str, config: Config) -> Transport:
-    if name == "stdout":
-        return StdoutTransport()
-    raise ConfigError(f"transport {name!r} is not available in this build")
+    # Chat transports are imported only when enabled: their libraries are optional extras.
+    if name == "discord":
+        from transports.discord import DiscordTransport
+
+        return DiscordTransport(config.transports.discord)
+    return StdoutTransport()
 
 
 async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:

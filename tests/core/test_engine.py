@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from core.engine import Engine
 from core.home import OrchHome
 from core.hub import EventHub
@@ -208,3 +210,16 @@ async def test_secrets_are_redacted_before_output_leaves_the_engine(home: OrchHo
     for text in (streamed, stored):
         assert key not in text and "hunter2" not in text and "b3BlbnNzaC1rZXktdjEAAAAA" not in text
         assert "url=https://bob:***@example.com/x" in text and text.endswith("after")
+
+
+async def test_chat_tokens_do_not_reach_agents(home: OrchHome, store: SqliteStore,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_TG", "123456:secret-token")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "987654:other-token")
+    config = fast_config()
+    config.transports.telegram.token = "123456:secret-token"
+    async with running_engine(home, store, config) as (engine, events):
+        task = await engine.service.create("env", 'echo "tg=${MY_TG:-unset} bot=${TELEGRAM_BOT_TOKEN:-unset}"; '
+                                           'echo "id=$ORCH_TASK_ID agent=$ORCH_AGENT"', agent="shell")
+        await events.wait_status(task.id, DONE, REVIEW)
+    assert events.lines(task.id) == ["tg=unset bot=unset", f"id={task.id} agent=shell"]
