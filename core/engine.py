@@ -83,6 +83,12 @@ class Engine:
 
     # lifecycle of the engine itself
     async def start(self) -> None:
+        routing = self.router.status_line()
+        if "no ANTHROPIC_API_KEY" in routing:
+            # Said once at start, where a person looks first: without a key every task is routed round-robin.
+            log.warning("%s: tasks without an agent: label are routed round-robin", routing)
+        else:
+            log.info(routing)
         await self._recover()
         self._background = [
             asyncio.create_task(self.poller.run(), name="capture-poller"),
@@ -183,7 +189,8 @@ class Engine:
                     decision = await self.router.route(task)
                 except NoAgentAvailable as exc:
                     await self._set_status(task, TaskStatus.NEEDS_REVIEW, only_from=(task.status,),
-                                           review_reason=f"no agent available: {exc}")
+                                           review_reason=f"no agent available: {exc} (install claude, codex or "
+                                           "opencode, or give the task agent:shell)")
                     return
                 routed = await self._set_status(
                     task, TaskStatus.ROUTED, only_from=(TaskStatus.NEW, TaskStatus.ROUTED), agent=decision.agent,
