@@ -1,0 +1,415 @@
+"""The engine: picks up tasks, routes them, runs attempts in tmux, turns output into chunks, moves statuses.
+
+Every change of a task goes through the store first and is then published on the hub, so a subscriber that
+reads the store after subscribing misses nothing. Other processes (the CLI) change the store directly; a
+reconcile pass every `poll_interval` seconds notices new and cancelled tasks, so they act within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.agents.base import AgentAdapter, AgentResult, AttemptContext
+from core.agents.registry import adapter_for
+from core.capture import CaptureBatch, CapturePoller, PaneCapture
+from core.config import Config
+from core.errors import OrchError, UserError
+from core.home import OrchHome
+from core.hub import EventHub
+from core.models import Attempt, Chunk, Event, OutputChunk, RouteDecision, Task, TaskChanged, TaskStatus
+from core.projects import ProjectRef
+from core.router import NoAgentAvailable, Router
+from core.runner import PaneProcess, StartedPane, TmuxRunner, python_module_argv, session_name
+from core.service import TaskService
+from core.store import Store
+from core.worktrees import Worktree, Worktrees
+
+log = logging.getLogger("orch.engine")
+
+# Errors a person has to look at; retrying the same thing would only fail again.
+_REVIEW_NOW = ("auth", "waiting_for_input", "permission_denied", "timeout", "idle_timeout", "lost")
+_SUMMARY_LINES = 200
+
+
+@dataclass
+class _AttemptRun:
+    """One attempt while it runs: where its output goes and what it has printed so far."""
+
+    task_id: int
+    number: int
+    started: StartedPane
+    next_seq: int
+    last_output: float
+    tail: collections.deque[str]
+    finished: asyncio.Event
+    exit_code: int | None = None
+
+
+class Engine:
+    def __init__(
+        self,
+        home: OrchHome,
+        config: Config,
+        store: Store,
+        hub: EventHub,
+        *,
+        router: Router | None = None,
+        runner: TmuxRunner | None = None,
+        poll_interval: float = 0.5,
+        redact: Callable[[list[str]], list[str]] | None = None,
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.store = store
+        self.hub = hub
+        self.service = TaskService(store, config, home, hub)
+        self.router = router or Router(config, store, home)
+        self.runner = runner or TmuxRunner(home)
+        self.worktrees = Worktrees(home)
+        self.poller = CapturePoller()
+        self._poll_interval = poll_interval
+        self._redact = redact or (lambda lines: lines)
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._background: list[asyncio.Task[None]] = []
+
+    # lifecycle of the engine itself
+    async def start(self) -> None:
+        await self._recover()
+        self._background = [
+            asyncio.create_task(self.poller.run(), name="capture-poller"),
+            asyncio.create_task(self._listen(), name="engine-listen"),
+            asyncio.create_task(self._loop(), name="engine-loop"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop orch's own work; tmux sessions of running agents go on and are picked up at the next start."""
+        for task in [*self._background, *self._running.values()]:
+            task.cancel()
+        for task in [*self._background, *self._running.values()]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._background.clear()
+        self._running.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        def relevant(event: Event) -> bool:
+            return isinstance(event, TaskChanged) and event.task.status in (TaskStatus.NEW, TaskStatus.CANCELLED)
+
+        async with self.hub.subscribed(relevant) as subscription:
+            async for _ in subscription:
+                self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self._reconcile()
+            except Exception:
+                log.exception("reconcile failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            self._wake.clear()
+
+    async def _reconcile(self) -> None:
+        for task_id, runner in list(self._running.items()):
+            task = await self.store.get_task(task_id)
+            if task is not None and task.status is TaskStatus.CANCELLED and not runner.done():
+                runner.cancel()
+        for parent in await self.store.list_tasks(status=TaskStatus.BLOCKED):
+            await self._unblock_if_children_done(parent)
+        candidates = [*await self.store.list_tasks(status=TaskStatus.NEW),
+                      *await self.store.list_tasks(status=TaskStatus.ROUTED)]
+        for task in sorted(candidates, key=lambda t: t.id):
+            if len(self._running) >= self.config.workflow.max_parallel:
+                break
+            if task.id in self._running:
+                continue
+            children = await self.store.list_tasks(parent_id=task.id)
+            if any(child.status is not TaskStatus.DONE for child in children):
+                await self._set_status(task, TaskStatus.BLOCKED, only_from=(task.status,))
+                continue
+            self._spawn(task, resume=False)
+
+    def _spawn(self, task: Task, *, resume: bool) -> None:
+        runner = asyncio.create_task(self._run_task(task, resume=resume), name=f"task-{task.id}")
+        self._running[task.id] = runner
+        runner.add_done_callback(lambda _: self._finished(task.id))
+
+    def _finished(self, task_id: int) -> None:
+        self._running.pop(task_id, None)
+        self._wake.set()
+
+    async def _set_status(self, task: Task, status: TaskStatus, *, only_from: tuple[TaskStatus, ...],
+                          **fields: object) -> Task | None:
+        changed = await self.store.transition(task.id, status, only_from=only_from, **fields)
+        if changed is not None:
+            self.hub.publish(TaskChanged(changed, task.status))
+        return changed
+
+    # one task
+    async def _run_task(self, task: Task, *, resume: bool) -> None:
+        session = session_name(task.id)
+        try:
+            if resume:
+                decision = await self._stored_decision(task)
+            else:
+                try:
+                    decision = await self.router.route(task)
+                except NoAgentAvailable as exc:
+                    await self._set_status(task, TaskStatus.NEEDS_REVIEW, only_from=(task.status,),
+                                           review_reason=f"no agent available: {exc}")
+                    return
+                routed = await self._set_status(
+                    task, TaskStatus.ROUTED, only_from=(TaskStatus.NEW, TaskStatus.ROUTED), agent=decision.agent,
+                    model=decision.model, complexity=decision.complexity, route_reason=decision.reason,
+                )
+                if routed is None:
+                    return
+                task = routed
+            project = await self.service.projects.resolve(task.project)
+            worktree = await self.worktrees.ensure(project, task)
+            if not resume:
+                started_task = await self._set_status(
+                    task, TaskStatus.IN_PROGRESS, only_from=(TaskStatus.ROUTED,), project=project.name,
+                    branch=worktree.branch, worktree=str(worktree.path),
+                )
+                if started_task is None:
+                    return
+                task = started_task
+            await self._attempts(task, decision, project, worktree, resume=resume)
+        except asyncio.CancelledError:
+            await self.runner.kill(session)
+            raise
+        except (OrchError, OSError) as exc:
+            log.exception("task %s failed", task.id)
+            current = await self.store.get_task(task.id)
+            if current is not None and not current.status.is_terminal:
+                await self._set_status(current, TaskStatus.NEEDS_REVIEW, only_from=(current.status,),
+                                       review_reason=f"orch error: {exc}")
+
+    async def _stored_decision(self, task: Task) -> RouteDecision:
+        stored = await self.store.get_route(task.id) or {}
+        return RouteDecision(
+            agent=task.agent or str(stored.get("agent", "shell")), model=task.model,
+            complexity=task.complexity or "medium", reason=task.route_reason or "", decided_by="stored",
+        )
+
+    async def _attempts(self, task: Task, decision: RouteDecision, project: ProjectRef, worktree: Worktree,
+                        *, resume: bool) -> None:
+        adapter = adapter_for(decision.agent)
+        while True:
+            number = task.attempts if resume else task.attempts + 1
+            if not resume:
+                task = await self.store.update_task(task.id, attempts=number)
+            ctx = await self._context(task, number, decision, project, worktree, adapter)
+            result, exit_code = await self._attempt(task, ctx, adapter, resume=resume)
+            resume = False
+            files = await self.worktrees.commit(worktree.path, f"orch: task {task.id}: {task.title}\n\n"
+                                                f"Attempt {number} by {decision.agent}.")
+            if files:
+                (ctx.attempt_dir / "files_changed.txt").write_text("\n".join(files) + "\n", encoding="utf-8")
+            await self.store.finish_attempt(Attempt(
+                task_id=task.id, number=number, agent=decision.agent, model=decision.model, started_at=0.0,
+                finished_at=time.time(), exit_code=exit_code, outcome=result.error_kind or result.status,
+                error=result.error, summary=result.summary, cost_usd=result.cost_usd, tokens_in=result.tokens_in,
+                tokens_out=result.tokens_out,
+            ))
+            cost = (task.cost_usd or 0.0) + result.cost_usd if result.cost_usd is not None else task.cost_usd
+            if result.status == "done":
+                done = await self._set_status(task, TaskStatus.DONE, only_from=(TaskStatus.IN_PROGRESS,),
+                                              summary=result.summary, cost_usd=cost)
+                if done is not None:
+                    await self._after_done(done)
+                return
+            if result.status == "blocked" and result.delegations:
+                await self._delegate(task, result, cost)
+                return
+            kind = result.error_kind or "failed"
+            if result.status == "needs_review" or kind in _REVIEW_NOW or number >= self.config.workflow.max_attempts:
+                reason = result.error or kind
+                if number >= self.config.workflow.max_attempts and kind not in _REVIEW_NOW:
+                    reason = f"failed {number} attempt{'s' if number > 1 else ''}; last: {reason}"
+                await self._set_status(task, TaskStatus.NEEDS_REVIEW, only_from=(TaskStatus.IN_PROGRESS,),
+                                       review_reason=reason, cost_usd=cost)
+                return
+            log.info("task %s attempt %s failed (%s); trying again", task.id, number, result.error)
+            task = await self.store.update_task(task.id, cost_usd=cost)
+
+    async def _context(self, task: Task, number: int, decision: RouteDecision, project: ProjectRef,
+                       worktree: Worktree, adapter: AgentAdapter) -> AttemptContext:
+        attempt_dir = self.home.attempt_dir(task.id, number)
+        attempt_dir.mkdir(parents=True, exist_ok=True)
+        children = await self.store.list_tasks(parent_id=task.id)
+        prompt_file = attempt_dir / "prompt.md"
+        prompt_file.write_text(task_prompt(task, children), encoding="utf-8")
+        return AttemptContext(
+            task=task, attempt=number, agent=decision.agent, model=decision.model, worktree=worktree.path,
+            attempt_dir=attempt_dir, prompt_file=prompt_file, system_prompt=system_prompt(task, worktree.path,
+                                                                                          project.path),
+            main_checkout=project.path, agent_config=self.config.agents.get(decision.agent),
+            workflow=self.config.workflow, result_file=attempt_dir / "result.json",
+        )
+
+    async def _attempt(self, task: Task, ctx: AttemptContext, adapter: AgentAdapter, *,
+                       resume: bool) -> tuple[AgentResult, int | None]:
+        session = session_name(task.id)
+        nonce_file = ctx.attempt_dir / "nonce"
+        if resume and nonce_file.exists():
+            started = StartedPane(session, ctx.attempt_dir / "pane.log", ctx.attempt_dir / "exit_code",
+                                  nonce_file.read_text().strip())
+            offset = await self.store.capture_offset(task.id, ctx.attempt)
+        else:
+            launch = adapter.build_launch(ctx)
+            env = {**launch.env, "ORCH_TASK_ID": str(task.id), "ORCH_AGENT": ctx.agent,
+                   "ORCH_MODEL": ctx.model or "", "ORCH_ATTEMPT": str(ctx.attempt),
+                   "ORCH_RESULT_FILE": str(ctx.result_file), "PATH": os.environ.get("PATH", "")}
+            argv, stdin = launch.argv, launch.stdin_file
+            if adapter.structured_output:
+                extra = ["--stdin", str(stdin)] if stdin else []
+                argv = python_module_argv("core.agents.render", ctx.agent, str(ctx.raw_output_file), *extra,
+                                          "--", *argv)
+                stdin = None
+            await self.store.add_attempt(Attempt(task.id, ctx.attempt, ctx.agent, ctx.model, time.time()))
+            started = await self.runner.start(PaneProcess(session, ctx.worktree, argv, env, ctx.attempt_dir, stdin))
+            nonce_file.write_text(started.nonce, encoding="utf-8")
+            offset = 0
+        run = _AttemptRun(task.id, ctx.attempt, started, await self.store.last_seq(task.id) + 1, time.monotonic(),
+                          collections.deque(maxlen=_SUMMARY_LINES), asyncio.Event())
+        capture = PaneCapture(started.pipe_file, started.nonce, offset)
+        key = f"{task.id}:{ctx.attempt}"
+        self.poller.watch(key, capture, lambda batch: self._on_output(run, batch))
+        try:
+            failure = await self._supervise(run, ctx)
+        finally:
+            self.poller.unwatch(key)
+            await self.runner.kill(session)
+        if failure is not None:
+            return AgentResult(status="failed", error_kind=failure[0], error=failure[1]), run.exit_code
+        assert run.exit_code is not None
+        output = ctx.raw_output_file.read_text(encoding="utf-8", errors="replace") if adapter.structured_output \
+            and ctx.raw_output_file.exists() else "\n".join(run.tail)
+        return adapter.parse_result(ctx, run.exit_code, output), run.exit_code
+
+    async def _supervise(self, run: _AttemptRun, ctx: AttemptContext) -> tuple[str, str] | None:
+        """Wait for the attempt to end; (kind, message) when it had to be stopped or vanished."""
+        workflow = ctx.workflow
+        deadline = time.monotonic() + workflow.timeout_seconds
+        tick = min(1.0, workflow.idle_timeout_seconds / 4, workflow.timeout_seconds / 4)
+        while not run.finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.finished.wait(), tick)
+            if run.finished.is_set():
+                break
+            now = time.monotonic()
+            if now > deadline:
+                return "timeout", f"timed out after {workflow.timeout_seconds:g} s"
+            if now - run.last_output > workflow.idle_timeout_seconds:
+                return "idle_timeout", f"printed nothing for {workflow.idle_timeout_seconds:g} s"
+            if not await self.runner.is_alive(run.started.session):
+                # One last read: the marker may have arrived just before the session went away.
+                await asyncio.sleep(0)
+                if not run.finished.is_set():
+                    return "lost", "the agent's tmux session ended without finishing"
+        return None
+
+    async def _on_output(self, run: _AttemptRun, batch: CaptureBatch) -> None:
+        run.last_output = time.monotonic()
+        lines = self._redact(batch.lines)
+        chunks: list[Chunk] = []
+        now = time.time()
+        if lines:
+            chunks.append(Chunk(run.task_id, run.next_seq, "\n".join(lines), now))
+            run.next_seq += 1
+            run.tail.extend(lines)
+        if batch.finished:
+            chunks.append(Chunk(run.task_id, run.next_seq, "", now, is_final=True))
+            run.next_seq += 1
+        if chunks:
+            await self.store.append_chunks(chunks, attempt=run.number, byte_offset=batch.resume_offset)
+            for chunk in chunks:
+                self.hub.publish(OutputChunk(chunk))
+        if batch.finished:
+            run.exit_code = batch.exit_code
+            run.finished.set()
+
+    async def _delegate(self, task: Task, result: AgentResult, cost: float | None) -> None:
+        if await self.store.list_tasks(parent_id=task.id):
+            await self._set_status(task, TaskStatus.NEEDS_REVIEW, only_from=(TaskStatus.IN_PROGRESS,),
+                                   review_reason="asked for sub-tasks again after its sub-tasks were done",
+                                   cost_usd=cost)
+            return
+        for delegation in result.delegations:
+            await self.service.create(delegation.title, delegation.body, labels=delegation.labels,
+                                      project=task.project, parent_id=task.id)
+        await self._set_status(task, TaskStatus.BLOCKED, only_from=(TaskStatus.IN_PROGRESS,),
+                               summary=result.summary, cost_usd=cost)
+
+    async def _after_done(self, task: Task) -> None:
+        if task.parent_id is None:
+            return
+        parent = await self.store.get_task(task.parent_id)
+        if parent is not None and parent.status is TaskStatus.BLOCKED:
+            await self._unblock_if_children_done(parent)
+
+    async def _unblock_if_children_done(self, parent: Task) -> None:
+        children = await self.store.list_tasks(parent_id=parent.id)
+        all_done = bool(children) and all(child.status is TaskStatus.DONE for child in children)
+        if all_done and await self._set_status(parent, TaskStatus.NEW, only_from=(TaskStatus.BLOCKED,), attempts=0):
+            self._wake.set()
+
+    async def _recover(self) -> None:
+        """After a restart: tasks that were running go on (their tmux sessions survived) or are retried."""
+        for task in await self.store.list_tasks(status=TaskStatus.IN_PROGRESS):
+            attempt_dir = self.home.attempt_dir(task.id, task.attempts)
+            if (attempt_dir / "nonce").exists():
+                log.info("resuming task %s attempt %s", task.id, task.attempts)
+                self._spawn(task, resume=True)
+            else:
+                await self._set_status(task, TaskStatus.NEW, only_from=(TaskStatus.IN_PROGRESS,))
+
+    # EngineControl, for chat commands
+    async def say(self, task_id: int, text: str) -> None:
+        task = await self.service.get(task_id)
+        if task.status is not TaskStatus.IN_PROGRESS:
+            raise UserError(f"task {task.id} is {task.status.value}; /say needs a running task")
+        await self.runner.paste(session_name(task.id), text)
+
+    async def reroute(self, task_id: int) -> RouteDecision:
+        task = await self.service.get(task_id)
+        if task.status not in (TaskStatus.NEW, TaskStatus.ROUTED):
+            raise UserError(f"task {task.id} is {task.status.value}; only tasks that have not started can be routed")
+        try:
+            decision = await self.router.route(task)
+        except NoAgentAvailable as exc:
+            raise UserError(f"no agent available: {exc}") from None
+        await self.store.update_task(task.id, agent=decision.agent, model=decision.model,
+                                     complexity=decision.complexity, route_reason=decision.reason)
+        return decision
+
+    def status_lines(self) -> list[str]:
+        return [f"engine: {len(self._running)} running (max {self.config.workflow.max_parallel})",
+                self.router.status_line()]
+
+
+def task_prompt(task: Task, children: list[Task]) -> str:
+    parts = [f"# Task {task.id}: {task.title}", "", task.body]
+    if children:
+        parts += ["", "## Results of your sub-tasks"]
+        parts += [f"- task {c.id} ({c.title}): {c.status.value}: {c.summary or 'no summary'}" for c in children]
+    return "\n".join(parts).strip() + "\n"
+
+
+def system_prompt(task: Task, worktree: Path, main_checkout: Path) -> str:
+    return (f"You are working on task {task.id} in the git worktree {worktree}. Work only there; never read or "
+            f"change {main_checkout}.")

@@ -1,0 +1,188 @@
+"""The `orch` command line. Exit status: 0 success, 1 a user error (one line on stderr), 2 bad usage."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bot import format as fmt
+from core import __version__
+from core.config import AGENT_NAMES, COMPLEXITIES, Config, load_config
+from core.doctor import run_checks
+from core.engine import Engine
+from core.errors import UserError
+from core.home import OrchHome
+from core.hub import EventHub
+from core.models import TaskStatus
+from core.runner import TmuxRunner, session_name
+from core.service import TaskService, parse_task_id
+from core.store import SqliteStore
+from transports.serve import serve
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.yml"
+_STREAM_POLL_SECONDS = 0.1
+_STREAM_ENDS = (TaskStatus.DONE, TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orch", description="Orchestrate AI coding agents from chat.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("init", help="register the current git repo as a project; write config.yml if missing")
+    serve = commands.add_parser("serve", help="run the engine and the chat transports")
+    serve.add_argument("--transport", action="append", default=[], metavar="NAME",
+                       help="stdout, telegram or discord (repeatable; default: the enabled ones, else stdout)")
+    task = commands.add_parser("task", help="create and manage tasks").add_subparsers(
+        dest="task_command", required=True, metavar="ACTION")
+    new = task.add_parser("new", help="create a task")
+    new.add_argument("title")
+    new.add_argument("--body", default="")
+    new.add_argument("--label", action="append", default=[])
+    new.add_argument("--parent", type=int)
+    new.add_argument("--project")
+    new.add_argument("--agent", choices=AGENT_NAMES)
+    new.add_argument("--complexity", choices=COMPLEXITIES)
+    listing = task.add_parser("list", help="list tasks")
+    listing.add_argument("--status", choices=[status.value for status in TaskStatus])
+    listing.add_argument("--project")
+    listing.add_argument("--json", action="store_true")
+    show = task.add_parser("show", help="one task in detail")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    for action, text in (("route", "route (again) without running; prints the decision"),
+                         ("retry", "run a finished task again"), ("cancel", "stop a task")):
+        task.add_parser(action, help=text).add_argument("id")
+    task.add_parser("unblock", help="blocked/needs_review -> new").add_argument("id", help="task id or all")
+    say = task.add_parser("say", help="type text into the running agent")
+    say.add_argument("id")
+    say.add_argument("text")
+    commands.add_parser("stream", help="print a task's output until it ends").add_argument("id")
+    commands.add_parser("doctor", help="what is missing: tmux, git, agent CLIs, tokens, config errors")
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+async def _with_service(home: OrchHome, config: Config, action: Callable[[TaskService], Awaitable[int]]) -> int:
+    home.ensure()
+    store = await SqliteStore.open(home.db_file)
+    try:
+        return await action(TaskService(store, config, home))
+    finally:
+        await store.close()
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True))
+
+
+async def _task_command(args: argparse.Namespace, home: OrchHome, config: Config, service: TaskService) -> int:
+    command = args.task_command
+    if command == "new":
+        task = await service.create(args.title, args.body, labels=args.label, agent=args.agent,
+                                    complexity=args.complexity, project=args.project, parent_id=args.parent)
+        print(fmt.created(task))
+    elif command == "list":
+        tasks = await service.list_tasks(args.status, args.project)
+        if args.json:
+            _print_json([task.to_json() for task in tasks])
+        else:
+            print(fmt.task_table(tasks))
+    elif command == "show":
+        task = await service.get(args.id)
+        attempts = await service.attempts(task.id)
+        if args.json:
+            data = task.to_json()
+            data["attempts_detail"] = [vars(attempt) for attempt in attempts]
+            data["route"] = await service.store.get_route(task.id)
+            _print_json(data)
+        else:
+            print(fmt.task_details(task, attempts))
+    elif command == "route":
+        decision = await Engine(home, config, service.store, EventHub()).reroute(parse_task_id(args.id))
+        print(fmt.route_decision(parse_task_id(args.id), decision))
+    elif command == "unblock":
+        print(fmt.unblocked(await service.unblock(args.id)))
+    elif command == "retry":
+        print(f"task {(await service.retry(args.id)).id} will run again")
+    elif command == "cancel":
+        print(f"task {(await service.cancel(args.id)).id} cancelled")
+    elif command == "say":
+        task = await service.get(args.id)
+        if task.status is not TaskStatus.IN_PROGRESS:
+            raise UserError(f"task {task.id} is {task.status.value}; say needs a running task")
+        await TmuxRunner(home).paste(session_name(task.id), args.text)
+        print(f"sent to task {task.id}")
+    return 0
+
+
+async def _stream(task_id: str, service: TaskService) -> int:
+    task = await service.get(task_id)
+    last = 0
+    while True:
+        # Read the status before the chunks: the engine stores every chunk before it ends a task.
+        task = await service.get(task.id)
+        chunks = await service.store.chunks_after(task.id, last)
+        for chunk in chunks:
+            for line in chunk.lines:
+                sys.stdout.write(line + "\n")
+            last = chunk.seq
+        sys.stdout.flush()
+        if chunks:
+            continue
+        if task.status in _STREAM_ENDS:
+            status = fmt.status_line(task, await service.attempts(task.id))
+            if status:
+                print(status)
+            return 0 if task.status is TaskStatus.DONE else 1
+        await asyncio.sleep(_STREAM_POLL_SECONDS)
+
+
+async def _init(home: OrchHome, config: Config, service: TaskService) -> int:
+    project = await service.projects.register_checkout(Path.cwd())
+    print(f"project {project.name} registered: {project.path}")
+    if not home.config_file.exists():
+        shutil.copyfile(EXAMPLE_CONFIG, home.config_file)
+        print(f"wrote {home.config_file}")
+    return 0
+
+
+def _doctor(home: OrchHome) -> int:
+    checks = run_checks(home)
+    for check in checks:
+        print(f"{'ok ' if check.ok else 'NO '} {check.text}")
+    return 1 if any(check.fatal and not check.ok for check in checks) else 0
+
+
+def run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    home = OrchHome.from_env()
+    if args.command == "version":
+        print(f"orch {__version__}")
+        return 0
+    if args.command == "doctor":
+        return _doctor(home)
+    config = load_config(home.config_file)
+    if args.command == "serve":
+        asyncio.run(serve(home, config, args.transport))
+        return 0
+    if args.command == "init":
+        return asyncio.run(_with_service(home, config, lambda service: _init(home, config, service)))
+    if args.command == "stream":
+        return asyncio.run(_with_service(home, config, lambda service: _stream(args.id, service)))
+    return asyncio.run(_with_service(home, config, lambda service: _task_command(args, home, config, service)))
+
+
+def main() -> None:
+    try:
+        code = run(sys.argv[1:])
+    except UserError as exc:
+        print(f"orch: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

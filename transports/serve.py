@@ -1,0 +1,72 @@
+"""`orch serve`: the one long-lived process — engine, bot and transports in one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+
+from bot.app import BotApp
+from bot.outbox import LineOutbox
+from core.config import Config
+from core.engine import Engine
+from core.errors import ConfigError
+from core.home import OrchHome
+from core.hub import EventHub
+from core.logs import setup_logging
+from core.store import SqliteStore
+from transports.base import Transport
+from transports.stdout import StdoutTransport
+
+log = logging.getLogger("orch.serve")
+
+
+def transport_names(config: Config, requested: list[str]) -> list[str]:
+    names = requested or config.transports.enabled_names() or ["stdout"]
+    for name in names:
+        if name not in ("stdout", "telegram", "discord"):
+            raise ConfigError(f"unknown transport {name!r} (one of stdout, telegram, discord)")
+    return list(dict.fromkeys(names))
+
+
+def build_transport(name: str, config: Config) -> Transport:
+    if name == "stdout":
+        return StdoutTransport()
+    raise ConfigError(f"transport {name!r} is not available in this build")
+
+
+async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
+    names = transport_names(config, requested)
+    transports = [build_transport(name, config) for name in names]
+    home.ensure()
+    setup_logging(home)
+    home.pid_file.write_text(f"{os.getpid()}\n")
+    store = await SqliteStore.open(home.db_file)
+    hub = EventHub()
+    engine = Engine(home, config, store, hub)
+    app = BotApp(engine.service, engine, hub)
+    for transport in transports:
+        app.attach(transport, LineOutbox(transport) if transport.capabilities.max_message_length == 0 else None)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await engine.start()
+        for transport in transports:
+            await transport.start(app)
+        await app.resume_follows()
+        log.info("orch serve running (home %s, transports %s)", home.root, ", ".join(names))
+        await stopping.wait()
+    finally:
+        log.info("orch serve stopping")
+        for transport in transports:
+            with contextlib.suppress(Exception):
+                await transport.stop()
+        await app.stop()
+        await engine.stop()
+        await store.close()
+        with contextlib.suppress(FileNotFoundError):
+            home.pid_file.unlink()
