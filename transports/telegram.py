@@ -25,8 +25,9 @@ group sooner than GROUP_INTERVAL after the previous one (Telegram allows 20 mess
 Timeouts, connection errors and 5xx are retried here with backoff a bounded number of times; an edit that
 changes nothing is not an error.
 
-The bot token is part of every request URL, which httpx logs at INFO: the httpx logger is raised to WARNING and
-given a filter that replaces the token, and orch never logs it.
+The bot token is part of every request URL: httpx logs those at INFO and PTB logs its base URL at DEBUG. The
+httpx logger is raised to WARNING, those loggers get a TokenFilter that replaces the token, and `orch serve` can
+put the same filter (TelegramTransport.log_filter) on its handlers. orch itself never logs the token.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ _PRE_OVERHEAD = len("<pre></pre>")
 _BLANK = "\u200b"
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _T = TypeVar("_T")
+# The loggers that write request or base URLs, which carry the token.
+_URL_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
 
 
 def utf16_len(text: str) -> int:
@@ -124,7 +127,9 @@ def _retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-class _RedactToken(logging.Filter):
+class TokenFilter(logging.Filter):
+    """Replaces the bot token in a log record's message."""
+
     def __init__(self, token: str) -> None:
         super().__init__()
         self._token = token
@@ -164,7 +169,7 @@ class TelegramTransport(Transport):
         self._group_interval = group_interval
         self._allowed_chats = frozenset(str(chat) for chat in config.allowed_chat_ids)
         self._allowed_users = frozenset(str(user) for user in config.allowed_user_ids)
-        self._redact = _RedactToken(config.token)
+        self.log_filter = TokenFilter(config.token)
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
         self._sink: CommandSink | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -212,14 +217,16 @@ class TelegramTransport(Transport):
             await self._app.stop()
             await self._app.shutdown()
             self._app = None
-        logging.getLogger("httpx").removeFilter(self._redact)
+        for name in _URL_LOGGERS:
+            logging.getLogger(name).removeFilter(self.log_filter)
 
     def _quiet_token_in_logs(self) -> None:
         httpx_log = logging.getLogger("httpx")
         if httpx_log.getEffectiveLevel() < logging.WARNING:
             httpx_log.setLevel(logging.WARNING)
-        # Also redact in case someone turns httpx logging back on to debug a connection.
-        httpx_log.addFilter(self._redact)
+        # Redact too, for whoever turns these loggers up to debug a connection.
+        for name in _URL_LOGGERS:
+            logging.getLogger(name).addFilter(self.log_filter)
 
     # ChatPort
     def is_allowed(self, chat: ChatRef) -> bool:

@@ -13,12 +13,12 @@ text, and to an edit that changes nothing.
 from __future__ import annotations
 
 import asyncio
-import html
+import contextlib
 import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
@@ -151,12 +151,11 @@ class FakeTelegram:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else ()  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
 
     async def close(self) -> None:
         self._closing = True
@@ -204,10 +203,10 @@ class FakeTelegram:
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
         """Wait until `predicate` holds; re-checked after every call the fake answers."""
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
+            await asyncio.wait_for(self._changed.wait_for(predicate), within)
 
     # the server
     async def _notify(self) -> None:
@@ -226,7 +225,10 @@ class FakeTelegram:
                                                             "description": "Unauthorized"})
         fault = self._take_fault(method)
         if isinstance(fault, Slow):
-            await asyncio.sleep(fault.seconds)
+            # Waits for the time to pass, or for close(), so a test's teardown is not held up.
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait_for(lambda: self._closing), fault.seconds)
             if not fault.effective:
                 return await self._answer(method, params, 504, {"ok": False, "error_code": 504,
                                                                 "description": "Gateway Timeout"})
@@ -301,16 +303,16 @@ class FakeTelegram:
         if offset > 0:
             # Telegram forgets every update below the offset: that is the acknowledgement.
             self._updates = [update for update in self._updates if update["update_id"] >= offset]
-            self.confirmed_offset = max(self.confirmed_offset, offset)
+            if offset > self.confirmed_offset:
+                self.confirmed_offset = offset
+                await self._notify()
 
         def ready() -> bool:
             return self._closing or any(update["update_id"] >= offset for update in self._updates)
 
         async with self._changed:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait_for(ready), timeout)
-            except TimeoutError:
-                pass
         return [update for update in self._updates if update["update_id"] >= offset][:limit]
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> Any:
@@ -333,7 +335,3 @@ class FakeTelegram:
         message.parse_mode = params.get("parse_mode")
         return self._message_json(message)
 
-
-def unescape_preformatted(raw: str) -> str:
-    """The text inside one `<pre>…</pre>` message as sent, for tests that look at the raw form."""
-    return html.unescape(raw.removeprefix("<pre>").removesuffix("</pre>"))
