@@ -158,6 +158,7 @@ class TelegramTransport(Transport):
         request_timeout: float = 10.0,
         retry_delays: Sequence[float] = (1.0, 2.0, 4.0),
         group_interval: float = GROUP_INTERVAL,
+        stop_grace: float = 30.0,
     ) -> None:
         if not config.token:
             raise ConfigError("transports.telegram.token: empty (set it, e.g. to ${TELEGRAM_BOT_TOKEN})")
@@ -167,6 +168,7 @@ class TelegramTransport(Transport):
         self._request_timeout = request_timeout
         self._retry_delays = tuple(retry_delays)
         self._group_interval = group_interval
+        self._stop_grace = stop_grace
         self._allowed_chats = frozenset(str(chat) for chat in config.allowed_chat_ids)
         self._allowed_users = frozenset(str(user) for user in config.allowed_user_ids)
         self.log_filter = TokenFilter(config.token)
@@ -194,15 +196,21 @@ class TelegramTransport(Transport):
             await app.initialize()
         except InvalidToken:
             raise ConfigError("transports.telegram.token: Telegram does not accept this token") from None
-        await app.start()
+        try:
+            await app.start()
+            self._cursor_key = f"telegram.{app.bot.id}.update_offset"
+            stored = await self._cursor.get(self._cursor_key)
+            self._offset = int(stored) if stored else None
+            # getUpdates is refused while a webhook is set; keep pending updates, they are commands to run.
+            await app.bot.delete_webhook(drop_pending_updates=False)
+            await app.bot.set_my_commands([BotCommand(name, help_) for name, help_ in top_level_commands()])
+        except BaseException:
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+            raise
         self._app, self._sink = app, sink
         self._stopping.clear()
-        self._cursor_key = f"telegram.{app.bot.id}.update_offset"
-        stored = await self._cursor.get(self._cursor_key)
-        self._offset = int(stored) if stored else None
-        # getUpdates is refused while a webhook is set; keep pending updates, they are commands to run.
-        await app.bot.delete_webhook(drop_pending_updates=False)
-        await app.bot.set_my_commands([BotCommand(name, help_) for name, help_ in top_level_commands()])
         self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
         log.info("telegram: polling as @%s from offset %s", app.bot.username, self._offset)
 
@@ -210,8 +218,15 @@ class TelegramTransport(Transport):
         """Stop after the update being handled (if any); updates fetched but not handled stay unacknowledged."""
         self._stopping.set()
         if self._poller is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            try:
+                await asyncio.wait_for(asyncio.shield(self._poller), self._stop_grace)
+            except TimeoutError:
+                # Better to run that one command again after the restart than to hang the shutdown.
+                log.warning("telegram: the command being handled did not finish in %.0f s; stopping anyway",
+                            self._stop_grace)
+                self._poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._poller
             self._poller = None
         if self._app is not None:
             await self._app.stop()
@@ -376,7 +391,11 @@ class TelegramTransport(Transport):
                     return
                 await app.process_update(update)
                 self._offset = update.update_id + 1
-                await self._cursor.set(self._cursor_key, str(self._offset))
+                try:
+                    await self._cursor.set(self._cursor_key, str(self._offset))
+                except Exception:
+                    # Keep serving: the offset goes on in memory; only a restart before the next write repeats.
+                    log.exception("telegram: could not store the update offset %s", self._offset)
 
     async def _unless_stopping(self, call: Coroutine[Any, Any, _T]) -> _T | None:
         """The call's result, or None once stop() was asked for (the call is then abandoned)."""

@@ -70,7 +70,12 @@ class Slow:
     effective: bool = False
 
 
-Fault = RateLimit | ServerError | Slow
+@dataclass(frozen=True)
+class Pass:
+    """Answer this call normally (to place faults after it)."""
+
+
+Fault = RateLimit | ServerError | Slow | Pass
 
 
 @dataclass

@@ -26,7 +26,7 @@ from core.hub import EventHub
 from core.models import Chunk, OutputChunk, RouteDecision, TaskChanged, TaskStatus
 from core.service import TaskService
 from core.store import SqliteStore
-from tests.fakes.telegram_api import FakeTelegram, RateLimit, ServerError, Slow, utf16_len
+from tests.fakes.telegram_api import FakeTelegram, Pass, RateLimit, ServerError, Slow, utf16_len
 from tests.transports.conftest import TELEGRAM_TOKEN
 from transports.base import KvCursor
 from transports.telegram import MAX_MESSAGE, TelegramTransport, split_text
@@ -336,6 +336,26 @@ async def test_flood_answer_becomes_rate_limited(fake_telegram: FakeTelegram, te
         await telegram.edit(str(CHAT), message_id, "hello again")
     assert raised.value.retry_after == 2.5
     assert fake_telegram.texts(CHAT) == ["hello"]
+
+
+async def test_a_429_storm_loses_no_reply_and_no_piece_of_a_long_text(
+    fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
+) -> None:
+    fake_telegram.fail(*[RateLimit(0.02)] * 12)
+    for n in range(1, 4):
+        await fake_telegram.push_message(CHAT, USER, f"/task new storm {n}")
+    await fake_telegram.wait_for(lambda: len(fake_telegram.texts(CHAT)) == 3, WAIT)
+    assert fake_telegram.texts(CHAT) == [f"task {n} created: storm {n} (new)" for n in range(1, 4)]
+
+    # Once the first message of a split text is out, flood answers are waited out here, not repeated.
+    text = "\n".join(f"line {n:05}" for n in range(1500))
+    await telegram.send(str(CHAT), text, preformatted=True)
+    fake_telegram.fail(Pass(), *[RateLimit(0.02)] * 6)
+    await telegram.send(str(CHAT), text, preformatted=True)
+    pieces = fake_telegram.texts(CHAT)[3:]
+    half = len(pieces) // 2
+    assert "\n".join(pieces[:half]) == text and "\n".join(pieces[half:]) == text
+    assert fake_telegram.pending_faults == 0
 
 
 async def test_server_errors_and_slow_answers_are_retried(fake_telegram: FakeTelegram, orch: Orch) -> None:
