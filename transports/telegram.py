@@ -194,9 +194,6 @@ class TelegramTransport(Transport):
         self._register_handlers(app)
         try:
             await app.initialize()
-        except InvalidToken:
-            raise ConfigError("transports.telegram.token: Telegram does not accept this token") from None
-        try:
             await app.start()
             self._cursor_key = f"telegram.{app.bot.id}.update_offset"
             stored = await self._cursor.get(self._cursor_key)
@@ -204,10 +201,12 @@ class TelegramTransport(Transport):
             # getUpdates is refused while a webhook is set; keep pending updates, they are commands to run.
             await app.bot.delete_webhook(drop_pending_updates=False)
             await app.bot.set_my_commands([BotCommand(name, help_) for name, help_ in top_level_commands()])
-        except BaseException:
+        except BaseException as exc:
             if app.running:
                 await app.stop()
             await app.shutdown()
+            if isinstance(exc, InvalidToken):
+                raise ConfigError("transports.telegram.token: Telegram does not accept this token") from None
             raise
         self._app, self._sink = app, sink
         self._stopping.clear()
@@ -321,6 +320,11 @@ class TelegramTransport(Transport):
         # Unknown commands anywhere, and plain text in a private chat, get a line back; group chatter does not.
         app.add_handler(MessageHandler(only_messages & (filters.COMMAND | filters.ChatType.PRIVATE),
                                        self._on_message))
+        app.add_error_handler(self._on_error)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # The update still counts as handled: running it again would fail the same way.
+        log.error("telegram: handling an update failed", exc_info=context.error)
 
     async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._handle(update, "/help")
