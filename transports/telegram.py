@@ -335,7 +335,7 @@ class TelegramTransport(Transport):
             return
         text = message.text or message.caption or ""
         first = text.split(maxsplit=1)[0] if text.strip() else ""
-        addressed_to = first.partition("@")[2]
+        addressed_to = first.partition("@")[2] if first.startswith("/") else ""
         if addressed_to and addressed_to.lower() != (context.bot.username or "").lower():
             return  # a command for another bot in the same group
         await self._handle(update, text)
@@ -383,7 +383,7 @@ class TelegramTransport(Transport):
                 return
             except TelegramError as exc:  # network trouble, 5xx, or another process polling this bot
                 failures += 1
-                delay = min(60.0, 2.0 ** min(failures, 6))
+                delay = min(60.0, 2.0 ** min(failures - 1, 6))
                 log.warning("telegram: getUpdates failed (%s); again in %.0f s", exc, delay)
                 await self._pause(delay)
                 continue

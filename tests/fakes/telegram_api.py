@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 
 MAX_TEXT = 4096
+# The shape of a real token (bot id, colon, secret), so a leak in logs would look like one.
+TELEGRAM_TOKEN = "7123456789:AAF3kq-secret-token-Zx9_yWvQ0pLmN4rT8sUv"
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
                 "exactly the same as a current content and reply markup of the message")
 # PTB sends these as JSON strings inside the form; everything else stays the string it was.

@@ -6,10 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.fakes.telegram_api import FakeTelegram
-
-# The shape of a real token (bot id, colon, secret), so a leak in logs would look like one.
-TELEGRAM_TOKEN = "7123456789:AAF3kq-secret-token-Zx9_yWvQ0pLmN4rT8sUv"
+from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram
 
 
 @pytest.fixture
