@@ -198,12 +198,13 @@ class CapturePoller:
     """One loop polling every watched pane file.
 
     Polling a file costs one fstat (about a microsecond), so a single loop serves many panes cheaply; it polls
-    fast while output flows and slows down when every pane is quiet.
+    fast while output flows and slows down once every pane has been quiet for a while.
     """
 
-    def __init__(self, fast_interval: float = 0.01, slow_interval: float = 0.05) -> None:
+    def __init__(self, fast_interval: float = 0.01, slow_interval: float = 0.05, quiet_after: float = 1.0) -> None:
         self._fast = fast_interval
         self._slow = slow_interval
+        self._quiet_after = quiet_after
         self._watched: dict[str, tuple[PaneCapture, BatchHandler]] = {}
         self._wake = asyncio.Event()
 
@@ -217,21 +218,21 @@ class CapturePoller:
             entry[0].close()
 
     async def run(self) -> None:
-        quiet_ticks = 0
+        loop = asyncio.get_running_loop()
+        last_output = loop.time()
         while True:
-            busy = False
             for key, (capture, handler) in list(self._watched.items()):
                 batch = capture.poll()
                 if batch is None:
                     continue
-                busy = True
+                last_output = loop.time()
                 await handler(batch)
                 if batch.finished:
                     self.unwatch(key)
-            quiet_ticks = 0 if busy else quiet_ticks + 1
-            interval = self._fast if quiet_ticks < 20 else self._slow
             if not self._watched:
                 self._wake.clear()
                 await self._wake.wait()
+                last_output = loop.time()
                 continue
-            await asyncio.sleep(interval)
+            quiet = loop.time() - last_output > self._quiet_after
+            await asyncio.sleep(self._slow if quiet else self._fast)

@@ -13,20 +13,21 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 from core.agents.base import AgentAdapter, AgentResult, AttemptContext
+from core.agents.policy import decide
+from core.agents.prompt import build_system_prompt, build_task_prompt
 from core.agents.registry import adapter_for
 from core.capture import CaptureBatch, CapturePoller, PaneCapture
 from core.config import Config
-from core.errors import OrchError, UserError
+from core.errors import NoAgentAvailable, OrchError, UserError
 from core.home import OrchHome
 from core.hub import EventHub
 from core.models import Attempt, Chunk, Event, OutputChunk, RouteDecision, Task, TaskChanged, TaskStatus
 from core.projects import ProjectRef
-from core.router import NoAgentAvailable, Router
+from core.redact import Redactor
+from core.router import Router, agent_installed
 from core.runner import PaneProcess, StartedPane, TmuxRunner, python_module_argv, session_name
 from core.service import TaskService
 from core.store import Store
@@ -34,8 +35,6 @@ from core.worktrees import Worktree, Worktrees
 
 log = logging.getLogger("orch.engine")
 
-# Errors a person has to look at; retrying the same thing would only fail again.
-_REVIEW_NOW = ("auth", "waiting_for_input", "permission_denied", "timeout", "idle_timeout", "lost")
 _SUMMARY_LINES = 200
 
 
@@ -50,6 +49,7 @@ class _AttemptRun:
     last_output: float
     tail: collections.deque[str]
     finished: asyncio.Event
+    redactor: Redactor  # one per stream: it remembers being inside a private key across reads
     exit_code: int | None = None
 
 
@@ -64,7 +64,6 @@ class Engine:
         router: Router | None = None,
         runner: TmuxRunner | None = None,
         poll_interval: float = 0.5,
-        redact: Callable[[list[str]], list[str]] | None = None,
     ) -> None:
         self.home = home
         self.config = config
@@ -76,10 +75,11 @@ class Engine:
         self.worktrees = Worktrees(home)
         self.poller = CapturePoller()
         self._poll_interval = poll_interval
-        self._redact = redact or (lambda lines: lines)
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
+        self._cooldown_until: dict[str, float] = {}
+        self._announced_cancels: set[int] = set()
 
     # lifecycle of the engine itself
     async def start(self) -> None:
@@ -99,6 +99,7 @@ class Engine:
                 await task
         self._background.clear()
         self._running.clear()
+        await self.router.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -108,7 +109,10 @@ class Engine:
             return isinstance(event, TaskChanged) and event.task.status in (TaskStatus.NEW, TaskStatus.CANCELLED)
 
         async with self.hub.subscribed(relevant) as subscription:
-            async for _ in subscription:
+            async for event in subscription:
+                assert isinstance(event, TaskChanged)
+                if event.task.status is TaskStatus.CANCELLED:
+                    self._announced_cancels.add(event.task.id)
                 self._wake.set()
 
     async def _loop(self) -> None:
@@ -117,8 +121,10 @@ class Engine:
                 await self._reconcile()
             except Exception:
                 log.exception("reconcile failed")
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races the event.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _reconcile(self) -> None:
@@ -126,6 +132,9 @@ class Engine:
             task = await self.store.get_task(task_id)
             if task is not None and task.status is TaskStatus.CANCELLED and not runner.done():
                 runner.cancel()
+                await self.runner.kill(session_name(task_id))
+                if self._cancelled_elsewhere(task):
+                    self.hub.publish(TaskChanged(task, TaskStatus.IN_PROGRESS))
         for parent in await self.store.list_tasks(status=TaskStatus.BLOCKED):
             await self._unblock_if_children_done(parent)
         candidates = [*await self.store.list_tasks(status=TaskStatus.NEW),
@@ -140,6 +149,13 @@ class Engine:
                 await self._set_status(task, TaskStatus.BLOCKED, only_from=(task.status,))
                 continue
             self._spawn(task, resume=False)
+
+    def _cancelled_elsewhere(self, task: Task) -> bool:
+        """True the first time the engine sees a cancel it did not hear on the hub (the CLI is another process)."""
+        if task.id in self._announced_cancels:
+            self._announced_cancels.discard(task.id)
+            return False
+        return True
 
     def _spawn(self, task: Task, *, resume: bool) -> None:
         runner = asyncio.create_task(self._run_task(task, resume=resume), name=f"task-{task.id}")
@@ -159,7 +175,6 @@ class Engine:
 
     # one task
     async def _run_task(self, task: Task, *, resume: bool) -> None:
-        session = session_name(task.id)
         try:
             if resume:
                 decision = await self._stored_decision(task)
@@ -188,9 +203,6 @@ class Engine:
                     return
                 task = started_task
             await self._attempts(task, decision, project, worktree, resume=resume)
-        except asyncio.CancelledError:
-            await self.runner.kill(session)
-            raise
         except (OrchError, OSError) as exc:
             log.exception("task %s failed", task.id)
             current = await self.store.get_task(task.id)
@@ -208,10 +220,14 @@ class Engine:
     async def _attempts(self, task: Task, decision: RouteDecision, project: ProjectRef, worktree: Worktree,
                         *, resume: bool) -> None:
         adapter = adapter_for(decision.agent)
+        tried_models: set[str | None] = {decision.model}
         while True:
-            number = task.attempts if resume else task.attempts + 1
+            # `number` names the attempt for good (its folder, its row); task.attempts counts this round's
+            # attempts against max_attempts and starts again at 0 when a person unblocks or retries the task.
+            history = await self.store.list_attempts(task.id)
+            number = history[-1].number if resume and history else len(history) + 1
             if not resume:
-                task = await self.store.update_task(task.id, attempts=number)
+                task = await self.store.update_task(task.id, attempts=task.attempts + 1)
             ctx = await self._context(task, number, decision, project, worktree, adapter)
             result, exit_code = await self._attempt(task, ctx, adapter, resume=resume)
             resume = False
@@ -235,28 +251,64 @@ class Engine:
             if result.status == "blocked" and result.delegations:
                 await self._delegate(task, result, cost)
                 return
-            kind = result.error_kind or "failed"
-            if result.status == "needs_review" or kind in _REVIEW_NOW or number >= self.config.workflow.max_attempts:
-                reason = result.error or kind
-                if number >= self.config.workflow.max_attempts and kind not in _REVIEW_NOW:
-                    reason = f"failed {number} attempt{'s' if number > 1 else ''}; last: {reason}"
+            step = decide(result, agent=decision.agent, attempt=task.attempts,
+                          max_attempts=self.config.workflow.max_attempts, available=self._available_agents(),
+                          cooldown=self._cooling_agents(), next_model=self._next_model(decision, tried_models))
+            if step.action == "needs_review":
                 await self._set_status(task, TaskStatus.NEEDS_REVIEW, only_from=(TaskStatus.IN_PROGRESS,),
-                                       review_reason=reason, cost_usd=cost)
+                                       review_reason=step.reason, cost_usd=cost)
                 return
-            log.info("task %s attempt %s failed (%s); trying again", task.id, number, result.error)
-            task = await self.store.update_task(task.id, cost_usd=cost)
+            log.info("task %s attempt %s: %s (%s)", task.id, number, step.action, step.reason)
+            if step.action == "failover" and step.agent is not None:
+                self._cooldown_until[decision.agent] = time.monotonic() + step.cooldown_seconds
+                decision = replace(decision, agent=step.agent,
+                                   model=self.config.model_map.model_for(decision.complexity, step.agent),
+                                   reason=f"failover from {decision.agent}: {step.reason}")
+                adapter = adapter_for(decision.agent)
+            elif step.action == "next_model" and step.model is not None:
+                decision = replace(decision, model=step.model)
+            tried_models.add(decision.model)
+            task = await self.store.update_task(task.id, cost_usd=cost, agent=decision.agent, model=decision.model)
+            if step.delay_seconds:
+                await asyncio.sleep(step.delay_seconds)
+
+    def _private_env_names(self) -> tuple[str, ...]:
+        """orch's chat tokens: the tmux server inherits orch's environment, agents must not see them."""
+        transports = self.config.transports
+        tokens = {token for token in (transports.telegram.token, transports.discord.token) if token}
+        names = {"TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN"}
+        names.update(name for name, value in os.environ.items() if value in tokens)
+        return tuple(sorted(names))
+
+    def _available_agents(self) -> list[str]:
+        return [name for name in self.config.router.agents if agent_installed(self.config, name)]
+
+    def _cooling_agents(self) -> list[str]:
+        now = time.monotonic()
+        return [name for name, until in self._cooldown_until.items() if until > now]
+
+    def _next_model(self, decision: RouteDecision, tried: set[str | None]) -> str | None:
+        """Another model for the same agent: the other tiers' models, nearest tier first."""
+        order = {"simple": ("medium", "complex"), "medium": ("complex", "simple"), "complex": ("medium", "simple")}
+        for tier in order.get(decision.complexity, ()):
+            model = self.config.model_map.model_for(tier, decision.agent)
+            if model is not None and model not in tried:
+                return model
+        return None
 
     async def _context(self, task: Task, number: int, decision: RouteDecision, project: ProjectRef,
                        worktree: Worktree, adapter: AgentAdapter) -> AttemptContext:
         attempt_dir = self.home.attempt_dir(task.id, number)
         attempt_dir.mkdir(parents=True, exist_ok=True)
         children = await self.store.list_tasks(parent_id=task.id)
+        results = [f"task {c.id} ({c.title}): {c.status.value}: {c.summary or 'no summary'}" for c in children]
         prompt_file = attempt_dir / "prompt.md"
-        prompt_file.write_text(task_prompt(task, children), encoding="utf-8")
+        prompt_file.write_text(build_task_prompt(task, results), encoding="utf-8")
+        route = await self.store.get_route(task.id) or {}
         return AttemptContext(
             task=task, attempt=number, agent=decision.agent, model=decision.model, worktree=worktree.path,
-            attempt_dir=attempt_dir, prompt_file=prompt_file, system_prompt=system_prompt(task, worktree.path,
-                                                                                          project.path),
+            attempt_dir=attempt_dir, prompt_file=prompt_file,
+            system_prompt=build_system_prompt(task, worktree.path, project.path, route.get("profile") or {}),
             main_checkout=project.path, agent_config=self.config.agents.get(decision.agent),
             workflow=self.config.workflow, result_file=attempt_dir / "result.json",
         )
@@ -273,7 +325,8 @@ class Engine:
             launch = adapter.build_launch(ctx)
             env = {**launch.env, "ORCH_TASK_ID": str(task.id), "ORCH_AGENT": ctx.agent,
                    "ORCH_MODEL": ctx.model or "", "ORCH_ATTEMPT": str(ctx.attempt),
-                   "ORCH_RESULT_FILE": str(ctx.result_file), "PATH": os.environ.get("PATH", "")}
+                   "ORCH_RESULT_FILE": str(ctx.result_file), "ORCH_PROMPT_FILE": str(ctx.prompt_file),
+                   "PATH": os.environ.get("PATH", "")}
             argv, stdin = launch.argv, launch.stdin_file
             if adapter.structured_output:
                 extra = ["--stdin", str(stdin)] if stdin else []
@@ -281,11 +334,13 @@ class Engine:
                                           "--", *argv)
                 stdin = None
             await self.store.add_attempt(Attempt(task.id, ctx.attempt, ctx.agent, ctx.model, time.time()))
-            started = await self.runner.start(PaneProcess(session, ctx.worktree, argv, env, ctx.attempt_dir, stdin))
+            started = await self.runner.start(PaneProcess(session, ctx.worktree, argv, env, ctx.attempt_dir, stdin,
+                                                          self._private_env_names()))
             nonce_file.write_text(started.nonce, encoding="utf-8")
             offset = 0
         run = _AttemptRun(task.id, ctx.attempt, started, await self.store.last_seq(task.id) + 1, time.monotonic(),
-                          collections.deque(maxlen=_SUMMARY_LINES), asyncio.Event())
+                          collections.deque(maxlen=_SUMMARY_LINES), asyncio.Event(),
+                          Redactor(self.config.redact.patterns))
         capture = PaneCapture(started.pipe_file, started.nonce, offset)
         key = f"{task.id}:{ctx.attempt}"
         self.poller.watch(key, capture, lambda batch: self._on_output(run, batch))
@@ -293,7 +348,8 @@ class Engine:
             failure = await self._supervise(run, ctx)
         finally:
             self.poller.unwatch(key)
-            await self.runner.kill(session)
+        # Not on cancellation: when orch serve stops, the agent goes on and the next start picks it up.
+        await self.runner.kill(session)
         if failure is not None:
             return AgentResult(status="failed", error_kind=failure[0], error=failure[1]), run.exit_code
         assert run.exit_code is not None
@@ -308,7 +364,8 @@ class Engine:
         tick = min(1.0, workflow.idle_timeout_seconds / 4, workflow.timeout_seconds / 4)
         while not run.finished.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(run.finished.wait(), tick)
+                async with asyncio.timeout(tick):
+                    await run.finished.wait()
             if run.finished.is_set():
                 break
             now = time.monotonic()
@@ -325,7 +382,7 @@ class Engine:
 
     async def _on_output(self, run: _AttemptRun, batch: CaptureBatch) -> None:
         run.last_output = time.monotonic()
-        lines = self._redact(batch.lines)
+        lines = run.redactor.redact_lines(batch.lines)
         chunks: list[Chunk] = []
         now = time.time()
         if lines:
@@ -371,9 +428,11 @@ class Engine:
     async def _recover(self) -> None:
         """After a restart: tasks that were running go on (their tmux sessions survived) or are retried."""
         for task in await self.store.list_tasks(status=TaskStatus.IN_PROGRESS):
-            attempt_dir = self.home.attempt_dir(task.id, task.attempts)
-            if (attempt_dir / "nonce").exists():
-                log.info("resuming task %s attempt %s", task.id, task.attempts)
+            history = await self.store.list_attempts(task.id)
+            last = history[-1] if history else None
+            if last is not None and last.finished_at is None and \
+                    (self.home.attempt_dir(task.id, last.number) / "nonce").exists():
+                log.info("resuming task %s attempt %s", task.id, last.number)
                 self._spawn(task, resume=True)
             else:
                 await self._set_status(task, TaskStatus.NEW, only_from=(TaskStatus.IN_PROGRESS,))
@@ -401,15 +460,3 @@ class Engine:
         return [f"engine: {len(self._running)} running (max {self.config.workflow.max_parallel})",
                 self.router.status_line()]
 
-
-def task_prompt(task: Task, children: list[Task]) -> str:
-    parts = [f"# Task {task.id}: {task.title}", "", task.body]
-    if children:
-        parts += ["", "## Results of your sub-tasks"]
-        parts += [f"- task {c.id} ({c.title}): {c.status.value}: {c.summary or 'no summary'}" for c in children]
-    return "\n".join(parts).strip() + "\n"
-
-
-def system_prompt(task: Task, worktree: Path, main_checkout: Path) -> str:
-    return (f"You are working on task {task.id} in the git worktree {worktree}. Work only there; never read or "
-            f"change {main_checkout}.")

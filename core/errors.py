@@ -4,7 +4,8 @@ OrchError
  ├── UserError        bad input from a person; its message is the whole reply (CLI exit 1)
  │    ├── NotFound    an unknown task/job/project id
  │    └── ConfigError a malformed config.yml (names the key path and why)
- └── AgentError       an agent attempt failed in a way the engine classifies
+ ├── AgentError       an agent attempt failed in a way the engine classifies
+ └── NoAgentAvailable routing found no installed agent; the engine moves the task to needs_review
 """
 
 
@@ -30,3 +31,11 @@ class AgentError(OrchError):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
+
+
+class NoAgentAvailable(OrchError):
+    """No agent that routing may pick is installed; the message says which were tried and why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -31,6 +31,7 @@ class Projects:
         self._store = store
         self._config = config
         self._home = home
+        self._scratch_lock = asyncio.Lock()
 
     async def names(self) -> list[str]:
         stored = [project.name for project in await self._store.list_projects()]
@@ -48,7 +49,8 @@ class Projects:
     async def resolve(self, name: str | None) -> ProjectRef:
         name = name or await self.default_name()
         if name == SCRATCH and name not in await self.names():
-            path = await asyncio.to_thread(self._ensure_scratch)
+            async with self._scratch_lock:  # two tasks starting at once must not both create it
+                path = await asyncio.to_thread(self._ensure_scratch)
             return ProjectRef(SCRATCH, path, await asyncio.to_thread(default_branch, path))
         configured = self._config.projects.get(name)
         if configured is not None:

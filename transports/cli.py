@@ -15,7 +15,6 @@ from bot import format as fmt
 from core import __version__
 from core.config import AGENT_NAMES, COMPLEXITIES, Config, load_config
 from core.doctor import run_checks
-from core.engine import Engine
 from core.errors import UserError
 from core.home import OrchHome
 from core.hub import EventHub
@@ -23,7 +22,6 @@ from core.models import TaskStatus
 from core.runner import TmuxRunner, session_name
 from core.service import TaskService, parse_task_id
 from core.store import SqliteStore
-from transports.serve import serve
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.yml"
 _STREAM_POLL_SECONDS = 0.1
@@ -103,6 +101,8 @@ async def _task_command(args: argparse.Namespace, home: OrchHome, config: Config
         else:
             print(fmt.task_details(task, attempts))
     elif command == "route":
+        from core.engine import Engine  # imported here: the anthropic SDK alone takes 0.7 s to import
+
         decision = await Engine(home, config, service.store, EventHub()).reroute(parse_task_id(args.id))
         print(fmt.route_decision(parse_task_id(args.id), decision))
     elif command == "unblock":
@@ -168,6 +168,8 @@ def run(argv: list[str]) -> int:
         return _doctor(home)
     config = load_config(home.config_file)
     if args.command == "serve":
+        from transports.serve import serve  # imported here: task commands should start fast
+
         asyncio.run(serve(home, config, args.transport))
         return 0
     if args.command == "init":

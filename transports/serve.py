@@ -9,6 +9,7 @@ import os
 import signal
 
 from bot.app import BotApp
+from bot.message_outbox import MessageOutbox
 from bot.outbox import LineOutbox
 from core.config import Config
 from core.engine import Engine
@@ -16,6 +17,7 @@ from core.errors import ConfigError
 from core.home import OrchHome
 from core.hub import EventHub
 from core.logs import setup_logging
+from core.redact import RedactingFilter, Redactor
 from core.store import SqliteStore
 from transports.base import Transport
 from transports.stdout import StdoutTransport
@@ -32,21 +34,24 @@ def transport_names(config: Config, requested: list[str]) -> list[str]:
 
 
 def build_transport(name: str, config: Config) -> Transport:
-    if name == "stdout":
-        return StdoutTransport()
-    raise ConfigError(f"transport {name!r} is not available in this build")
+    # Chat transports are imported only when enabled: their libraries are optional extras.
+    if name == "discord":
+        from transports.discord import DiscordTransport
+
+        return DiscordTransport(config.transports.discord)
+    return StdoutTransport()
 
 
 async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
     names = transport_names(config, requested)
     transports = [build_transport(name, config) for name in names]
     home.ensure()
-    setup_logging(home)
+    setup_logging(home, [RedactingFilter(Redactor(config.redact.patterns))])
     home.pid_file.write_text(f"{os.getpid()}\n")
     store = await SqliteStore.open(home.db_file)
     hub = EventHub()
     engine = Engine(home, config, store, hub)
-    app = BotApp(engine.service, engine, hub)
+    app = BotApp(engine.service, engine, hub, outbox_factory=MessageOutbox)
     for transport in transports:
         app.attach(transport, LineOutbox(transport) if transport.capabilities.max_message_length == 0 else None)
     stopping = asyncio.Event()

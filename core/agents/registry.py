@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from core.agents.base import AgentAdapter
+from core.agents.claude import ClaudeAgent
+from core.agents.codex import CodexAgent
+from core.agents.opencode import OpencodeAgent
 from core.agents.shell import ShellAgent
 from core.errors import UserError
 
-_ADAPTERS: dict[str, AgentAdapter] = {"shell": ShellAgent()}
-
-
-def register(adapter: AgentAdapter) -> None:
-    _ADAPTERS[adapter.name] = adapter
+_ADAPTERS: dict[str, AgentAdapter] = {
+    adapter.name: adapter for adapter in (ClaudeAgent(), CodexAgent(), OpencodeAgent(), ShellAgent())
+}
 
 
 def adapter_for(name: str) -> AgentAdapter:

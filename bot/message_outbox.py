@@ -1,0 +1,308 @@
+"""MessageOutbox: followed output and notices for chat services with message limits (Telegram, Discord).
+
+Each chat has one FIFO queue and one background worker, so `output()` and `notice()` only append to a list
+and return: publishing never waits for the network.
+
+How output becomes messages:
+- A message holds lines of one task only. Lines are joined with "\\n" and sent preformatted; a message is
+  as full as `capabilities.max_message_length` allows, measured with `port.rendered_length(text,
+  preformatted=True)` (the transport knows its escaping, wrapping and unit). Messages are split at line
+  boundaries; only a line that does not fit in an empty message is cut, at a code point, so a UTF-16
+  surrogate pair is never split, and its rest starts the next message.
+- When the port can edit, the last output message stays "open" and grows by edits while lines fit — live
+  output in one place. It is closed when the next line does not fit, and also when anything else (a notice,
+  another task's output) is sent in the chat after it, so a chat always reads top to bottom in time order.
+- When a chat follows several tasks, a new message whose task differs from the task of the previous output
+  message in that chat starts with the plain line `[task N]` inside its text (a preformatted message cannot
+  carry a separate plain header). A chat that only ever sees one task gets no header lines at all.
+- A notice (status line) is sent with preformatted=False after every output line queued before it. Output
+  lines of one task queued before the next notice may overtake other tasks' lines: order is kept per task
+  and relative to notices, which is what a reader can see.
+
+Pacing: two sends/edits in one chat are at least `capabilities.min_interval_seconds` apart. Every operation
+is composed just before it goes out, from everything pending, so a chat that falls behind gets one full
+edit or message instead of a backlog of small ones. `RateLimited` waits `retry_after` and retries (with
+whatever was queued meanwhile merged in), as often as the service asks: no line is dropped for a 429. Any
+other error is logged and retried with exponential backoff up to `max_attempts` times; then that one
+operation is dropped, with an error log line saying how many lines were lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.chat import ChatPort, RateLimited
+from bot.outbox import Outbox
+
+log = logging.getLogger("orch.outbox")
+
+
+@dataclass
+class _Segment:
+    """Consecutive queued lines of one task's output, or one notice (task_id None)."""
+
+    task_id: int | None
+    lines: deque[str]
+
+
+@dataclass
+class _Open:
+    """The output message that is still growing by edits."""
+
+    task_id: int
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class _Op:
+    task_id: int | None  # None: a notice
+    text: str
+    message_id: str | None  # set: an edit of this message
+    whole: int  # queued lines this op delivers entirely
+    rest: str | None  # what stays queued of the next line when that line had to be cut
+
+
+@dataclass
+class _Chat:
+    chat_id: str
+    segments: deque[_Segment] = field(default_factory=deque)
+    open: _Open | None = None
+    last_task: int | None = None  # task of the last output message sent here, for `[task N]` headers
+    next_at: float = 0.0  # loop time before which the next send/edit must not start
+    failures: int = 0  # consecutive non-429 failures of the current operation
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    worker: asyncio.Task[None] | None = None
+
+
+class MessageOutbox(Outbox):
+    def __init__(self, port: ChatPort, *, max_attempts: int = 5, backoff_seconds: float = 1.0,
+                 close_timeout_seconds: float = 30.0) -> None:
+        self._port = port
+        self._max_attempts = max_attempts
+        self._backoff = backoff_seconds
+        self._close_timeout = close_timeout_seconds
+        self._chats: dict[str, _Chat] = {}
+        self._closed = False
+
+    async def output(self, chat_id: str, task_id: int, lines: Sequence[str]) -> None:
+        if not lines:
+            return
+        chat = self._chat(chat_id)
+        tail = chat.segments[-1] if chat.segments else None
+        if tail is not None and tail.task_id == task_id:
+            tail.lines.extend(lines)
+        else:
+            chat.segments.append(_Segment(task_id, deque(lines)))
+        self._wake(chat)
+
+    async def notice(self, chat_id: str, text: str) -> None:
+        chat = self._chat(chat_id)
+        chat.segments.append(_Segment(None, deque(text.split("\n"))))
+        self._wake(chat)
+
+    async def flush(self) -> None:
+        # Re-check after each wait: a chat already waited for may have received more meanwhile.
+        while not all(chat.idle.is_set() for chat in self._chats.values()):
+            for chat in list(self._chats.values()):
+                await chat.idle.wait()
+
+    async def close(self) -> None:
+        self._closed = True
+        try:
+            await asyncio.wait_for(self.flush(), self._close_timeout)
+        except TimeoutError:
+            for chat in self._chats.values():
+                pending = sum(len(segment.lines) for segment in chat.segments)
+                if pending:
+                    log.error("closing: %d queued lines for chat %s were not delivered", pending, chat.chat_id)
+        workers = [chat.worker for chat in self._chats.values() if chat.worker is not None]
+        for worker in workers:
+            worker.cancel()
+        for worker in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    def _chat(self, chat_id: str) -> _Chat:
+        if self._closed:
+            raise RuntimeError("MessageOutbox is closed")
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            chat = self._chats[chat_id] = _Chat(chat_id)
+        if chat.worker is None:
+            chat.worker = asyncio.create_task(self._run(chat), name=f"outbox-{self._port.name}-{chat_id}")
+            chat.worker.add_done_callback(lambda task: self._worker_done(chat, task))
+        return chat
+
+    @staticmethod
+    def _wake(chat: _Chat) -> None:
+        chat.idle.clear()
+        chat.wake.set()
+
+    def _worker_done(self, chat: _Chat, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # A bug, not a delivery failure: say so, and let the next output start a fresh worker rather
+            # than leaving flush() waiting forever.
+            log.error("outbox worker for chat %s died", chat.chat_id, exc_info=task.exception())
+            chat.worker = None
+            chat.idle.set()
+
+    async def _run(self, chat: _Chat) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not chat.segments:
+                chat.idle.set()
+                chat.wake.clear()
+                await chat.wake.wait()
+                continue
+            delay = chat.next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            op = self._compose(chat)
+            try:
+                await self._perform(chat, op)
+            except RateLimited as exc:
+                log.info("chat %s rate limited: retrying in %.1f s", chat.chat_id, exc.retry_after)
+                chat.next_at = loop.time() + max(exc.retry_after, self._port.capabilities.min_interval_seconds)
+                continue
+            except Exception:
+                chat.failures += 1
+                chat.next_at = loop.time() + self._backoff * 2 ** (chat.failures - 1)
+                if chat.failures < self._max_attempts:
+                    log.warning("delivery to chat %s failed (attempt %d of %d); retrying", chat.chat_id,
+                                chat.failures, self._max_attempts, exc_info=True)
+                    continue
+                log.exception("delivery to chat %s failed %d times: dropped %s", chat.chat_id, chat.failures,
+                              self._describe(op))
+                chat.failures = 0
+                chat.open = None  # its state on the service is unknown now
+                self._consume(chat, op)
+                continue
+            chat.failures = 0
+            chat.next_at = loop.time() + self._port.capabilities.min_interval_seconds
+            self._consume(chat, op)
+
+    @staticmethod
+    def _describe(op: _Op) -> str:
+        lines = op.whole + (1 if op.rest is not None else 0)
+        what = "a notice" if op.task_id is None else f"output of task {op.task_id}"
+        return f"{what} ({lines} lines, {'edit' if op.message_id else 'send'})"
+
+    async def _perform(self, chat: _Chat, op: _Op) -> None:
+        preformatted = op.task_id is not None
+        if op.message_id is not None:
+            await self._port.edit(chat.chat_id, op.message_id, op.text, preformatted=preformatted)
+            if chat.open is not None:
+                chat.open.text = op.text
+            return
+        message_id = await self._port.send(chat.chat_id, op.text, preformatted=preformatted)
+        chat.open = None
+        if op.task_id is not None:
+            chat.last_task = op.task_id
+            if self._port.capabilities.can_edit:
+                chat.open = _Open(op.task_id, message_id, op.text)
+
+    # composing
+    def _sources(self, chat: _Chat) -> list[_Segment]:
+        """The segments the next op draws from: the head notice, or the head task's output up to a notice."""
+        head = chat.segments[0]
+        if head.task_id is None:
+            return [head]
+        sources = []
+        for segment in chat.segments:
+            if segment.task_id is None:
+                break
+            if segment.task_id == head.task_id:
+                sources.append(segment)
+        return sources
+
+    def _candidates(self, sources: list[_Segment], base: str | None) -> list[str]:
+        # A rendered text is never shorter than its code points, so lines past this budget cannot fit.
+        budget = self._port.capabilities.max_message_length - (len(base) if base is not None else 0)
+        candidates: list[str] = []
+        for segment in sources:
+            for line in segment.lines:
+                candidates.append(line)
+                budget -= len(line) + 1
+                if budget < 0:
+                    return candidates
+        return candidates
+
+    def _fits(self, text: str, preformatted: bool) -> bool:
+        return self._port.rendered_length(text, preformatted) <= self._port.capabilities.max_message_length
+
+    def _fit_count(self, base: str | None, lines: list[str], preformatted: bool) -> int:
+        """How many of `lines` fit after `base` (rendered length grows with the text: binary search)."""
+        low, high = 0, len(lines)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._fits(_join(base, lines[:middle]), preformatted):
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def _cut(self, base: str | None, line: str, preformatted: bool) -> int:
+        """Where to cut a line that does not fit: the most code points that fit, at least one.
+
+        Cutting at a code point (a Python string index) never splits a UTF-16 surrogate pair: the pair is
+        one code point here and only becomes two units in the transport's encoding.
+        """
+        low, high = 1, len(line) - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._fits(_join(base, [line[:middle]]), preformatted):
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def _compose(self, chat: _Chat) -> _Op:
+        sources = self._sources(chat)
+        task_id = sources[0].task_id
+        preformatted = task_id is not None
+        if task_id is not None and chat.open is not None and chat.open.task_id == task_id:
+            lines = self._candidates(sources, chat.open.text)
+            count = self._fit_count(chat.open.text, lines, preformatted)
+            if count:
+                return _Op(task_id, _join(chat.open.text, lines[:count]), chat.open.message_id, count, None)
+            chat.open = None  # full: the next line starts a new message
+        header = f"[task {task_id}]" if task_id is not None and chat.last_task not in (None, task_id) else None
+        lines = self._candidates(sources, header)
+        count = self._fit_count(header, lines, preformatted)
+        if count:
+            return _Op(task_id, _join(header, lines[:count]), None, count, None)
+        line = lines[0]
+        if header is not None and self._fits(line, preformatted):
+            # Better an unlabelled message than a line cut only to make room for its label.
+            return _Op(task_id, line, None, 1, None)
+        at = self._cut(header, line, preformatted)
+        if at >= len(line):  # a message too small for even one code point after the header: send it anyway
+            return _Op(task_id, _join(header, [line]), None, 1, None)
+        return _Op(task_id, _join(header, [line[:at]]), None, 0, line[at:])
+
+    def _consume(self, chat: _Chat, op: _Op) -> None:
+        """Remove what `op` delivered (or what was dropped) from the queue."""
+        whole = op.whole
+        sources = self._sources(chat)
+        for segment in sources:
+            taken = min(whole, len(segment.lines))
+            for _ in range(taken):
+                segment.lines.popleft()
+            whole -= taken
+            if whole == 0 and op.rest is not None and segment.lines:
+                segment.lines[0] = op.rest
+                break
+            if whole == 0 and op.rest is None:
+                break
+        chat.segments = deque(segment for segment in chat.segments if segment.lines)
+
+
+def _join(base: str | None, lines: list[str]) -> str:
+    return "\n".join(lines if base is None else [base, *lines])

@@ -1,0 +1,166 @@
+"""`orch serve` as a user runs it: a subprocess with the stdout transport on pipes, and the CLI beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+ORCH = str(Path(sys.executable).parent / "orch")
+
+
+class Serve:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def read_line(self, timeout: float = 30.0) -> str:
+        assert self.process.stdout is not None
+        raw = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        assert raw, "orch serve closed its stdout"
+        return raw.decode().rstrip("\n")
+
+    async def read_until(self, pattern: str, timeout: float = 30.0) -> list[str]:
+        lines: list[str] = []
+        while not re.fullmatch(pattern, lines[-1] if lines else ""):
+            lines.append(await self.read_line(timeout))
+        return lines
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "ORCH_HOME": str(tmp_path / "home")}
+
+
+@pytest.fixture
+async def serve(env: dict[str, str]) -> AsyncIterator[Serve]:
+    process = await asyncio.create_subprocess_exec(
+        ORCH, "serve", env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    yield Serve(process)
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 20)
+    home = Path(env["ORCH_HOME"])
+    from core.home import OrchHome
+
+    subprocess.run(["tmux", "-L", OrchHome(home).tmux_socket_name, "kill-server"], capture_output=True)
+
+
+async def orch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(subprocess.run, [ORCH, *args], env=env, capture_output=True, text=True,
+                                   timeout=60)
+
+
+async def test_task_from_stdin_streams_lines_and_commits(serve: Serve, env: dict[str, str]) -> None:
+    await serve.send('/task new count to three agent:shell body:"for i in 1 2 3; do echo line $i; sleep 0.2; done"')
+    lines = await serve.read_until(r"task 1 (done|needs_review).*")
+    assert lines[:4] == ["task 1 created: count to three (new)", "[1] line 1", "[1] line 2", "[1] line 3"]
+    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s\) on branch orch/1-count-to-three", lines[4])
+    assert len(lines) == 5
+    worktree = Path(env["ORCH_HOME"]) / "worktrees" / "scratch" / "orch" / "1-count-to-three"
+    log = subprocess.run(["git", "log", "--format=%s", "main..orch/1-count-to-three"], cwd=worktree,
+                         capture_output=True, text=True, check=True).stdout
+    # The body printed but changed no file: no commit is made for an unchanged worktree.
+    assert log == ""
+    await serve.send("/task new write a file agent:shell body:\"echo hi > hello.txt\"")
+    await serve.read_until(r"task 2 done.*")
+    worktree = Path(env["ORCH_HOME"]) / "worktrees" / "scratch" / "orch" / "2-write-a-file"
+    log = subprocess.run(["git", "log", "--format=%s", "main..HEAD"], cwd=worktree, capture_output=True, text=True,
+                         check=True).stdout
+    assert log.strip() == "orch: task 2: write a file"
+
+
+async def test_burst_through_the_terminal_arrives_once_in_order(serve: Serve) -> None:
+    await serve.send('/task new burst agent:shell body:"seq 1 20000"')
+    lines = await serve.read_until(r"task 1 (done|needs_review).*", timeout=60)
+    assert lines[0] == "task 1 created: burst (new)"
+    assert lines[1:-1] == [f"[1] {n}" for n in range(1, 20001)]
+
+
+async def test_bad_input_gets_one_line_and_changes_nothing(serve: Serve, env: dict[str, str]) -> None:
+    cases = {
+        "/frobnicate": "unknown command /frobnicate — try /help",
+        "/task fly": "unknown command /task fly (try /task new|list|show|route|unblock|retry|cancel)",
+        "/task new": "missing title: /task new TITLE [body:…] [agent:…] [complexity:…] [project:…] [parent:…] "
+                     "[label:…]",
+        "/task new x foo:bar": "unknown option foo: (options: body: agent: complexity: project: parent: label:)",
+        "/task new x agent:gpt": "agent must be one of claude, codex, opencode, shell, not 'gpt'",
+        "/task show 999": "task 999 not found",
+        "/task show abc": "id must be a number, not 'abc'",
+        '/task new "unbalanced': "cannot read that line: No closing quotation (check your quotes)",
+        "/task unblock 999": "task 999 not found",
+        "/task new x project:nope": "project 'nope' not found (known: none; run `orch init` in a git repository)",
+        "hello": "commands start with / — try /help",
+    }
+    for line, reply in cases.items():
+        await serve.send(line)
+        assert await serve.read_line() == reply, line
+    listed = await orch(env, "task", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+async def test_cli_against_a_running_serve(serve: Serve, env: dict[str, str]) -> None:
+    await serve.send("/status")
+    assert (await serve.read_line()).startswith("engine: 0 running")
+    created = await orch(env, "task", "new", "from the cli", "--agent", "shell", "--body", "echo hello from cli")
+    assert created.returncode == 0 and created.stdout == "task 1 created: from the cli (new)\n"
+    streamed = await orch(env, "stream", "1")
+    assert streamed.returncode == 0
+    assert streamed.stdout.splitlines()[0] == "hello from cli"
+    status_line = streamed.stdout.splitlines()[1]
+    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s\) on branch orch/1-from-the-cli", status_line)
+    listed = json.loads((await orch(env, "task", "list", "--json")).stdout)
+    assert [(t["id"], t["status"], t["agent"], t["branch"]) for t in listed] == [
+        (1, "done", "shell", "orch/1-from-the-cli")]
+    shown = json.loads((await orch(env, "task", "show", "1", "--json")).stdout)
+    for key in ("id", "title", "status", "agent", "model", "complexity", "parent_id", "branch", "attempts"):
+        assert key in shown
+    assert shown["route"]["decided_by"] == "label"
+    text = (await orch(env, "task", "show", "1")).stdout
+    assert "status:     done" in text and "branch:     orch/1-from-the-cli" in text
+    missing = await orch(env, "task", "show", "42")
+    assert (missing.returncode, missing.stderr) == (1, "orch: task 42 not found\n")
+    not_blocked = await orch(env, "task", "unblock", "1")
+    assert not_blocked.returncode == 1
+    assert not_blocked.stderr == "orch: task 1 is done; only blocked or needs_review tasks can be unblocked\n"
+    usage = await orch(env, "task", "frob")
+    assert usage.returncode == 2
+
+
+async def test_cancel_and_say_from_the_cli(serve: Serve, env: dict[str, str]) -> None:
+    await serve.send('/task new ask agent:shell body:"echo ready; read a; echo got $a; sleep 60"')
+    await serve.read_until(r"\[1\] ready")
+    said = await orch(env, "task", "say", "1", "it's $(rm -rf ~) me")
+    assert said.returncode == 0, said.stderr
+    assert await serve.read_line() == "[1] it's $(rm -rf ~) me"  # the terminal echoes what was typed
+    assert await serve.read_line() == "[1] got it's $(rm -rf ~) me"
+    cancelled = await orch(env, "task", "cancel", "1")
+    assert cancelled.returncode == 0
+    assert await serve.read_line() == "task 1 cancelled"
+
+
+async def test_eof_on_stdin_keeps_serving_until_sigterm(serve: Serve, env: dict[str, str]) -> None:
+    await serve.send("/task new later agent:shell body:\"echo done later\"")
+    assert serve.process.stdin is not None
+    serve.process.stdin.close()
+    lines = await serve.read_until(r"task 1 done.*")
+    assert "[1] done later" in lines
+    created = await orch(env, "task", "new", "after eof", "--agent", "shell", "--body", "true")
+    assert created.returncode == 0
+    assert (await orch(env, "stream", "2")).returncode == 0
+    serve.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(serve.process.wait(), 20) == 0

@@ -1,0 +1,107 @@
+"""A ChatPort fake that behaves like a strict chat service: it enforces the message length (counted like
+Telegram: UTF-16 units of the HTML-escaped text inside `<pre></pre>`), rejects edits that change nothing,
+answers 429 on a schedule, and records every call with its time."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.chat import Capabilities, ChatRef, RateLimited
+
+PRE_TAGS = len("<pre></pre>")
+
+
+class TooLong(Exception):
+    pass
+
+
+class NotModified(Exception):
+    pass
+
+
+class ServiceDown(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Call:
+    kind: str  # send | edit
+    chat_id: str
+    message_id: str
+    text: str
+    preformatted: bool
+    at: float  # time.monotonic(), the clock asyncio's loop.time() uses
+    outcome: str  # ok | 429 | too_long | not_modified | error
+
+
+class FakeChatPort:
+    name = "fake"
+
+    def __init__(self, *, max_length: int = 100, can_edit: bool = True, min_interval: float = 0.0,
+                 rate_limit: Callable[[int], float | None] | None = None,
+                 fail: Callable[[int], bool] | None = None) -> None:
+        """`rate_limit(n)` returns a retry_after to answer call n (from 0) with 429, or None;
+        `fail(n)` says whether call n fails with a non-429 error."""
+        self.capabilities = Capabilities(max_message_length=max_length, can_edit=can_edit,
+                                         min_interval_seconds=min_interval)
+        self._rate_limit = rate_limit
+        self._fail = fail
+        self.calls: list[Call] = []
+        self.messages: dict[str, str] = {}  # in the order they were sent
+        self.preformatted: dict[str, bool] = {}
+        self.gate: asyncio.Event | None = None  # when set to an unset Event, every call waits for it
+
+    def is_allowed(self, chat: ChatRef) -> bool:
+        return True
+
+    def rendered_length(self, text: str, preformatted: bool) -> int:
+        escaped = html.escape(text, quote=False)
+        return len(escaped.encode("utf-16-le")) // 2 + (PRE_TAGS if preformatted else 0)
+
+    async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
+        message_id = str(len(self.messages) + 1)
+        await self._call("send", chat_id, message_id, text, preformatted)
+        self.messages[message_id] = text
+        self.preformatted[message_id] = preformatted
+        return message_id
+
+    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
+        await self._call("edit", chat_id, message_id, text, preformatted)
+        self.messages[message_id] = text
+
+    async def _call(self, kind: str, chat_id: str, message_id: str, text: str, preformatted: bool) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        number = len(self.calls)
+        outcome = "ok"
+        retry_after = self._rate_limit(number) if self._rate_limit else None
+        if retry_after is not None:
+            outcome = "429"
+        elif self._fail is not None and self._fail(number):
+            outcome = "error"
+        elif self.rendered_length(text, preformatted) > self.capabilities.max_message_length:
+            outcome = "too_long"
+        elif kind == "edit" and self.messages[message_id] == text:
+            outcome = "not_modified"
+        self.calls.append(Call(kind, chat_id, message_id, text, preformatted, time.monotonic(), outcome))
+        if retry_after is not None:
+            raise RateLimited(retry_after)
+        if outcome == "error":
+            raise ServiceDown("503 service unavailable")
+        if outcome == "too_long":
+            raise TooLong("400 message is too long")
+        if outcome == "not_modified":
+            raise NotModified("400 message is not modified")
+
+    # views for assertions
+    def ok_calls(self, chat_id: str | None = None) -> list[Call]:
+        return [c for c in self.calls if c.outcome == "ok" and (chat_id is None or c.chat_id == chat_id)]
+
+    def texts(self, chat_id: str | None = None, *, preformatted: bool = True) -> list[str]:
+        """Final texts of the messages sent (to one chat), in the order they were sent."""
+        ids = [c.message_id for c in self.ok_calls(chat_id) if c.kind == "send"]
+        return [self.messages[i] for i in ids if self.preformatted[i] == preformatted]

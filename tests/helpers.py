@@ -1,0 +1,71 @@
+"""Test helpers that wait on events rather than on time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from core.config import Config, parse_config
+from core.engine import Engine
+from core.home import OrchHome
+from core.hub import EventHub
+from core.models import Event, OutputChunk, TaskChanged, TaskStatus
+from core.store import SqliteStore
+
+
+class Recorder:
+    """Everything published on a hub, with a way to wait for what a test expects."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self.events: list[Event] = []
+        self._changed = asyncio.Condition()
+        self._subscription = hub.subscribe()
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for event in self._subscription:
+            async with self._changed:
+                self.events.append(event)
+                self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[list[Event]], bool], timeout: float = 20.0) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self.events)), timeout)
+
+    async def wait_status(self, task_id: int, *statuses: TaskStatus, timeout: float = 20.0) -> None:
+        await self.wait_for(lambda events: any(
+            isinstance(e, TaskChanged) and e.task.id == task_id and e.task.status in statuses for e in events
+        ), timeout)
+
+    def lines(self, task_id: int) -> list[str]:
+        return [line for e in self.events if isinstance(e, OutputChunk) and e.chunk.task_id == task_id
+                for line in e.chunk.lines]
+
+    def statuses(self, task_id: int) -> list[TaskStatus]:
+        return [e.task.status for e in self.events if isinstance(e, TaskChanged) and e.task.id == task_id]
+
+    async def close(self) -> None:
+        self._subscription.close()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+def fast_config(**workflow: object) -> Config:
+    return parse_config({"workflow": {"max_attempts": 2, **workflow}, "router": {"fallback_executor": "shell"}})
+
+
+@asynccontextmanager
+async def running_engine(home: OrchHome, store: SqliteStore, config: Config | None = None,
+                         hub: EventHub | None = None) -> AsyncIterator[tuple[Engine, Recorder]]:
+    hub = hub or EventHub()
+    engine = Engine(home, config or fast_config(), store, hub, poll_interval=0.1)
+    recorder = Recorder(hub)
+    await engine.start()
+    try:
+        yield engine, recorder
+    finally:
+        await engine.stop()
+        await recorder.close()

@@ -1,0 +1,401 @@
+"""The Discord transport: the real discord.py against tests/fakes/discord_api.py, with a real BotApp."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+import pytest
+import yarl
+
+from bot import format as fmt
+from bot.app import NOT_ALLOWED, BotApp
+from bot.chat import RateLimited
+from bot.message_outbox import MessageOutbox
+from core.config import AGENT_NAMES, COMPLEXITIES, DiscordTransportConfig
+from core.engine import Engine
+from core.errors import ConfigError
+from core.home import OrchHome
+from core.hub import EventHub
+from core.models import Chunk, OutputChunk, RouteDecision, TaskChanged, TaskStatus
+from core.service import TaskService
+from core.store import SqliteStore
+from tests.fakes.discord_api import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, GUILD_ID, FakeDiscord, FakeMessage
+from tests.helpers import fast_config
+from transports.discord import DiscordTransport
+from transports.discord_text import MAX_MESSAGE_LENGTH, discord_length, render, split_text
+
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.fake-bot-token.do-not-log-me"
+ALLOWED = 950000000000000001
+STRANGER = 950000000000000002
+CHANNEL = "940000000000000001"
+
+
+class FakeEngine:
+    """EngineControl for command tests; `gate` holds reroute until the test opens it."""
+
+    def __init__(self) -> None:
+        self.said: list[tuple[int, str]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def say(self, task_id: int, text: str) -> None:
+        self.said.append((task_id, text))
+
+    async def reroute(self, task_id: int) -> RouteDecision:
+        await self.gate.wait()
+        return RouteDecision("shell", None, "simple", "label agent:shell", "label")
+
+    def status_lines(self) -> list[str]:
+        return ["engine: idle"]
+
+
+@dataclass
+class Harness:
+    fake: FakeDiscord
+    store: SqliteStore
+    hub: EventHub
+    service: TaskService
+    app: BotApp
+    transport: DiscordTransport
+
+    async def publish_output(self, task_id: int, lines: Sequence[str], *, per_chunk: int = 7) -> None:
+        """What the engine does with output: store the chunks first, then publish them."""
+        seq = await self.store.last_seq(task_id)
+        for start in range(0, len(lines), per_chunk):
+            seq += 1
+            chunk = Chunk(task_id, seq, "\n".join(lines[start:start + per_chunk]), time.time())
+            await self.store.append_chunks([chunk])
+            self.hub.publish(OutputChunk(chunk))
+
+    async def finish(self, task_id: int) -> None:
+        task = await self.service.get(task_id)
+        done = await self.store.transition(task_id, TaskStatus.DONE, only_from=(task.status,))
+        assert done is not None
+        self.hub.publish(TaskChanged(done, task.status))
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    server = FakeDiscord(TOKEN)
+    await server.start()
+    # The transport sets these class attributes from its config; monkeypatch puts the originals back.
+    monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.gateway_url))
+    yield server
+    await server.close()
+
+
+@asynccontextmanager
+async def connected(home: OrchHome, store: SqliteStore, fake: FakeDiscord, *, engine: object | None = None,
+                    defer_after: float = 2.0,
+                    token: str = TOKEN) -> AsyncIterator[Harness]:
+    """A BotApp with the Discord transport attached and started; the real engine unless `engine` is given."""
+    hub = EventHub()
+    config = fast_config()
+    real_engine = Engine(home, config, store, hub, poll_interval=0.1) if engine is None else None
+    control = real_engine or engine
+    service = real_engine.service if real_engine else TaskService(store, config, home, hub)
+    app = BotApp(service, control, hub, outbox_factory=MessageOutbox)  # type: ignore[arg-type]
+    transport = DiscordTransport(
+        DiscordTransportConfig(enabled=True, token=token, allowed_user_ids=[ALLOWED], guild_ids=[int(GUILD_ID)],
+                               api_base=fake.api_base),
+        defer_after=defer_after, guild_ready_timeout=0.05, ready_timeout=10.0,
+    )
+    app.attach(transport)
+    try:
+        if real_engine is not None:
+            await real_engine.start()
+        await transport.start(app)
+        yield Harness(fake, store, hub, service, app, transport)
+    finally:
+        await transport.stop()
+        await app.stop()
+        if real_engine is not None:
+            await real_engine.stop()
+
+
+Connect = Callable[..., AbstractAsyncContextManager[Harness]]
+
+
+@pytest.fixture
+def connect(home: OrchHome, store: SqliteStore, fake: FakeDiscord) -> Connect:
+    return functools.partial(connected, home, store, fake)
+
+
+def decoded(message: FakeMessage) -> str:
+    """What a person reads: without the code fence, the zero-width spaces and the markdown escapes."""
+    content = message.content
+    if content.startswith("```\n") and content.endswith("\n```"):
+        return content[4:-4].replace("\u200b", "")
+    return re.sub(r"\\([\\*_~|`>#\[\]()-])", r"\1", content)
+
+
+def read_lines(messages: Sequence[FakeMessage]) -> list[str]:
+    return [line for message in messages for line in decoded(message).split("\n")]
+
+
+def option(command: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(item for item in command["options"] if item["name"] == name)
+
+
+def reply_to(fake: FakeDiscord, interaction_id: str) -> list[dict[str, Any]]:
+    return fake.callbacks_for(interaction_id)
+
+
+async def test_commands_are_synced_from_the_declarations(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()):
+        commands = {command["name"]: command for command in fake.synced[GUILD_ID]}
+        assert set(commands) == {"task", "stream", "unstream", "say", "status", "help"}
+        assert None not in fake.synced  # guild commands only: they are usable at once
+        task = commands["task"]
+        assert {sub["name"] for sub in task["options"]} == {"new", "list", "show", "route", "unblock", "retry",
+                                                            "cancel"}
+        new = option(task, "new")
+        assert option(new, "title") == {**option(new, "title"), "type": 3, "required": True}
+        assert [c["value"] for c in option(new, "agent")["choices"]] == list(AGENT_NAMES)
+        assert [c["value"] for c in option(new, "complexity")["choices"]] == list(COMPLEXITIES)
+        assert option(new, "parent")["type"] == 4
+        assert option(new, "label")["type"] == 3 and "comma-separated" in option(new, "label")["description"]
+        assert not option(new, "body").get("required")
+        assert [c["value"] for c in option(option(task, "list"), "status")["choices"]] == [s.value for s in
+                                                                                           TaskStatus]
+        assert option(option(task, "show"), "id")["type"] == 4
+        assert option(option(task, "unblock"), "id")["type"] == 3  # "all" is allowed
+        assert [o["name"] for o in commands["say"]["options"]] == ["id", "text"]
+        # Only api_base was configured: the gateway is the one GET gateway/bot announced.
+        assert fake.gateway_paths == ["/gateway-announced"]
+
+
+async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(fake: FakeDiscord,
+                                                                             connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={
+            "title": "count things", "agent": "shell", "label": "alpha, beta", "body": "seq 1 100"})
+        thread_id = await fake.wait_for(lambda: next(iter(fake.threads), None))
+        [callback] = reply_to(fake, interaction)
+        assert callback["type"] == CHANNEL_MESSAGE
+        assert decoded(fake.messages[fake.threads[thread_id]]) == "task 1 created: count things (new)"
+        task = await h.service.get(1)
+        assert task.labels == ("alpha", "beta", "agent:shell") and task.body == "seq 1 100"
+
+        lines = [f"line {n:03d} " + "x" * (n % 50) for n in range(1, 121)]
+        lines[10] = "a ``` fence and `code` inside"
+        lines[20] = "*stars* _under_ ~tilde~ <@123> @everyone"
+        await h.publish_output(1, lines[:1])
+        [first] = await fake.wait_for(lambda: fake.channel_messages(thread_id))
+        await h.publish_output(1, lines[1:])
+        await h.finish(1)
+
+        def thread_done() -> bool:
+            return any("task 1 done" in m.content for m in fake.channel_messages(thread_id))
+
+        await fake.wait_for(thread_done)
+        got = read_lines(fake.channel_messages(thread_id))
+        assert got[:-1] == lines and got[-1] == "task 1 done"
+        assert len(first.versions) > 1  # live output grows by edits of the message in place
+        assert all(discord_length(m.content) <= MAX_MESSAGE_LENGTH for m in fake.messages.values())
+        sends = [r.body for r in fake.requests if r.method == "POST" and r.path.endswith(f"/{thread_id}/messages")]
+        assert sends and all(body["allowed_mentions"]["parse"] == [] for body in sends)  # nobody gets pinged
+        # The channel holds the reply only; the output went to the thread.
+        assert [m.id for m in fake.channel_messages(CHANNEL)] == [fake.threads[thread_id]]
+
+
+@pytest.mark.parametrize("where", ["a channel without threads", "a direct message"])
+async def test_without_a_thread_output_stays_where_the_command_was_typed(fake: FakeDiscord, connect: Connect,
+                                                                        where: str) -> None:
+    fake.threads_allowed = False
+    guild = None if where == "a direct message" else GUILD_ID
+    async with connect(engine=FakeEngine()) as h:
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={"title": "no threads here"},
+                                              guild_id=guild)
+        await fake.wait_for(lambda: reply_to(fake, interaction))
+        await h.publish_output(1, ["only line"])
+        await h.finish(1)
+        await fake.wait_for(lambda: any("task 1 done" in m.content for m in fake.channel_messages(CHANNEL)))
+        assert read_lines(fake.channel_messages(CHANNEL)) == ["task 1 created: no threads here (new)", "only line",
+                                                             "task 1 done"]
+        tried = any(r.path.endswith("/threads") for r in fake.requests)
+        assert tried is (guild is not None)
+
+
+async def test_a_slow_command_is_deferred_then_answered(fake: FakeDiscord, connect: Connect) -> None:
+    engine = FakeEngine()
+    engine.gate.clear()
+    async with connect(engine=engine, defer_after=0.05) as h:
+        await h.service.create("route me")
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "route", options={"id": 1})
+        await fake.wait_for(lambda: reply_to(fake, interaction))
+        assert [c["type"] for c in reply_to(fake, interaction)] == [DEFERRED_CHANNEL_MESSAGE]
+        engine.gate.set()
+        [original] = fake.channel_messages(CHANNEL)
+        await fake.wait_for(lambda: original.content)
+        assert decoded(original) == "task 1 routed to shell (model -, complexity simple, by label): label agent:shell"
+        assert len(reply_to(fake, interaction)) == 1
+
+
+async def test_a_user_not_on_the_allow_list_is_refused_ephemerally(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
+        for path, options in ((("task", "new"), {"title": "sneaky"}), (("help",), {})):
+            interaction = await fake.invoke_slash(STRANGER, CHANNEL, *path, options=options)
+            [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))  # noqa: B023
+            assert callback["type"] == CHANNEL_MESSAGE
+            assert callback["data"]["flags"] == 64 and callback["data"]["content"] == NOT_ALLOWED
+        assert await h.service.list_tasks() == []
+        assert fake.threads == {} and fake.channel_messages(CHANNEL) == []
+
+
+async def test_an_unknown_command_gets_one_clear_line(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()):
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "dance")
+        [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))
+        assert callback["data"] == {**callback["data"], "content": "unknown command /dance — try /help", "flags": 64}
+
+
+async def test_output_survives_429s_on_send(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
+        await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={"title": "flood"})
+        thread_id = await fake.wait_for(lambda: next(iter(fake.threads), None))
+        # Five 429s outlast discord.py's own retries, so the outbox is told, waits and sends again;
+        # the sixth discord.py waits out by itself.
+        fake.fail_next("POST", f"/channels/{thread_id}/messages", times=6)
+        lines = [f"row {n}" for n in range(40)]
+        await h.publish_output(1, lines)
+        await h.finish(1)
+        await fake.wait_for(lambda: any("task 1 done" in m.content for m in fake.channel_messages(thread_id)))
+        assert read_lines(fake.channel_messages(thread_id)) == [*lines, "task 1 done"]
+        posts = [r for r in fake.requests if r.method == "POST" and r.path.endswith(f"/{thread_id}/messages")]
+        assert len(posts) == len(fake.channel_messages(thread_id)) + 6  # every refused one was sent again
+
+
+async def test_a_long_rate_limit_is_raised_for_the_outbox(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
+        fake.fail_next("POST", f"/channels/{CHANNEL}/messages", retry_after=45.0)
+        with pytest.raises(RateLimited) as raised:
+            await h.transport.send(CHANNEL, "hello", preformatted=True)
+        assert raised.value.retry_after == 45.0
+        assert fake.channel_messages(CHANNEL) == []
+        # Short ones discord.py waits out itself; once it has retried five times, the outbox is told.
+        fake.fail_next("POST", f"/channels/{CHANNEL}/messages", retry_after=0.01, times=5)
+        with pytest.raises(RateLimited) as raised:
+            await h.transport.send(CHANNEL, "hello", preformatted=True)
+        assert raised.value.retry_after == 0.01
+        message_id = await h.transport.send(CHANNEL, "hello", preformatted=True)
+        fake.fail_next("PATCH", f"/messages/{message_id}", retry_after=45.0)
+        with pytest.raises(RateLimited):
+            await h.transport.edit(CHANNEL, message_id, "hello again", preformatted=True)
+        await h.transport.edit(CHANNEL, message_id, "hello again", preformatted=True)
+        assert fake.messages[message_id].versions == ["```\nhello\n```", "```\nhello again\n```"]
+
+
+async def test_long_text_is_split_at_2000_characters(fake: FakeDiscord, connect: Connect) -> None:
+    long_line = "z" * 4500
+    lines = [f"{n:04d} " + "y" * 90 for n in range(60)] + [long_line, "tail ```` end"]
+    async with connect(engine=FakeEngine()) as h:
+        await h.transport.send(CHANNEL, "\n".join(lines), preformatted=True)
+        messages = fake.channel_messages(CHANNEL)
+        assert len(messages) >= 6
+        assert all(len(m.content) <= MAX_MESSAGE_LENGTH for m in messages)
+        assert all(m.content.startswith("```\n") and m.content.endswith("\n```") for m in messages)
+        got = read_lines(messages)
+        # Whole lines go together; only the line longer than a message was cut, and nothing is lost.
+        assert [line for line in got if not line.startswith("z")] == [x for x in lines if x != long_line]
+        assert "".join(line for line in got if line.startswith("z")) == long_line
+
+
+async def test_a_long_reply_goes_out_in_several_messages(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
+        for n in range(60):
+            await h.service.create(f"task number {n} with a title long enough to fill the table")
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "list")
+        expected = fmt.task_table(await h.service.list_tasks()).split("\n")
+        await fake.wait_for(lambda: len(read_lines(fake.channel_messages(CHANNEL))) >= len(expected))
+        messages = fake.channel_messages(CHANNEL)
+        assert len(messages) >= 3 and all(len(m.content) <= MAX_MESSAGE_LENGTH for m in messages)
+        assert read_lines(messages) == expected
+        # The first part answers the interaction; the rest are its followups.
+        assert len(reply_to(fake, interaction)) == 1
+        followups = [r for r in fake.requests if r.method == "POST" and "/webhooks/" in r.path]
+        assert len(followups) == len(messages) - 1
+
+
+async def test_an_edit_too_long_for_one_message_continues_in_new_ones(fake: FakeDiscord, connect: Connect) -> None:
+    lines = [f"edited line {n:03d} " + "w" * 60 for n in range(80)]
+    async with connect(engine=FakeEngine()) as h:
+        message_id = await h.transport.send(CHANNEL, "short", preformatted=True)
+        await h.transport.edit(CHANNEL, message_id, "\n".join(lines), preformatted=True)
+        messages = fake.channel_messages(CHANNEL)
+        assert messages[0].id == message_id and len(messages) >= 3
+        assert read_lines(messages) == lines
+
+
+def test_splitting_keeps_lines_whole_and_the_fence_closed() -> None:
+    text = "\n".join(["a" * 1000, "b" * 1000, "``````", "c" * 2500, "😀" * 1200])
+    pieces = split_text(text, preformatted=True)
+    assert all(discord_length(render(piece, True)) <= MAX_MESSAGE_LENGTH for piece in pieces)
+    assert pieces[0] == "a" * 1000 and pieces[1] == "b" * 1000 + "\n``````"
+    assert "```" not in render("``````", True)[4:-4]
+    assert "".join(pieces).replace("\n", "") == text.replace("\n", "")
+    assert split_text("*bold*", preformatted=False) == ["*bold*"] and render("*bold*", False) == "\\*bold\\*"
+
+
+def test_a_missing_token_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"transports\.discord\.token"):
+        DiscordTransport(DiscordTransportConfig(enabled=True))
+
+
+async def test_a_refused_token_is_a_config_error(fake: FakeDiscord, connect: Connect) -> None:
+    with pytest.raises(ConfigError, match="refused this token") as raised:
+        async with connect(engine=FakeEngine(), token="wrong-token"):
+            pass
+    assert "wrong-token" not in str(raised.value)
+
+
+async def test_the_gateway_reconnects_after_a_drop(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()):
+        await fake.drop_gateway()
+        await fake.wait_for(lambda: fake.resumes == 1, seconds=15.0)
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "status")
+        [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))
+        assert "engine: idle" in callback["data"]["content"]
+        assert fake.identifies == 1
+
+
+async def test_say_passes_typed_options_and_the_token_is_never_logged(
+        fake: FakeDiscord, connect: Connect, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    engine = FakeEngine()
+    async with connect(engine=engine) as h:
+        await h.service.create("talk to me")
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "say", options={"id": 1, "text": "yes, go on"})
+        [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))
+        assert callback["data"]["content"] == "sent to task 1"
+        assert engine.said == [(1, "yes, go on")]
+        logging.getLogger("discord.http").warning("leaking %s", TOKEN)
+    assert TOKEN not in caplog.text
+    assert "leaking [redacted]" in caplog.text
+
+
+async def test_with_the_real_engine(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect():
+        await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={
+            "title": "count", "agent": "shell", "body": "for i in $(seq 1 60); do echo \"out-$i\"; done"})
+        thread_id = await fake.wait_for(lambda: next(iter(fake.threads), None))
+
+        def finished() -> bool:
+            return any(re.search(r"task 1 (done|needs_review)", m.content) for m in fake.channel_messages(thread_id))
+
+        await fake.wait_for(finished, seconds=30.0)
+        got = read_lines(fake.channel_messages(thread_id))
+        assert [line for line in got if line.startswith("out-")] == [f"out-{i}" for i in range(1, 61)]
+        assert got[-1].startswith("task 1 done")
