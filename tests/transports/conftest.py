@@ -10,9 +10,8 @@ from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram
 
 
 @pytest.fixture
-async def fake_telegram(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTelegram]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    # NO_PROXY for 127.0.0.1 is set for every test by tests/conftest.py.
     fake = FakeTelegram(TELEGRAM_TOKEN)
     await fake.start()
     yield fake

@@ -5,29 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram.error import NetworkError
 
 from bot import format as fmt
 from bot.app import NOT_ALLOWED, BotApp
 from bot.chat import ChatRef, RateLimited, Reply
 from bot.commands import top_level_commands
+from bot.message_outbox import MessageOutbox
 from core.config import Config, TelegramTransportConfig
 from core.engine import Engine
-from core.errors import UserError
+from core.errors import ConfigError, UserError
 from core.home import OrchHome
 from core.hub import EventHub
 from core.models import Chunk, OutputChunk, RouteDecision, TaskChanged, TaskStatus
 from core.service import TaskService
 from core.store import SqliteStore
-from tests.fakes.telegram_api import FakeTelegram, Pass, RateLimit, ServerError, Slow, utf16_len
-from tests.transports.conftest import TELEGRAM_TOKEN
+from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram, Pass, RateLimit, ServerError, Slow, utf16_len
+from tests.helpers import fast_config
 from transports.base import KvCursor
 from transports.telegram import MAX_MESSAGE, TelegramTransport, split_text
 
@@ -60,16 +60,12 @@ class Orch:
 
 
 @pytest.fixture
-async def orch(tmp_path: Path) -> AsyncIterator[Orch]:
-    home = OrchHome(tmp_path / "home")
-    home.ensure()
-    store = await SqliteStore.open(tmp_path / "orch.db")
+async def orch(home: OrchHome, store: SqliteStore) -> AsyncIterator[Orch]:
     hub = EventHub()
     service = TaskService(store, Config(), home, hub)
-    app = BotApp(service, StubEngine(), hub)
+    app = BotApp(service, StubEngine(), hub, outbox_factory=MessageOutbox)
     yield Orch(home, store, hub, service, app)
     await app.stop()
-    await store.close()
 
 
 def make_transport(fake: FakeTelegram, orch: Orch, **overrides: Any) -> TelegramTransport:
@@ -105,9 +101,10 @@ async def handled(fake: FakeTelegram, update_id: int) -> None:
     await fake.wait_for(lambda: fake.confirmed_offset > update_id, WAIT)
 
 
-def output_lines(texts: list[str], task_id: int) -> list[str]:
-    prefix = f"[{task_id}] "
-    return [line[len(prefix):] for text in texts for line in text.split("\n") if line.startswith(prefix)]
+def output_lines(fake: FakeTelegram, chat_id: int) -> list[str]:
+    """Every line of task output the chat shows: the outbox sends output preformatted, replies and notices not."""
+    messages = [message for _, message in sorted(fake.chats.get(chat_id, {}).items())]
+    return [line for message in messages if message.raw.startswith("<pre>") for line in message.text.split("\n")]
 
 
 async def publish_output(orch: Orch, task_id: int, batches: list[list[str]]) -> None:
@@ -142,9 +139,33 @@ async def test_task_new_from_allowed_chat_creates_the_task_and_its_output_arrive
     await fake_telegram.wait_for(lambda: "task 1 done" in "\n".join(fake_telegram.texts(CHAT)), WAIT)
 
     texts = fake_telegram.texts(CHAT)
-    assert output_lines(texts, task.id) == [line for batch in printed for line in batch]
+    assert output_lines(fake_telegram, CHAT) == [line for batch in printed for line in batch]
     assert texts[-1] == "task 1 done"
     assert all(call.status == 200 for call in fake_telegram.calls)
+
+
+async def test_long_output_in_a_429_storm_arrives_complete_in_messages_within_the_limit(
+    fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
+) -> None:
+    [reply] = await ask(fake_telegram, "/task new a lot of output")
+    assert reply == "task 1 created: a lot of output (new)"
+    printed = [[f"{n:04} 🚀 <tag> & {'é' * (n % 50)}" for n in range(start, start + 50)] for start in range(0, 200, 50)]
+    printed.append(["x" * 5000 + "🚀" * 10])  # longer than a whole message: the one line that is cut
+    fake_telegram.fail(RateLimit(0.1), RateLimit(0.1), Pass(), RateLimit(0.1), RateLimit(0.1))
+    await publish_output(orch, 1, printed)
+    await finish(orch, 1)
+    await fake_telegram.wait_for(lambda: fake_telegram.texts(CHAT)[-1:] == ["task 1 done"], 30.0)
+
+    assert fake_telegram.pending_faults == 0
+    statuses = [call.status for call in fake_telegram.calls if call.method in ("sendMessage", "editMessageText")]
+    assert statuses.count(429) == 4 and set(statuses) == {200, 429}
+    assert all(utf16_len(call.params["text"]) <= MAX_MESSAGE for call in fake_telegram.calls
+               if call.method in ("sendMessage", "editMessageText"))
+    lines = output_lines(fake_telegram, CHAT)
+    cut = [index for index, line in enumerate(lines) if line.startswith("x")]
+    assert len(cut) == 2 and cut[1] == cut[0] + 1  # the long line, in two messages
+    lines[cut[0]:cut[1] + 1] = [lines[cut[0]] + lines[cut[1]]]
+    assert lines == [line for batch in printed for line in batch]
 
 
 async def test_refused_chat_gets_one_refusal_and_nothing_is_created(
@@ -181,6 +202,14 @@ async def test_empty_allow_lists_allow_nobody(fake_telegram: FakeTelegram, orch:
         await transport.stop()
 
 
+async def test_a_missing_or_rejected_token_is_a_config_error(fake_telegram: FakeTelegram, orch: Orch) -> None:
+    with pytest.raises(ConfigError, match=r"transports\.telegram\.token: empty"):
+        TelegramTransport(TelegramTransportConfig(enabled=True), KvCursor(orch.store))
+    config = TelegramTransportConfig(enabled=True, token="999:wrong", base_url=fake_telegram.base_url)
+    with pytest.raises(ConfigError, match="does not accept this token"):
+        await TelegramTransport(config, KvCursor(orch.store)).start(orch.app)
+
+
 async def test_start_help_unknown_commands_and_plain_text(
     fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
 ) -> None:
@@ -189,7 +218,7 @@ async def test_start_help_unknown_commands_and_plain_text(
     assert start == help_
     assert "/task new TITLE" in help_ and "/stream ID" in help_
     assert await ask(fake_telegram, "/frobnicate") == ["unknown command /frobnicate — try /help"]
-    assert await ask(fake_telegram, "hello bot") == ["commands start with / — try /help"]
+    assert await ask(fake_telegram, "hello bot@example.com") == ["commands start with / — try /help"]
     assert await ask(fake_telegram, "/task show 42") == ["task 42 not found"]
     # In a group, chatter and commands meant for another bot are none of our business.
     group = -5005
@@ -226,35 +255,28 @@ async def test_set_my_commands_publishes_every_top_level_command(
 
 
 # restart
-class GatedSink:
-    """Holds the command `hold` until released, so a test can stop the transport while it is being handled."""
+async def test_restart_loses_no_command_and_runs_none_twice(
+    fake_telegram: FakeTelegram, orch: Orch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # t3 is held inside the bot until released, so the transport can be stopped while handling it.
+    entered, release = asyncio.Event(), asyncio.Event()
+    handle_text = orch.app.handle_text
 
-    def __init__(self, inner: BotApp, hold: str) -> None:
-        self._inner = inner
-        self._hold = hold
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
+    async def gated(chat: ChatRef, text: str) -> list[Reply]:
+        if text == "/task new t3":
+            entered.set()
+            await release.wait()
+        return await handle_text(chat, text)
 
-    async def handle_text(self, chat: ChatRef, text: str) -> list[Reply]:
-        if text == self._hold:
-            self.entered.set()
-            await self.release.wait()
-        return await self._inner.handle_text(chat, text)
-
-    async def handle_call(self, chat: ChatRef, path: tuple[str, ...], args: dict[str, Any]) -> list[Reply]:
-        return await self._inner.handle_call(chat, path, args)
-
-
-async def test_restart_loses_no_command_and_runs_none_twice(fake_telegram: FakeTelegram, orch: Orch) -> None:
+    monkeypatch.setattr(orch.app, "handle_text", gated)
     first = make_transport(fake_telegram, orch)
-    gate = GatedSink(orch.app, "/task new t3")
-    await first.start(gate)
+    await first.start(orch.app)
     for n in range(1, 6):
         await fake_telegram.push_message(CHAT, USER, f"/task new t{n}")
-    await asyncio.wait_for(gate.entered.wait(), WAIT)
+    await asyncio.wait_for(entered.wait(), WAIT)
     stopping = asyncio.create_task(first.stop())
     await asyncio.sleep(0)  # let stop() begin; it must still let t3 finish, and then handle nothing more
-    gate.release.set()
+    release.set()
     await asyncio.wait_for(stopping, WAIT)
     assert [task.title for task in await orch.store.list_tasks()] == ["t1", "t2", "t3"]
 
@@ -285,6 +307,34 @@ async def test_a_stop_during_the_long_poll_acknowledges_nothing_new(fake_telegra
         await again.stop()
     assert reply == "task 2 created: two (new)"
     assert [task.title for task in await orch.store.list_tasks()] == ["one", "two"]
+
+
+async def test_a_command_that_fails_is_logged_and_not_retried(
+    fake_telegram: FakeTelegram, orch: Orch, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing(chat: ChatRef, text: str) -> list[Reply]:
+        raise RuntimeError(f"cannot handle {text}")
+
+    monkeypatch.setattr(orch.app, "handle_text", failing)
+    transport = make_transport(fake_telegram, orch)
+    await transport.start(orch.app)
+    try:
+        await handled(fake_telegram, await fake_telegram.push_message(CHAT, USER, "/status"))
+    finally:
+        await transport.stop()
+    assert "handling an update failed" in caplog.text and "cannot handle /status" in caplog.text
+    assert await orch.store.kv_get("telegram.7123456789.update_offset") == "2"
+
+
+async def test_polling_goes_on_after_getupdates_fails(fake_telegram: FakeTelegram, orch: Orch) -> None:
+    fake_telegram.fail(ServerError(502), methods=("getUpdates",))
+    transport = make_transport(fake_telegram, orch)
+    await transport.start(orch.app)
+    try:
+        assert await ask(fake_telegram, "/task new after the outage") == ["task 1 created: after the outage (new)"]
+    finally:
+        await transport.stop()
+    assert [call.status for call in fake_telegram.calls_to("getUpdates")][:2] == [502, 200]
 
 
 # sending
@@ -367,7 +417,7 @@ async def test_server_errors_and_slow_answers_are_retried(fake_telegram: FakeTel
         fake_telegram.fail(ServerError(503))
         await transport.edit(str(CHAT), message_id, "made it twice")
         fake_telegram.fail(*[ServerError(500)] * 4)
-        with pytest.raises(Exception, match="Internal Server Error"):
+        with pytest.raises(NetworkError, match="Internal Server Error"):
             await transport.send(str(CHAT), "gives up after the retries")
     finally:
         await transport.stop()
@@ -413,13 +463,11 @@ async def test_the_token_never_reaches_the_logs(
 # with the real engine
 @pytest.fixture
 async def engine(orch: Orch) -> AsyncIterator[Engine]:
-    running = Engine(orch.home, Config(), orch.store, orch.hub, poll_interval=0.1)
+    running = Engine(orch.home, fast_config(), orch.store, orch.hub, poll_interval=0.1)
     orch.app.engine = running
     await running.start()
     yield running
-    await running.stop()
-    await asyncio.to_thread(subprocess.run, ["tmux", "-L", orch.home.tmux_socket_name, "kill-server"],
-                            capture_output=True)
+    await running.stop()  # the `home` fixture ends this test's tmux server
 
 
 async def test_a_shell_task_runs_and_its_output_reaches_the_chat_complete(
@@ -430,6 +478,6 @@ async def test_a_shell_task_runs_and_its_output_reaches_the_chat_complete(
     assert reply == "task 1 created: count to 300 (new)"
     await fake_telegram.wait_for(lambda: any(text.startswith("task 1 done") for text in fake_telegram.texts(CHAT)),
                                  60.0)
-    assert output_lines(fake_telegram.texts(CHAT), 1) == [f"line {n} <&>" for n in range(1, 301)]
+    assert output_lines(fake_telegram, CHAT) == [f"line {n} <&>" for n in range(1, 301)]
     [status] = await ask(fake_telegram, "/status")
     assert "engine: 0 running" in status and "1 done" in status
