@@ -18,8 +18,8 @@ from core.home import OrchHome
 from core.hub import EventHub
 from core.logs import setup_logging
 from core.redact import RedactingFilter, Redactor
-from core.store import SqliteStore
-from transports.base import Transport
+from core.store import SqliteStore, Store
+from transports.base import KvCursor, Transport
 from transports.stdout import StdoutTransport
 
 log = logging.getLogger("orch.serve")
@@ -33,8 +33,12 @@ def transport_names(config: Config, requested: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build_transport(name: str, config: Config) -> Transport:
+def build_transport(name: str, config: Config, store: Store) -> Transport:
     # Chat transports are imported only when enabled: their libraries are optional extras.
+    if name == "telegram":
+        from transports.telegram import TelegramTransport
+
+        return TelegramTransport(config.transports.telegram, KvCursor(store))
     if name == "discord":
         from transports.discord import DiscordTransport
 
@@ -44,11 +48,17 @@ def build_transport(name: str, config: Config) -> Transport:
 
 async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
     names = transport_names(config, requested)
-    transports = [build_transport(name, config) for name in names]
     home.ensure()
     setup_logging(home, [RedactingFilter(Redactor(config.redact.patterns))])
-    home.pid_file.write_text(f"{os.getpid()}\n")
     store = await SqliteStore.open(home.db_file)
+    try:
+        await _serve(home, config, store, [build_transport(name, config, store) for name in names])
+    finally:
+        await store.close()
+
+
+async def _serve(home: OrchHome, config: Config, store: Store, transports: list[Transport]) -> None:
+    home.pid_file.write_text(f"{os.getpid()}\n")
     hub = EventHub()
     engine = Engine(home, config, store, hub)
     app = BotApp(engine.service, engine, hub, outbox_factory=MessageOutbox)
@@ -58,20 +68,23 @@ async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    started: list[Transport] = []
     try:
         await engine.start()
         for transport in transports:
             await transport.start(app)
+            started.append(transport)
         await app.resume_follows()
-        log.info("orch serve running (home %s, transports %s)", home.root, ", ".join(names))
+        log.info("orch serve running (home %s, transports %s)", home.root, ", ".join(t.name for t in transports))
         await stopping.wait()
     finally:
         log.info("orch serve stopping")
-        for transport in transports:
-            with contextlib.suppress(Exception):
+        for transport in started:
+            try:
                 await transport.stop()
+            except Exception:
+                log.exception("stopping the %s transport failed", transport.name)
         await app.stop()
         await engine.stop()
-        await store.close()
         with contextlib.suppress(FileNotFoundError):
             home.pid_file.unlink()

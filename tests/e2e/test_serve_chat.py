@@ -1,0 +1,83 @@
+"""`orch serve` with Telegram and Discord enabled in config.yml, each pointed at its fake on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.home import OrchHome
+from tests.fakes.discord_api import GUILD_ID, FakeDiscord
+from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram
+
+ORCH = str(Path(sys.executable).parent / "orch")
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.fake-bot-token.serve-e2e"
+TELEGRAM_CHAT = 4242
+DISCORD_USER = 950000000000000007
+DISCORD_CHANNEL = "940000000000000009"
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram(TELEGRAM_TOKEN)
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def fake_discord() -> AsyncIterator[FakeDiscord]:
+    fake = FakeDiscord(DISCORD_TOKEN)
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+async def test_serve_with_telegram_and_discord(tmp_path: Path, fake_telegram: FakeTelegram,
+                                               fake_discord: FakeDiscord) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yml").write_text(yaml.safe_dump({"transports": {
+        "telegram": {"enabled": True, "token": "${TEST_TG_TOKEN}", "allowed_chat_ids": [TELEGRAM_CHAT],
+                     "base_url": fake_telegram.base_url},
+        "discord": {"enabled": True, "token": DISCORD_TOKEN, "allowed_user_ids": [DISCORD_USER],
+                    "guild_ids": [int(GUILD_ID)], "api_base": fake_discord.api_base,
+                    "gateway_url": fake_discord.gateway_url},
+    }}))
+    env = {**os.environ, "ORCH_HOME": str(home), "TEST_TG_TOKEN": TELEGRAM_TOKEN}
+    process = await asyncio.create_subprocess_exec(ORCH, "serve", env=env, stdin=subprocess.DEVNULL,
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        await fake_telegram.push_message(TELEGRAM_CHAT, TELEGRAM_CHAT,
+                                         '/task new from telegram agent:shell body:"echo hello telegram"')
+        await fake_telegram.wait_for(lambda: any("task 1 done" in t for t in fake_telegram.texts(TELEGRAM_CHAT)),
+                                     within=60)
+        texts = fake_telegram.texts(TELEGRAM_CHAT)
+        assert texts[0] == "task 1 created: from telegram (new)"
+        assert any("hello telegram" in text for text in texts)
+
+        await fake_discord.wait_for(lambda: GUILD_ID in fake_discord.synced, seconds=60)
+        await fake_discord.invoke_slash(DISCORD_USER, DISCORD_CHANNEL, "task", "new", options={
+            "title": "from discord", "body": "echo hello discord", "agent": "shell"})
+
+        def discord_done() -> bool:
+            return any("task 2 done" in message.content for message in fake_discord.messages.values())
+
+        await fake_discord.wait_for(discord_done, seconds=60)
+        assert any("hello discord" in message.content for message in fake_discord.messages.values())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        subprocess.run(["tmux", "-L", OrchHome(home).tmux_socket_name, "kill-server"], capture_output=True)
+    assert process.returncode == 0, stderr.decode()
+    log = (home / ".orch" / "orch.log").read_text()
+    assert "orch serve running" in log and "telegram, discord" in log
+    for token in (TELEGRAM_TOKEN, DISCORD_TOKEN):
+        assert token not in log and token not in stderr.decode()
