@@ -33,6 +33,8 @@ _TOKEN = re.compile(
 # An escape sequence cut by the end of a read; kept until the next read completes it.
 _INCOMPLETE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*|\][^\x07\x1b]*|\x1b?|[P_^X][^\x1b]*\x1b?|[()*+\-./])?\Z")
 _MAX_HELD = 8192
+# Anything a terminal would interpret rather than print (tabs are printed as they are; newlines split lines).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def exit_marker(nonce: str, status_expr: str) -> str:
@@ -65,16 +67,18 @@ class LineAssembler:
             cut = len(text) - len(incomplete.group())
             text, self._held = text[:cut], text[cut:]
         lines: list[str] = []
-        if "\x1b" not in text and "\b" not in text and "\r" not in text.replace("\r\n", "\n"):
-            # The common case: plain lines, possibly with the pty's \r\n.
-            parts = text.replace("\r\n", "\n").split("\n")
-            for part in parts[:-1]:
-                self._write(part)
+        segments = text.split("\n")
+        last = len(segments) - 1
+        for index, segment in enumerate(segments):
+            if index:
                 lines.append(self._take())
-            self._write(parts[-1])
-            return lines
-        for match in _TOKEN.finditer(text):
-            self._apply(match.group(), lines)
+            if index < last and segment.endswith("\r"):
+                segment = segment[:-1]  # the pty's \r\n: a carriage return right before a newline changes nothing
+            if _CONTROL.search(segment) is None:
+                self._write(segment)  # the common case: plain text
+            else:
+                for match in _TOKEN.finditer(segment):
+                    self._apply(match.group())
         return lines
 
     def close(self) -> list[str]:
@@ -101,7 +105,7 @@ class LineAssembler:
             self._line = line[:col] + text + line[col + len(text):]
         self._col = col + len(text)
 
-    def _apply(self, token: str, lines: list[str]) -> None:
+    def _apply(self, token: str) -> None:
         first = token[0]
         if first == "\x1b":
             if len(token) > 1 and token[1] == "[":
@@ -109,9 +113,7 @@ class LineAssembler:
             elif token.startswith("\x1b]" + EXIT_OSC_PREFIX):
                 self._exit_marker(token)
             return
-        if first == "\n":
-            lines.append(self._take())
-        elif first == "\r":
+        if first == "\r":
             self._col = 0
         elif first == "\b":
             self._col = max(0, self._col - 1)
