@@ -13,6 +13,7 @@ import pytest
 
 from core.home import OrchHome
 from core.store import SqliteStore
+from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +39,14 @@ async def store(home: OrchHome) -> AsyncIterator[SqliteStore]:
     opened = await SqliteStore.open(home.db_file)
     yield opened
     await opened.close()
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram(TELEGRAM_TOKEN)
+    await fake.start()
+    yield fake
+    await fake.close()
 
 
 async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:

@@ -25,14 +25,6 @@ DISCORD_CHANNEL = "940000000000000009"
 
 
 @pytest.fixture
-async def fake_telegram() -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram(TELEGRAM_TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
 async def fake_discord() -> AsyncIterator[FakeDiscord]:
     fake = FakeDiscord(DISCORD_TOKEN)
     await fake.start()
