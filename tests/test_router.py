@@ -17,7 +17,7 @@ from core.home import OrchHome
 from core.models import NewTask, Task
 from core.router import NO_KEY_WARNING, Router, agent_installed
 from core.store import SqliteStore
-from tests.fakes.anthropic_router_fake import FakeRouterAnthropic
+from tests.fakes.anthropic_api import FakeAnthropicAPI
 
 ALL_LLM_AGENTS = ("claude", "codex", "opencode")
 
@@ -50,13 +50,13 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeRouterAnthropic]:
-    api = FakeRouterAnthropic()
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeAnthropicAPI]:
+    api = FakeAnthropicAPI()
     await api.start()
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", api.base_url)
     yield api
-    await api.close()
+    await api.stop()
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ async def new_task(store: SqliteStore, title: str = "Fix the flaky login test",
 # --- the LLM path -------------------------------------------------------------------------------------------
 
 async def test_llm_answer_routes_and_request_carries_task(
-    fake: FakeRouterAnthropic, store: SqliteStore, make_router: Callable[..., Router]
+    fake: FakeAnthropicAPI, store: SqliteStore, make_router: Callable[..., Router]
 ) -> None:
     fake.queue_text(answer("codex", "simple"))
     router = make_router({"model": "claude-haiku-4-5", "default_skills": ["testing", "docs"]})
@@ -123,9 +123,9 @@ async def test_llm_answer_routes_and_request_carries_task(
     assert decision.warnings == ()
     assert len(fake.requests) == 1
     request = fake.requests[0]
-    assert request["model"] == "claude-haiku-4-5"
-    assert fake.api_key(0) == "sk-ant-test"
-    prompt = fake.prompt()
+    assert request.json["model"] == "claude-haiku-4-5"
+    assert fake.requests[0].api_key == "sk-ant-test"
+    prompt = fake.requests[-1].prompt
     assert "Fix the flaky login test" in prompt
     assert "tests/test_login.py fails one run in ten." in prompt
     assert f"id: {task.id}" in prompt
@@ -148,7 +148,7 @@ async def test_llm_answer_routes_and_request_carries_task(
     ],
 )
 async def test_real_world_answer_shapes(
-    text: str, fake: FakeRouterAnthropic, store: SqliteStore, make_router: Callable[..., Router]
+    text: str, fake: FakeAnthropicAPI, store: SqliteStore, make_router: Callable[..., Router]
 ) -> None:
     fake.queue_text(text)
     decision = await make_router().route(await new_task(store))
@@ -157,7 +157,7 @@ async def test_real_world_answer_shapes(
 
 
 async def test_invalid_executor_is_a_failed_attempt_then_next_attempt_counts(
-    fake: FakeRouterAnthropic, store: SqliteStore, make_router: Callable[..., Router]
+    fake: FakeAnthropicAPI, store: SqliteStore, make_router: Callable[..., Router]
 ) -> None:
     fake.queue_text(answer("opencode"))  # configured, but not installed here
     fake.queue_text(answer("claude", "complex"))
@@ -170,7 +170,7 @@ async def test_invalid_executor_is_a_failed_attempt_then_next_attempt_counts(
     assert len(fake.requests) == 2
     assert any("route attempt 1/2 failed" in w and "'opencode'" in w and "not available" in w
                for w in decision.warnings)
-    assert "- opencode" not in fake.prompt(0)
+    assert "- opencode" not in fake.requests[0].prompt
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ async def test_invalid_executor_is_a_failed_attempt_then_next_attempt_counts(
                      id="no-json"),
         pytest.param(lambda f: f.queue_error(500, "api_error", "Internal server error"),
                      "HTTP 500 api_error: Internal server error", id="http-500"),
-        pytest.param(lambda f: f.queue_error(429, "rate_limit_error", "Slow down", {"retry-after": "7"}),
+        pytest.param(lambda f: f.queue_error(429, "rate_limit_error", "Slow down", headers={"retry-after": "7"}),
                      "HTTP 429 rate_limit_error: Slow down (retry-after 7s)", id="http-429"),
         pytest.param(lambda f: f.queue_error(401, "authentication_error", "invalid x-api-key"),
                      "HTTP 401 authentication_error", id="http-401"),
@@ -190,9 +190,9 @@ async def test_invalid_executor_is_a_failed_attempt_then_next_attempt_counts(
     ],
 )
 async def test_failures_count_attempts_then_round_robin(
-    queue: Callable[[FakeRouterAnthropic], None],
+    queue: Callable[[FakeAnthropicAPI], None],
     expected: str,
-    fake: FakeRouterAnthropic,
+    fake: FakeAnthropicAPI,
     store: SqliteStore,
     make_router: Callable[..., Router],
 ) -> None:
@@ -232,13 +232,13 @@ async def test_no_api_key_routes_round_robin_and_warns_once(
 
 
 async def test_injected_client_is_used_without_env_key(
-    fake: FakeRouterAnthropic, monkeypatch: pytest.MonkeyPatch, store: SqliteStore,
+    fake: FakeAnthropicAPI, monkeypatch: pytest.MonkeyPatch, store: SqliteStore,
     make_router: Callable[..., Router],
 ) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     monkeypatch.delenv("ANTHROPIC_BASE_URL")
     fake.queue_text(answer("opencode", "medium"))
-    client = anthropic.AsyncAnthropic(api_key="sk-ant-injected", base_url=fake.url)
+    client = anthropic.AsyncAnthropic(api_key="sk-ant-injected", base_url=fake.base_url)
     router = make_router({"model": "router-test-model"}, client=client)
     assert router.status_line() == "router: llm (router-test-model)"
 
@@ -246,28 +246,28 @@ async def test_injected_client_is_used_without_env_key(
 
     await client.close()
     assert (decision.agent, decision.decided_by) == ("opencode", "llm")
-    assert fake.api_key(0) == "sk-ant-injected"
-    assert fake.requests[0]["model"] == "router-test-model"
+    assert fake.requests[0].api_key == "sk-ant-injected"
+    assert fake.requests[0].json["model"] == "router-test-model"
 
 
-async def test_status_line_llm_from_env(fake: FakeRouterAnthropic, make_router: Callable[..., Router]) -> None:
+async def test_status_line_llm_from_env(fake: FakeAnthropicAPI, make_router: Callable[..., Router]) -> None:
     assert make_router().status_line() == "router: llm (claude-haiku-4-5)"
     assert make_router({"mode": "round_robin"}).status_line() == "router: round-robin"
 
 
 async def test_complexity_label_overrides_the_llm(
-    fake: FakeRouterAnthropic, store: SqliteStore, make_router: Callable[..., Router]
+    fake: FakeAnthropicAPI, store: SqliteStore, make_router: Callable[..., Router]
 ) -> None:
     fake.queue_text(answer("claude", "simple"))
     decision = await make_router().route(await new_task(store, labels=["complexity:complex"]))
     assert (decision.agent, decision.complexity, decision.model, decision.decided_by) == (
         "claude", "complex", "opus", "llm")
     assert "the router LLM said simple; label complexity:complex wins" in decision.warnings
-    assert "complexity:complex" in fake.prompt()
+    assert "complexity:complex" in fake.requests[-1].prompt
 
 
 async def test_sanity_warnings_on_the_profile(
-    fake: FakeRouterAnthropic, store: SqliteStore, make_router: Callable[..., Router]
+    fake: FakeAnthropicAPI, store: SqliteStore, make_router: Callable[..., Router]
 ) -> None:
     fake.queue_text(answer("claude", profile={"role": "dev", "skills": [], "tools": ["bash", "browser"]},
                            selected_skills=["painting"]))
@@ -284,7 +284,7 @@ async def test_sanity_warnings_on_the_profile(
 # --- labels ---------------------------------------------------------------------------------------------------
 
 async def test_agent_label_skips_the_llm(
-    fake: FakeRouterAnthropic, store: SqliteStore, make_router: Callable[..., Router]
+    fake: FakeAnthropicAPI, store: SqliteStore, make_router: Callable[..., Router]
 ) -> None:
     decision = await make_router().route(await new_task(store, labels=["agent:codex", "complexity:complex"]))
     assert (decision.agent, decision.complexity, decision.model, decision.decided_by) == (
@@ -294,7 +294,7 @@ async def test_agent_label_skips_the_llm(
 
 
 async def test_agent_label_default_tier_is_medium_and_shell_has_no_model(
-    fake: FakeRouterAnthropic, store: SqliteStore, make_router: Callable[..., Router]
+    fake: FakeAnthropicAPI, store: SqliteStore, make_router: Callable[..., Router]
 ) -> None:
     router = make_router(present=(*ALL_LLM_AGENTS, "shell"))
     decision = await router.route(await new_task(store, body="echo hi", labels=["agent:shell"]))
@@ -304,7 +304,7 @@ async def test_agent_label_default_tier_is_medium_and_shell_has_no_model(
 
 
 async def test_agent_label_not_installed_uses_fallback(
-    fake: FakeRouterAnthropic, store: SqliteStore, make_router: Callable[..., Router]
+    fake: FakeAnthropicAPI, store: SqliteStore, make_router: Callable[..., Router]
 ) -> None:
     router = make_router({"fallback_executor": "opencode"}, present=("claude", "opencode"))
     decision = await router.route(await new_task(store, labels=["agent:codex"]))
@@ -316,7 +316,7 @@ async def test_agent_label_not_installed_uses_fallback(
 
 
 async def test_agent_label_outside_router_agents_is_ignored(
-    fake: FakeRouterAnthropic, store: SqliteStore, make_router: Callable[..., Router]
+    fake: FakeAnthropicAPI, store: SqliteStore, make_router: Callable[..., Router]
 ) -> None:
     fake.queue_text(answer("claude"))
     router = make_router({"agents": ["claude", "codex"]})
@@ -337,7 +337,7 @@ async def test_unknown_complexity_label_is_ignored_with_a_warning(
 # --- round-robin, fallback, nothing available ----------------------------------------------------------------
 
 async def test_round_robin_order_survives_a_restart(
-    fake: FakeRouterAnthropic, tmp_path: Path, home: OrchHome, routers: list[Router]
+    fake: FakeAnthropicAPI, tmp_path: Path, home: OrchHome, routers: list[Router]
 ) -> None:
     config = parse_config({"router": {"mode": "round_robin"}})
     everything = installed(ALL_LLM_AGENTS)
@@ -398,7 +398,7 @@ async def test_nothing_available_raises(
 # --- the record ------------------------------------------------------------------------------------------------
 
 async def test_decision_is_saved_and_written_to_the_sidecar(
-    fake: FakeRouterAnthropic, store: SqliteStore, home: OrchHome, make_router: Callable[..., Router]
+    fake: FakeAnthropicAPI, store: SqliteStore, home: OrchHome, make_router: Callable[..., Router]
 ) -> None:
     fake.queue_text("```json\n" + answer("claude", "complex") + "\n```")
     task = await new_task(store)

@@ -8,11 +8,13 @@ Script the answers, point the client at `fake.base_url`, then assert on `fake.re
     fake.queue_text("Done.")
     ...
     assert fake.requests[0].json["model"] == "claude-sonnet-4-5"
+    assert fake.requests[0].api_key == "sk-ant-test"
     await fake.stop()
 
 Each `POST /v1/messages` (with or without `?beta=true`) takes the next scripted reply, answered as JSON or,
 when the request says `"stream": true`, as server-sent events. With nothing queued it answers 400, which no
-client retries, so a test that scripted too little fails fast and visibly.
+client retries, so a test that scripted too little fails fast and visibly (the router counts it as a failed
+attempt, which the request count then shows).
 """
 
 from __future__ import annotations
@@ -45,6 +47,23 @@ class ReceivedRequest:
         if isinstance(system, str):
             return system
         return "\n".join(str(block.get("text", "")) for block in system)
+
+    @property
+    def api_key(self) -> str | None:
+        """The key the client sent: SDK versions differ on `x-api-key` versus `Authorization: Bearer`."""
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        if "x-api-key" in headers:
+            return headers["x-api-key"]
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        return token if scheme.lower() == "bearer" else None
+
+    @property
+    def prompt(self) -> str:
+        """The text of the first message, whether sent as a string or as text blocks."""
+        content = self.json["messages"][0]["content"]
+        if isinstance(content, str):
+            return content
+        return "".join(str(block.get("text", "")) for block in content)
 
     def tool_results(self) -> list[dict[str, Any]]:
         """The tool_result blocks of the last user message (what the client did with the previous tool_use)."""
