@@ -18,6 +18,7 @@ from core.home import OrchHome
 from core.hub import EventHub
 from core.logs import setup_logging
 from core.redact import RedactingFilter, Redactor
+from core.scheduler import Scheduler
 from core.store import SqliteStore
 from transports.base import Transport
 from transports.stdout import StdoutTransport
@@ -51,6 +52,7 @@ async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
     store = await SqliteStore.open(home.db_file)
     hub = EventHub()
     engine = Engine(home, config, store, hub)
+    scheduler = Scheduler(home, engine.service, hub)
     app = BotApp(engine.service, engine, hub, outbox_factory=MessageOutbox)
     for transport in transports:
         app.attach(transport, LineOutbox(transport) if transport.capabilities.max_message_length == 0 else None)
@@ -60,6 +62,8 @@ async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
         loop.add_signal_handler(sig, stopping.set)
     try:
         await engine.start()
+        # After the engine, so a task the first tick creates is picked up at once; a bad jobs.yml stops serve.
+        await scheduler.start()
         for transport in transports:
             await transport.start(app)
         await app.resume_follows()
@@ -71,6 +75,7 @@ async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
             with contextlib.suppress(Exception):
                 await transport.stop()
         await app.stop()
+        await scheduler.stop()
         await engine.stop()
         await store.close()
         with contextlib.suppress(FileNotFoundError):
