@@ -161,12 +161,6 @@ class Scheduler:
         log.info("job %s fired for %s: task %s", job.id, latest.isoformat(), task.id)
         return event
 
-    def status_line(self) -> str:
-        enabled = [job for job in self._jobs if job.enabled]
-        upcoming = [run for job in enabled if (run := job.next_run(self.now(), self.timezone)) is not None]
-        soonest = f", next at {min(upcoming):%Y-%m-%d %H:%M}" if upcoming else ""
-        return f"scheduler: {len(enabled)} of {len(self._jobs)} jobs enabled{soonest}"
-
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
     try:
