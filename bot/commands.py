@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot import format as fmt
 from bot.chat import ChatRef, Reply
 from core.config import AGENT_NAMES, COMPLEXITIES
+from core.jobs import JobBook
 from core.models import TaskStatus
 
 if TYPE_CHECKING:
@@ -127,6 +128,11 @@ async def say(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
     return _one(f"sent to task {task.id}", task.id)
 
 
+async def jobs(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
+    views = await JobBook(ctx.app.service).views()
+    return [Reply(fmt.job_table(views), preformatted=bool(views))]
+
+
 async def status(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
     tasks = await ctx.app.service.list_tasks()
     return [Reply(fmt.status_summary(tasks, ctx.app.engine.status_lines()), preformatted=True)]
@@ -162,6 +168,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("stream",), "follow a task's live output in this chat", stream, (_ID,)),
     Command(("unstream",), "stop following a task", unstream, (_ID,)),
     Command(("say",), "type text into the running agent", say, (_ID, Param("text", "what to type", greedy=True))),
+    Command(("jobs",), "scheduled jobs: id, schedule, enabled, next run, title", jobs),
     Command(("status",), "what orch is doing", status),
     Command(("help",), "this list", help_),
 )

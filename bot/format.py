@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
+from core.jobs import JobView
 from core.models import Attempt, RouteDecision, Task, TaskStatus
 
 
@@ -103,3 +105,20 @@ def status_summary(tasks: Sequence[Task], engine_lines: Sequence[str]) -> str:
     now = time.time()
     lines += [f"  running: task {t.id} ({t.agent}) for {now - t.updated_at:.0f} s: {t.title}" for t in running]
     return "\n".join(lines)
+
+
+def when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
+
+
+def job_added(view: JobView) -> str:
+    return f"job {view.job.id} added: {view.job.schedule} {view.job.title} (next run {when(view.next_run)})"
+
+
+def job_table(views: Sequence[JobView]) -> str:
+    if not views:
+        return "no scheduled jobs"
+    width = max(len("schedule"), *(len(view.job.schedule) for view in views))
+    rows = [f"{v.job.id:>4}  {'yes' if v.job.enabled else 'no':<7}  {v.job.schedule:<{width}}  "
+            f"{when(v.next_run):<16}  {v.job.title}" for v in views]
+    return "\n".join([f"{'id':>4}  {'enabled':<7}  {'schedule':<{width}}  {'next run':<16}  title", *rows])

@@ -98,6 +98,17 @@ MIGRATIONS: list[str] = [
         managed INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 2: scheduled jobs. handled_until: every slot of `schedule` at or before it was fired or deliberately
+    # skipped, so a restart neither fires a slot twice nor forgets one missed while orch was down.
+    """
+    CREATE TABLE job_state (
+        job_id INTEGER PRIMARY KEY,
+        schedule TEXT NOT NULL,
+        handled_until REAL NOT NULL,
+        last_slot REAL,
+        last_task_id INTEGER
+    );
+    """,
 ]
 
 _TASK_COLUMNS = (
@@ -116,6 +127,17 @@ class Follow:
     chat_id: str
     task_id: int
     last_seq: int
+
+
+@dataclass(frozen=True)
+class JobState:
+    """Where a scheduled job stands; times are Unix seconds."""
+
+    job_id: int
+    schedule: str
+    handled_until: float
+    last_slot: float | None = None
+    last_task_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +224,23 @@ class Store(ABC):
     async def list_projects(self) -> list[Project]: ...
     @abstractmethod
     async def remove_project(self, name: str) -> bool: ...
+
+    # scheduled jobs (their definitions live in jobs.yml; this is what has been fired)
+    @abstractmethod
+    async def list_job_states(self) -> dict[int, JobState]: ...
+    @abstractmethod
+    async def reset_job_state(self, job_id: int, schedule: str, handled_until: float) -> JobState:
+        """Start the job's slots afresh from `handled_until`, keeping what it fired last."""
+
+    @abstractmethod
+    async def claim_job_slot(self, job_id: int, seen_until: float, until: float, slot: float | None) -> bool:
+        """Move handled_until from `seen_until` to `until` (recording `slot` as fired when given); False when
+        another process moved it first, so only one of them fires."""
+
+    @abstractmethod
+    async def set_job_task(self, job_id: int, task_id: int) -> None: ...
+    @abstractmethod
+    async def delete_job_state(self, job_id: int) -> None: ...
 
 
 def _task_from_row(row: Sequence[Any]) -> Task:
@@ -486,3 +525,37 @@ class SqliteStore(Store):
         cursor = await self._db.execute("DELETE FROM projects WHERE name = ?", (name,))
         await self._db.commit()
         return cursor.rowcount > 0
+
+    async def list_job_states(self) -> dict[int, JobState]:
+        async with self._db.execute(
+            "SELECT job_id, schedule, handled_until, last_slot, last_task_id FROM job_state"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {row[0]: JobState(row[0], row[1], row[2], row[3], row[4]) for row in rows}
+
+    async def reset_job_state(self, job_id: int, schedule: str, handled_until: float) -> JobState:
+        await self._db.execute(
+            "INSERT INTO job_state (job_id, schedule, handled_until) VALUES (?, ?, ?) ON CONFLICT(job_id) "
+            "DO UPDATE SET schedule = excluded.schedule, handled_until = excluded.handled_until",
+            (job_id, schedule, handled_until),
+        )
+        await self._db.commit()
+        states = await self.list_job_states()
+        return states[job_id]
+
+    async def claim_job_slot(self, job_id: int, seen_until: float, until: float, slot: float | None) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE job_state SET handled_until = ?, last_slot = COALESCE(?, last_slot) "
+            "WHERE job_id = ? AND handled_until = ?",
+            (until, slot, job_id, seen_until),
+        )
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def set_job_task(self, job_id: int, task_id: int) -> None:
+        await self._db.execute("UPDATE job_state SET last_task_id = ? WHERE job_id = ?", (task_id, job_id))
+        await self._db.commit()
+
+    async def delete_job_state(self, job_id: int) -> None:
+        await self._db.execute("DELETE FROM job_state WHERE job_id = ?", (job_id,))
+        await self._db.commit()

@@ -18,6 +18,7 @@ from core.doctor import run_checks
 from core.errors import UserError
 from core.home import OrchHome
 from core.hub import EventHub
+from core.jobs import JobBook
 from core.models import TaskStatus
 from core.runner import TmuxRunner, session_name
 from core.service import TaskService, parse_task_id
@@ -60,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("id")
     say.add_argument("text")
     commands.add_parser("stream", help="print a task's output until it ends").add_argument("id")
+    job = commands.add_parser("job", help="scheduled jobs (ORCH_HOME/jobs.yml)").add_subparsers(
+        dest="job_command", required=True, metavar="ACTION")
+    job.add_parser("list", help="list jobs with their next run").add_argument("--json", action="store_true")
+    add = job.add_parser("add", help="add a job: SCHEDULE is crontab ('30 9 * * 1-5'), @daily… or 'every 10m'")
+    add.add_argument("schedule")
+    add.add_argument("title")
+    add.add_argument("--body", default="")
+    add.add_argument("--label", action="append", default=[])
+    add.add_argument("--project")
+    for action, text in (("remove", "delete a job"), ("enable", "let a job fire again"),
+                         ("disable", "keep a job but stop it firing")):
+        job.add_parser(action, help=text).add_argument("id")
     commands.add_parser("doctor", help="what is missing: tmux, git, agent CLIs, tokens, config errors")
     commands.add_parser("version", help="print the version")
     return parser
@@ -120,6 +133,28 @@ async def _task_command(args: argparse.Namespace, home: OrchHome, config: Config
     return 0
 
 
+async def _job_command(args: argparse.Namespace, service: TaskService) -> int:
+    book = JobBook(service)
+    command = args.job_command
+    if command == "list":
+        views = await book.views()
+        if args.json:
+            _print_json([view.to_json() for view in views])
+        else:
+            print(fmt.job_table(views))
+    elif command == "add":
+        print(fmt.job_added(await book.add(args.schedule, args.title, body=args.body, labels=args.label,
+                                           project=args.project)))
+    elif command == "remove":
+        print(f"job {(await book.remove(args.id)).id} removed")
+    elif command == "enable":
+        view = await book.set_enabled(args.id, True)
+        print(f"job {view.job.id} enabled (next run {fmt.when(view.next_run)})")
+    elif command == "disable":
+        print(f"job {(await book.set_enabled(args.id, False)).job.id} disabled")
+    return 0
+
+
 async def _stream(task_id: str, service: TaskService) -> int:
     task = await service.get(task_id)
     last = 0
@@ -174,6 +209,8 @@ def run(argv: list[str]) -> int:
         return 0
     if args.command == "init":
         return asyncio.run(_with_service(home, config, lambda service: _init(home, config, service)))
+    if args.command == "job":
+        return asyncio.run(_with_service(home, config, lambda service: _job_command(args, service)))
     if args.command == "stream":
         return asyncio.run(_with_service(home, config, lambda service: _stream(args.id, service)))
     return asyncio.run(_with_service(home, config, lambda service: _task_command(args, home, config, service)))

@@ -18,6 +18,7 @@ from core.home import OrchHome
 from core.hub import EventHub
 from core.logs import setup_logging
 from core.redact import RedactingFilter, Redactor
+from core.scheduler import Scheduler
 from core.store import SqliteStore, Store
 from transports.base import KvCursor, Transport
 from transports.stdout import StdoutTransport
@@ -61,6 +62,7 @@ async def _serve(home: OrchHome, config: Config, store: Store, transports: list[
     home.pid_file.write_text(f"{os.getpid()}\n")
     hub = EventHub()
     engine = Engine(home, config, store, hub)
+    scheduler = Scheduler(home, engine.service, hub)
     app = BotApp(engine.service, engine, hub, outbox_factory=MessageOutbox)
     for transport in transports:
         app.attach(transport, LineOutbox(transport) if transport.capabilities.max_message_length == 0 else None)
@@ -71,6 +73,8 @@ async def _serve(home: OrchHome, config: Config, store: Store, transports: list[
     started: list[Transport] = []
     try:
         await engine.start()
+        # After the engine, so a task the first tick creates is picked up at once; a bad jobs.yml stops serve.
+        await scheduler.start()
         for transport in transports:
             await transport.start(app)
             started.append(transport)
@@ -85,6 +89,7 @@ async def _serve(home: OrchHome, config: Config, store: Store, transports: list[
             except Exception:
                 log.exception("stopping the %s transport failed", transport.name)
         await app.stop()
+        await scheduler.stop()
         await engine.stop()
         with contextlib.suppress(FileNotFoundError):
             home.pid_file.unlink()
