@@ -15,7 +15,7 @@ from bot.outbox import LineOutbox, Outbox
 from bot.parse import convert, parse_line
 from core.errors import UserError
 from core.hub import EventHub
-from core.models import Event, OutputChunk, RouteDecision, TaskChanged, TaskStatus
+from core.models import Event, JobFired, OutputChunk, RouteDecision, TaskChanged, TaskStatus
 from core.service import TaskService
 
 log = logging.getLogger("orch.bot")
@@ -44,20 +44,41 @@ class BotApp:
         self._ports: dict[str, ChatPort] = {}
         self._outboxes: dict[str, Outbox] = {}
         self._pumps: dict[tuple[str, str, int], asyncio.Task[None]] = {}
+        self._job_chats: list[ChatRef] = []
+        self._job_listener: asyncio.Task[None] | None = None
 
-    def attach(self, port: ChatPort, outbox: Outbox | None = None) -> None:
+    def attach(self, port: ChatPort, outbox: Outbox | None = None, *, jobs_chat: str | None = None) -> None:
+        """Serve a transport. `jobs_chat`: a chat of it that hears about, and follows, tasks scheduled jobs create."""
         self._ports[port.name] = port
         if outbox is None:
             outbox = self._outbox_factory(port) if self._outbox_factory else LineOutbox(port)
         self._outboxes[port.name] = outbox
+        if jobs_chat is not None:
+            self._job_chats.append(ChatRef(port.name, jobs_chat))
 
-    async def resume_follows(self) -> None:
-        """Continue every persisted follow of the attached transports from where it stopped."""
+    async def start(self) -> None:
+        """Continue every persisted follow of the attached transports from where it stopped; hear jobs fire."""
         for follow in await self.service.store.list_follows():
             if follow.transport in self._ports:
                 self._start_pump(ChatRef(follow.transport, follow.chat_id), follow.task_id, follow.last_seq)
+        if self._job_chats:
+            self._job_listener = asyncio.create_task(self._announce_jobs(), name="job-announcer")
+
+    async def _announce_jobs(self) -> None:
+        async with self.hub.subscribed(lambda event: isinstance(event, JobFired)) as subscription:
+            async for event in subscription:
+                assert isinstance(event, JobFired)
+                task = await self.service.get(event.task_id)
+                for chat in self._job_chats:
+                    await self._outboxes[chat.transport].notice(chat.chat_id, f"job {event.job_id} fired: "
+                                                                f"{fmt.created(task)}")
+                    await self.follow(chat, task.id)
 
     async def stop(self) -> None:
+        if self._job_listener is not None:
+            self._job_listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._job_listener
         for pump in self._pumps.values():
             pump.cancel()
         for pump in list(self._pumps.values()):

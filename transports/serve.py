@@ -21,6 +21,7 @@ from core.redact import RedactingFilter, Redactor
 from core.scheduler import Scheduler
 from core.store import SqliteStore, Store
 from transports.base import KvCursor, Transport
+from transports.stdout import CHAT_ID as TERMINAL_CHAT
 from transports.stdout import StdoutTransport
 
 log = logging.getLogger("orch.serve")
@@ -65,7 +66,11 @@ async def _serve(home: OrchHome, config: Config, store: Store, transports: list[
     scheduler = Scheduler(home, engine.service, hub)
     app = BotApp(engine.service, engine, hub, outbox_factory=MessageOutbox)
     for transport in transports:
-        app.attach(transport, LineOutbox(transport) if transport.capabilities.max_message_length == 0 else None)
+        if isinstance(transport, StdoutTransport):
+            # The terminal is its owner's console: it also hears about the tasks scheduled jobs create.
+            app.attach(transport, LineOutbox(transport), jobs_chat=TERMINAL_CHAT)
+        else:
+            app.attach(transport)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -78,7 +83,7 @@ async def _serve(home: OrchHome, config: Config, store: Store, transports: list[
         for transport in transports:
             await transport.start(app)
             started.append(transport)
-        await app.resume_follows()
+        await app.start()
         log.info("orch serve running (home %s, transports %s)", home.root, ", ".join(t.name for t in transports))
         await stopping.wait()
     finally:

@@ -164,3 +164,14 @@ async def test_eof_on_stdin_keeps_serving_until_sigterm(serve: Serve, env: dict[
     assert (await orch(env, "stream", "2")).returncode == 0
     serve.process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(serve.process.wait(), 20) == 0
+
+
+async def test_a_scheduled_job_shows_up_in_the_terminal(serve: Serve, env: dict[str, str]) -> None:
+    added = await orch(env, "job", "add", "every 1s", "tick", "--body", "echo tick", "--label", "agent:shell")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("job 1 added: every 1s tick (next run ")
+    lines = await serve.read_until(r"task 1 done.*")
+    assert (await orch(env, "job", "disable", "1")).returncode == 0
+    mine = [line for line in lines if "task 1 " in line or line.startswith("[1] ")]
+    assert mine[:2] == ["job 1 fired: task 1 created: tick (new)", "[1] tick"]
+    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s\) on branch orch/1-tick", mine[2])
