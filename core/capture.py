@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from core.inotify import Inotify
 
 EXIT_OSC_PREFIX = "6060;orch-exit;"
 
@@ -197,32 +200,64 @@ BatchHandler = Callable[[CaptureBatch], Awaitable[None]]
 
 
 class CapturePoller:
-    """One loop polling every watched pane file.
+    """One loop reading every watched pane file.
 
-    Polling a file costs one fstat (about a microsecond), so a single loop serves many panes cheaply; it polls
-    fast while output flows and slows down once every pane has been quiet for a while.
+    Reading a file that has not grown costs one fstat (about a microsecond), so a single loop serves many panes.
+    With inotify the loop sleeps until a pane file is written (and looks again every `safety_interval` in case a
+    notification was missed); without it, it polls every `fast_interval` while output flows and every
+    `slow_interval` once every pane has been quiet for `quiet_after` seconds.
     """
 
-    def __init__(self, fast_interval: float = 0.01, slow_interval: float = 0.05, quiet_after: float = 1.0) -> None:
+    def __init__(self, fast_interval: float = 0.01, slow_interval: float = 0.05, quiet_after: float = 1.0,
+                 safety_interval: float = 1.0, use_inotify: bool = True) -> None:
         self._fast = fast_interval
         self._slow = slow_interval
         self._quiet_after = quiet_after
+        self._safety = safety_interval
         self._watched: dict[str, tuple[PaneCapture, BatchHandler]] = {}
         self._wake = asyncio.Event()
+        self._inotify = Inotify.open() if use_inotify else None
+        self._watch_descriptors: dict[str, int] = {}
+        self._unnotified: set[str] = set()  # keys inotify refused to watch: these need polling
 
     def watch(self, key: str, capture: PaneCapture, handler: BatchHandler) -> None:
         self._watched[key] = (capture, handler)
+        wd = self._inotify.add(capture.path) if self._inotify is not None else None
+        if wd is None:
+            self._unnotified.add(key)
+        else:
+            self._watch_descriptors[key] = wd
         self._wake.set()
 
     def unwatch(self, key: str) -> None:
         entry = self._watched.pop(key, None)
         if entry is not None:
             entry[0].close()
+        wd = self._watch_descriptors.pop(key, None)
+        if wd is not None and self._inotify is not None:
+            self._inotify.remove(wd)
+        self._unnotified.discard(key)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._inotify is not None:
+            loop.add_reader(self._inotify.fileno(), self._on_written)
+        try:
+            await self._loop(loop)
+        finally:
+            if self._inotify is not None:
+                loop.remove_reader(self._inotify.fileno())
+
+    def _on_written(self) -> None:
+        assert self._inotify is not None
+        self._inotify.drain()
+        self._wake.set()
+
+    async def _loop(self, loop: asyncio.AbstractEventLoop) -> None:
         last_output = loop.time()
         while True:
+            # Cleared before reading, so a write that lands while we read wakes the next round.
+            self._wake.clear()
             for key, (capture, handler) in list(self._watched.items()):
                 batch = capture.poll()
                 if batch is None:
@@ -232,9 +267,12 @@ class CapturePoller:
                 if batch.finished:
                     self.unwatch(key)
             if not self._watched:
-                self._wake.clear()
                 await self._wake.wait()
-                last_output = loop.time()
                 continue
-            quiet = loop.time() - last_output > self._quiet_after
-            await asyncio.sleep(self._slow if quiet else self._fast)
+            if self._unnotified:
+                quiet = loop.time() - last_output > self._quiet_after
+                await asyncio.sleep(self._slow if quiet else self._fast)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._safety):
+                    await self._wake.wait()
