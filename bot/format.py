@@ -8,6 +8,7 @@ from datetime import datetime
 
 from core.jobs import JobView
 from core.models import Attempt, RouteDecision, Task, TaskStatus
+from core.projects import ProjectView
 
 
 def created(task: Task) -> str:
@@ -122,3 +123,12 @@ def job_table(views: Sequence[JobView]) -> str:
     rows = [f"{v.job.id:>4}  {'yes' if v.job.enabled else 'no':<7}  {v.job.schedule:<{width}}  "
             f"{when(v.next_run):<16}  {v.job.title}" for v in views]
     return "\n".join([f"{'id':>4}  {'enabled':<7}  {'schedule':<{width}}  {'next run':<16}  title", *rows])
+
+
+def project_table(views: Sequence[ProjectView]) -> str:
+    if not views:
+        return "no projects; tasks run in the scratch project (`orch project add URL|PATH` or `orch init`)"
+    width = max(len("name"), *(len(view.name) for view in views))
+    branch_width = max(len("branch"), *(len(view.default_branch or "-") for view in views))
+    rows = [f"{v.name:<{width}}  {v.kind:<8}  {v.default_branch or '-':<{branch_width}}  {v.path}" for v in views]
+    return "\n".join([f"{'name':<{width}}  {'kind':<8}  {'branch':<{branch_width}}  path", *rows])

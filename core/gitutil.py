@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from core.errors import OrchError, UserError
@@ -17,11 +18,16 @@ _IDENTITY = {
 }
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> str:
-    env = dict(os.environ)
+def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None,
+        timeout: float | None = None) -> str:
+    full_env = {**os.environ, **(env or {})}
     if not _has_identity(cwd):
-        env.update(_IDENTITY)
-    result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+        full_env.update(_IDENTITY)
+    try:
+        result = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise OrchError(f"git {' '.join(args)} took longer than {timeout:g} s in {cwd}") from None
     if check and result.returncode != 0:
         raise OrchError(f"git {' '.join(args)} failed in {cwd}: {result.stderr.strip() or result.stdout.strip()}")
     return result.stdout.strip()

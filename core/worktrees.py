@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import OrchError
 from core.gitutil import git
 from core.home import OrchHome
 from core.models import Task
-from core.projects import ProjectRef
+from core.projects import NO_PROMPT, ProjectRef
+
+log = logging.getLogger("orch.worktrees")
+# Long enough for a big fetch, short enough that a black-holed network does not hold a task for minutes.
+FETCH_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -27,9 +33,12 @@ def branch_name(task: Task) -> str:
 class Worktrees:
     def __init__(self, home: OrchHome) -> None:
         self._home = home
+        self._locks: dict[Path, asyncio.Lock] = {}
 
     async def ensure(self, project: ProjectRef, task: Task) -> Worktree:
-        return await asyncio.to_thread(self._ensure, project, task)
+        # One at a time per repository: concurrent fetches and `worktree add`s contend for the same git locks.
+        async with self._locks.setdefault(project.path, asyncio.Lock()):
+            return await asyncio.to_thread(self._ensure, project, task)
 
     def _ensure(self, project: ProjectRef, task: Task) -> Worktree:
         branch = task.branch or branch_name(task)
@@ -42,8 +51,17 @@ class Worktrees:
         if exists:
             git(project.path, "worktree", "add", str(path), branch)
         else:
+            if project.managed:
+                self._fetch(project)
             git(project.path, "worktree", "add", "-b", branch, str(path), project.default_branch)
         return Worktree(path, branch)
+
+    def _fetch(self, project: ProjectRef) -> None:
+        """Bring the clone's default branch up to origin's, so a new task starts from the latest code."""
+        try:
+            git(project.path, "fetch", "--quiet", "origin", env=NO_PROMPT, timeout=FETCH_TIMEOUT_SECONDS)
+        except OrchError as exc:
+            log.warning("project %s: fetch failed, the task starts from what the clone has: %s", project.name, exc)
 
     async def commit(self, worktree: Path, message: str) -> list[str]:
         """Commit every change in the worktree; returns the files changed (empty when nothing changed)."""

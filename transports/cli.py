@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (("remove", "delete a job"), ("enable", "let a job fire again"),
                          ("disable", "keep a job but stop it firing")):
         job.add_parser(action, help=text).add_argument("id")
+    project = commands.add_parser("project", help="the repositories tasks run in").add_subparsers(
+        dest="project_command", required=True, metavar="ACTION")
+    add_project = project.add_parser("add", help="bare-clone a repository into ORCH_HOME/projects and register it")
+    add_project.add_argument("source", metavar="URL|PATH", help="a git URL, owner/repo (GitHub) or a local path")
+    add_project.add_argument("--name", help="the project's name (default: the repository's)")
+    project.add_parser("list", help="list projects").add_argument("--json", action="store_true")
+    project.add_parser("remove", help="unregister a project; deletes the clone `project add` made").add_argument(
+        "name")
     commands.add_parser("doctor", help="what is missing: tmux, git, agent CLIs, tokens, config errors")
     commands.add_parser("version", help="print the version")
     return parser
@@ -155,6 +163,27 @@ async def _job_command(args: argparse.Namespace, service: TaskService) -> int:
     return 0
 
 
+async def _project_command(args: argparse.Namespace, service: TaskService) -> int:
+    projects = service.projects
+    command = args.project_command
+    if command == "add":
+        added = await projects.add_clone(args.source, args.name, Path.cwd())
+        print(f"project {added.name} added: {added.path} (default branch {added.default_branch})")
+    elif command == "list":
+        views = await projects.views()
+        if args.json:
+            _print_json([view.to_json() for view in views])
+        else:
+            print(fmt.project_table(views))
+    elif command == "remove":
+        removed = await projects.remove(args.name)
+        if removed.managed:
+            print(f"project {removed.name} removed; deleted {removed.path}")
+        else:
+            print(f"project {removed.name} unregistered; {removed.path} left as it is")
+    return 0
+
+
 async def _stream(task_id: str, service: TaskService) -> int:
     task = await service.get(task_id)
     last = 0
@@ -211,6 +240,8 @@ def run(argv: list[str]) -> int:
         return asyncio.run(_with_service(home, config, lambda service: _init(home, config, service)))
     if args.command == "job":
         return asyncio.run(_with_service(home, config, lambda service: _job_command(args, service)))
+    if args.command == "project":
+        return asyncio.run(_with_service(home, config, lambda service: _project_command(args, service)))
     if args.command == "stream":
         return asyncio.run(_with_service(home, config, lambda service: _stream(args.id, service)))
     return asyncio.run(_with_service(home, config, lambda service: _task_command(args, home, config, service)))
