@@ -191,15 +191,19 @@ def parse_config(data: Any, source: str = "config.yml") -> Config:
         raise ConfigError(f"{source}: {_describe(exc.errors()[0])}") from None
 
 
-def load_config(path: Path) -> Config:
-    """The config at `path`, or the embedded defaults when the file does not exist."""
-    if not path.exists():
-        return Config()
+def read_yaml(path: Path) -> Any:
+    """The parsed YAML in `path`; a syntax error is a ConfigError of one line naming the file and line."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path.name}:{where}: not valid YAML: {problem}") from None
-    return parse_config(data, path.name)
+
+
+def load_config(path: Path) -> Config:
+    """The config at `path`, or the embedded defaults when the file does not exist."""
+    if not path.exists():
+        return Config()
+    return parse_config(read_yaml(path), path.name)

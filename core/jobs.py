@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 from tzlocal import get_localzone
 
-from core.config import AGENT_NAMES, COMPLEXITIES
+from core.config import AGENT_NAMES, COMPLEXITIES, read_yaml
 from core.errors import ConfigError, NotFound, UserError
 from core.service import TaskService
 from core.store import JobState
@@ -227,16 +227,9 @@ def parse_jobs(data: Any, source: str = "jobs.yml") -> list[Job]:
 def load_jobs(path: Path) -> list[Job]:
     """The jobs in `path`; none when it does not exist."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_yaml(path)
     except FileNotFoundError:
         return []
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path.name}:{where}: not valid YAML: {problem}") from None
     return parse_jobs(data, path.name)
 
 
