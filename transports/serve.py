@@ -13,7 +13,7 @@ from bot.message_outbox import MessageOutbox
 from bot.outbox import LineOutbox
 from core.config import Config
 from core.engine import Engine
-from core.errors import ConfigError
+from core.errors import ConfigError, UserError
 from core.home import OrchHome
 from core.hub import EventHub
 from core.logs import setup_logging
@@ -48,9 +48,27 @@ def build_transport(name: str, config: Config, store: Store) -> Transport:
     return StdoutTransport()
 
 
+def check_not_running(home: OrchHome) -> None:
+    """Two engines on one home would both start every task: refuse a second `orch serve`."""
+    try:
+        pid = int(home.pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return
+    if pid == os.getpid():
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # left behind by a serve that did not stop cleanly
+    except PermissionError:
+        pass  # alive, owned by someone else
+    raise UserError(f"orch serve is already running for {home.root} (pid {pid})")
+
+
 async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
     names = transport_names(config, requested)
     home.ensure()
+    check_not_running(home)
     setup_logging(home, [RedactingFilter(Redactor(config.redact.patterns))])
     store = await SqliteStore.open(home.db_file)
     try:

@@ -175,3 +175,11 @@ async def test_a_scheduled_job_shows_up_in_the_terminal(serve: Serve, env: dict[
     mine = [line for line in lines if "task 1 " in line or line.startswith("[1] ")]
     assert mine[:2] == ["job 1 fired: task 1 created: tick (new)", "[1] tick"]
     assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s\) on branch orch/1-tick", mine[2])
+
+
+async def test_a_second_serve_on_the_same_home_is_refused(serve: Serve, env: dict[str, str]) -> None:
+    await serve.send("/status")
+    await serve.read_line()  # the first serve is up and has written its pid file
+    second = await orch(env, "serve")
+    assert second.returncode == 1
+    assert second.stderr == f"orch: orch serve is already running for {env['ORCH_HOME']} (pid {serve.process.pid})\n"
