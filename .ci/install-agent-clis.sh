@@ -28,7 +28,9 @@ cat > "$prefix/package.json" <<JSON
 }
 JSON
 
-npm install --prefix "$prefix" --no-audit --no-fund --no-save
+# One more try after a pause: a registry hiccup should not fail a whole CI run.
+npm install --prefix "$prefix" --no-audit --no-fund --no-save \
+    || { sleep 10; npm install --prefix "$prefix" --no-audit --no-fund --no-save; }
 
 bin="$prefix/node_modules/.bin"
 check() {
