@@ -22,6 +22,7 @@ from core.jobs import JobBook
 from core.models import TaskStatus
 from core.runner import TmuxRunner, session_name
 from core.service import TaskService, parse_task_id
+from core.service_unit import ServeCommand, chat_transport_warning, service_manager
 from core.store import SqliteStore
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.yml"
@@ -81,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     project.add_parser("list", help="list projects").add_argument("--json", action="store_true")
     project.add_parser("remove", help="unregister a project; deletes the clone `project add` made").add_argument(
         "name")
+    commands.add_parser("service", help="run orch serve as a user service (systemd --user; launchd on macOS)"
+                        ).add_argument("service_command", metavar="ACTION",
+                                       choices=("install", "start", "stop", "restart", "status", "uninstall"))
     commands.add_parser("doctor", help="what is missing: tmux, git, agent CLIs, tokens, config errors")
     commands.add_parser("version", help="print the version")
     return parser
@@ -222,6 +226,29 @@ def _doctor(home: OrchHome) -> int:
     return 1 if any(check.fatal and not check.ok for check in checks) else 0
 
 
+def _service(action: str, home: OrchHome) -> int:
+    manager = service_manager()
+    if action == "install":
+        warning = chat_transport_warning(load_config(home.config_file))
+        print(manager.install(ServeCommand.current(home)))
+        if warning:
+            print(f"orch: {warning}", file=sys.stderr)
+    elif action == "status":
+        report, code = manager.status()
+        sys.stdout.write(report)
+        return code
+    elif action == "uninstall":
+        manager.uninstall()
+        print(f"orch service uninstalled; removed {manager.unit_path}")
+    else:
+        actions = {"start": (manager.start, "started"), "stop": (manager.stop, "stopped"),
+                   "restart": (manager.restart, "restarted")}
+        act, done = actions[action]
+        act()
+        print(f"orch service {done}")
+    return 0
+
+
 def run(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     home = OrchHome.from_env()
@@ -230,6 +257,8 @@ def run(argv: list[str]) -> int:
         return 0
     if args.command == "doctor":
         return _doctor(home)
+    if args.command == "service":
+        return _service(args.service_command, home)
     config = load_config(home.config_file)
     if args.command == "serve":
         from transports.serve import serve  # imported here: task commands should start fast
