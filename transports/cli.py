@@ -125,6 +125,8 @@ async def _task_command(args: argparse.Namespace, home: OrchHome, config: Config
             _print_json(data)
         else:
             print(fmt.task_details(task, attempts))
+            if task.status is TaskStatus.IN_PROGRESS:
+                print(f"watch it: tmux -L {home.tmux_socket_name} attach -t {session_name(task.id)}")
     elif command == "route":
         from core.engine import Engine  # imported here: the anthropic SDK alone takes 0.7 s to import
 

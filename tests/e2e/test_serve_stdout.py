@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from core.home import OrchHome
+
 ORCH = str(Path(sys.executable).parent / "orch")
 
 
@@ -55,8 +57,6 @@ async def serve(env: dict[str, str]) -> AsyncIterator[Serve]:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 20)
     home = Path(env["ORCH_HOME"])
-    from core.home import OrchHome
-
     subprocess.run(["tmux", "-L", OrchHome(home).tmux_socket_name, "kill-server"], capture_output=True)
 
 
@@ -144,6 +144,9 @@ async def test_cli_against_a_running_serve(serve: Serve, env: dict[str, str]) ->
 async def test_cancel_and_say_from_the_cli(serve: Serve, env: dict[str, str]) -> None:
     await serve.send('/task new ask agent:shell body:"echo ready; read a; echo got $a; sleep 60"')
     await serve.read_until(r"\[1\] ready")
+    shown = (await orch(env, "task", "show", "1")).stdout.splitlines()
+    socket = OrchHome(Path(env["ORCH_HOME"])).tmux_socket_name
+    assert shown[-1] == f"watch it: tmux -L {socket} attach -t orch-1"
     said = await orch(env, "task", "say", "1", "it's $(rm -rf ~) me")
     assert said.returncode == 0, said.stderr
     assert await serve.read_line() == "[1] it's $(rm -rf ~) me"  # the terminal echoes what was typed
