@@ -61,7 +61,7 @@ def check_not_running(home: OrchHome) -> None:
     except ProcessLookupError:
         return  # left behind by a serve that did not stop cleanly
     except PermissionError:
-        pass  # alive, owned by someone else
+        raise UserError(f"orch serve is already running for {home.root} (pid {pid}, another user)") from None
     raise UserError(f"orch serve is already running for {home.root} (pid {pid})")
 
 

@@ -51,10 +51,10 @@ async def test_stdin_defaults_to_dev_null(tmp_path: Path) -> None:
 
 
 async def test_forwards_sigterm_to_the_child(tmp_path: Path) -> None:
-    script = ("import signal, sys, time\n"
+    script = ("import signal, sys\n"
               "signal.signal(signal.SIGTERM, lambda *_: (print('child got SIGTERM', flush=True), sys.exit(42)))\n"
               "print('ready', flush=True)\n"
-              "while True: time.sleep(1)\n")
+              "while True: signal.pause()\n")
     process = await start(tmp_path, script)
     assert process.stdout is not None
     assert await asyncio.wait_for(process.stdout.readline(), TIMEOUT) == b"ready\n"
