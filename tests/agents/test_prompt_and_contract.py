@@ -89,7 +89,7 @@ def test_status_codes_and_tool_lines() -> None:
         "rate_limit", "auth", "model_not_found", "context_too_long", "overloaded", "overloaded", None, None]
     assert describe_tool("Bash", {"command": "pytest -q\nmore"}) == "$ pytest -q"
     assert describe_tool("Edit", {"file_path": "src/app.py"}) == "✎ Edit src/app.py"
-    assert describe_tool("Grep", {"pattern": "TODO", "path": "src"}) == "⌕ Grep TODO in src"
+    assert describe_tool("Grep", {"pattern": "login", "path": "src"}) == "⌕ Grep login in src"
     assert describe_tool("TodoWrite", {"todos": []}) == '• TodoWrite {"todos": []}'
 
 
