@@ -19,14 +19,13 @@ attempt, which the request count then shows).
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.model_server import ScriptedServer
 
 
 @dataclass(frozen=True)
@@ -104,38 +103,16 @@ class _Hang:
 _Scripted = _Reply | _Error | _StreamError | _Hang
 
 
-class FakeAnthropicAPI:
+class FakeAnthropicAPI(ScriptedServer[ReceivedRequest, _Scripted]):
     def __init__(self, *, toolless_reply: str | None = None) -> None:
         """`toolless_reply`: answer every request that offers no tools with this text without taking from the
-        queue. CLIs send such side requests (opencode's session title) whose order is not worth scripting."""
-        self.requests: list[ReceivedRequest] = []
+        queue. CLIs send such side requests (opencode's session title) whose order is not worth scripting.
+        `base_url` is the value for ANTHROPIC_BASE_URL (the SDK and the claude CLI add /v1/messages)."""
+        super().__init__()
         self.toolless_reply = toolless_reply
-        self._queue: deque[_Scripted] = deque()
-        self._ids = itertools.count(1)
-        self._released = asyncio.Event()
-        self._received = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        """The value for ANTHROPIC_BASE_URL (the SDK and the claude CLI add /v1/messages themselves)."""
-        return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/messages", self._messages)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        self._released.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self.serve("/v1/messages", self._messages)
 
     # -- scripting -------------------------------------------------------------------------------------------
 
@@ -170,20 +147,13 @@ class FakeAnthropicAPI:
         """Scripted replies not yet taken."""
         return len(self._queue)
 
-    async def wait_for_requests(self, count: int, within: float = 30.0) -> None:
-        """Return once `count` requests have arrived in total."""
-        async with self._received:
-            await asyncio.wait_for(self._received.wait_for(lambda: len(self.requests) >= count), within)
-
     # -- serving ---------------------------------------------------------------------------------------------
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         received = ReceivedRequest(path=request.path, query=dict(request.query),
                                    headers=dict(request.headers), json=body)
-        async with self._received:
-            self.requests.append(received)
-            self._received.notify_all()
+        await self._record(received)
         scripted: _Scripted
         if self.toolless_reply is not None and not body.get("tools"):
             scripted = _Reply([{"type": "text", "text": self.toolless_reply}], "end_turn", 10, 5)
@@ -193,8 +163,7 @@ class FakeAnthropicAPI:
             scripted = _Error(400, "invalid_request_error", "fake anthropic: no response queued for this request")
         model = str(body.get("model", "claude-fake"))
         if isinstance(scripted, _Hang):
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable()
+            return await self._hang()
         if isinstance(scripted, _Error):
             return web.json_response(
                 {"type": "error", "error": {"type": scripted.type, "message": scripted.message}},

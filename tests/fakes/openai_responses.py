@@ -14,14 +14,14 @@ With nothing queued it answers 400 (codex does not retry that), so under-scripte
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.model_server import ScriptedServer
 
 
 @dataclass(frozen=True)
@@ -93,33 +93,9 @@ def codex_provider_args(base_url: str) -> list[str]:
     ]
 
 
-class FakeResponsesAPI:
-    def __init__(self) -> None:
-        self.requests: list[ReceivedRequest] = []
-        self._queue: deque[_Scripted] = deque()
-        self._ids = itertools.count(1)
-        self._released = asyncio.Event()
-        self._received = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
+class FakeResponsesAPI(ScriptedServer[ReceivedRequest, _Scripted]):
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/responses", self._responses)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = int(self._runner.addresses[0][1])
-
-    async def stop(self) -> None:
-        self._released.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self.serve("/v1/responses", self._responses)
 
     # -- scripting -------------------------------------------------------------------------------------------
 
@@ -155,23 +131,16 @@ class FakeResponsesAPI:
     def queue_hang(self) -> None:
         self._queue.append(_Hang())
 
-    async def wait_for_requests(self, count: int, within: float = 30.0) -> None:
-        async with self._received:
-            await asyncio.wait_for(self._received.wait_for(lambda: len(self.requests) >= count), within)
-
     # -- serving ---------------------------------------------------------------------------------------------
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        async with self._received:
-            self.requests.append(ReceivedRequest(request.path, dict(request.headers), body))
-            self._received.notify_all()
+        await self._record(ReceivedRequest(request.path, dict(request.headers), body))
         scripted: _Scripted = self._queue.popleft() if self._queue else _Error(
             400, {"error": {"message": "fake responses: no response queued for this request",
                             "type": "invalid_request_error", "code": None, "param": None}})
         if isinstance(scripted, _Hang):
-            await self._released.wait()
-            raise web.HTTPServiceUnavailable()
+            return await self._hang()
         if isinstance(scripted, _Error):
             return web.json_response(scripted.body, status=scripted.status, headers=scripted.headers)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
