@@ -45,7 +45,8 @@ def run_checks(home: OrchHome) -> list[Check]:
         if transport.enabled:
             checks.append(Check(bool(transport.token), f"{name}: " + ("token set" if transport.token else
                                 f"enabled but transports.{name}.token is empty"), fatal=not transport.token))
-    checks.append(Check(_writable(home.root), f"home: {home.root}", fatal=not _writable(home.root)))
+    writable = _writable(home.root)
+    checks.append(Check(writable, f"home: {home.root}", fatal=not writable))
     return checks
 
 

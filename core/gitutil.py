@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Mapping
@@ -33,7 +34,9 @@ def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
     return result.stdout.strip()
 
 
+@functools.lru_cache(maxsize=256)
 def _has_identity(cwd: Path) -> bool:
+    # Asked once per folder, not before every git command: each answer costs a fork of git.
     result = subprocess.run(["git", "config", "user.email"], cwd=cwd, capture_output=True, text=True)
     return result.returncode == 0 and bool(result.stdout.strip())
 
