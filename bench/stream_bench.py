@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.capture import CaptureBatch, CapturePoller, PaneCapture
-from core.hub import EventHub
-from core.models import Chunk, OutputChunk
-from core.redact import Redactor
+from orch.core.events import EventHub, OutputChunk
+from orch.core.redact import Redactor
+from orch.core.tasks.models import Chunk
+from orch.core.terminal.capture import CaptureBatch, CapturePoller, PaneCapture
 
 WRITER = r"""
 import os, sys, time

@@ -8,15 +8,15 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from bot import format as fmt
-from bot.chat import ChatPort, ChatRef, Reply
-from bot.commands import COMMANDS, CommandContext
-from bot.outbox import LineOutbox, Outbox
-from bot.parse import convert, parse_line
-from core.errors import UserError
-from core.hub import EventHub
-from core.models import Event, JobFired, OutputChunk, RouteDecision, TaskChanged, TaskStatus
-from core.service import TaskService
+from orch.bot import format as fmt
+from orch.bot.chat import ChatPort, ChatRef, Reply
+from orch.bot.commands import COMMANDS, CommandContext
+from orch.bot.outbox import LineOutbox, Outbox
+from orch.bot.parse import convert, parse_line
+from orch.core.errors import UserError
+from orch.core.events import Event, EventHub, JobFired, OutputChunk, TaskChanged
+from orch.core.tasks.models import RouteDecision, TaskStatus
+from orch.core.tasks.service import TaskService
 
 log = logging.getLogger("orch.bot")
 

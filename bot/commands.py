@@ -11,14 +11,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot import format as fmt
-from bot.chat import ChatRef, Reply
-from core.config import AGENT_NAMES, COMPLEXITIES
-from core.jobs import JobBook
-from core.models import TaskStatus
+from orch.bot import format as fmt
+from orch.bot.chat import ChatRef, Reply
+from orch.core.config import AGENT_NAMES, COMPLEXITIES
+from orch.core.schedule.jobs import JobBook
+from orch.core.tasks.models import TaskStatus
 
 if TYPE_CHECKING:
-    from bot.app import BotApp
+    from orch.bot.app import BotApp
 
 
 @dataclass(frozen=True)

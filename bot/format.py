@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from core.jobs import JobView
-from core.models import Attempt, RouteDecision, Task, TaskStatus
-from core.projects import ProjectView
+from orch.core.projects.registry import ProjectView
+from orch.core.schedule.jobs import JobView
+from orch.core.tasks.models import Attempt, RouteDecision, Task, TaskStatus
 
 
 def created(task: Task) -> str:

@@ -36,8 +36,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.chat import ChatPort, RateLimited
-from bot.outbox import Outbox
+from orch.bot.chat import ChatPort, RateLimited
+from orch.bot.outbox import Outbox
 
 log = logging.getLogger("orch.outbox")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from bot.chat import ChatPort
+from orch.bot.chat import ChatPort
 
 
 class Outbox(ABC):

@@ -7,8 +7,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands import COMMANDS, Command, Param
-from core.errors import UserError
+from orch.bot.commands import COMMANDS, Command, Param
+from orch.core.errors import UserError
 
 _OPTION = re.compile(r"([a-z_]+):(.+)", re.DOTALL)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from orch.core.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
-
-from core.errors import ConfigError
 
 AGENT_NAMES = ("claude", "codex", "opencode", "shell")
 LLM_AGENTS = ("claude", "codex", "opencode")
@@ -207,3 +207,19 @@ def load_config(path: Path) -> Config:
     if not path.exists():
         return Config()
     return parse_config(read_yaml(path), path.name)
+
+
+def example_config_text() -> str:
+    """config.example.yml as shipped inside the package (orch/config.example.yml): every key, commented."""
+    try:
+        return resources.files("orch").joinpath("config.example.yml").read_text(encoding="utf-8")
+    except NotADirectoryError:
+        # An editable install (pip install -e) puts a path-hook entry beside the checkout in the `orch`
+        # namespace's path, which importlib.resources cannot read: look in the real folders of that path.
+        import orch
+
+        for folder in orch.__path__:
+            candidate = Path(folder) / "config.example.yml"
+            if candidate.is_file():
+                return candidate.read_text(encoding="utf-8")
+        raise

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from orch.core.home import OrchHome
+from orch.core.store.sqlite import SqliteStore
 
-from core.home import OrchHome
-from core.store import SqliteStore
 from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram
 
 

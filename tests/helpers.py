@@ -7,12 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from core.config import Config, parse_config
-from core.engine import Engine
-from core.home import OrchHome
-from core.hub import EventHub
-from core.models import Event, OutputChunk, TaskChanged, TaskStatus
-from core.store import SqliteStore
+from orch.core.config import Config, parse_config
+from orch.core.events import Event, EventHub, OutputChunk, TaskChanged
+from orch.core.home import OrchHome
+from orch.core.running.engine import Engine
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import TaskStatus
 
 
 class Recorder:

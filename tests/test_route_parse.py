@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from core.route_parse import RouteAnswerError, extract_json, parse_answer
+from orch.core.routing.answer import RouteAnswerError, extract_json, parse_answer
 
 AVAILABLE = ("claude", "codex")
 

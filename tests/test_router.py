@@ -10,13 +10,13 @@ from typing import Any
 
 import anthropic
 import pytest
+from orch.core.config import Config, parse_config
+from orch.core.errors import NoAgentAvailable
+from orch.core.home import OrchHome
+from orch.core.routing.router import NO_KEY_WARNING, Router, agent_installed
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import NewTask, Task
 
-from core.config import Config, parse_config
-from core.errors import NoAgentAvailable
-from core.home import OrchHome
-from core.models import NewTask, Task
-from core.router import NO_KEY_WARNING, Router, agent_installed
-from core.store import SqliteStore
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 
 ALL_LLM_AGENTS = ("claude", "codex", "opencode")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Protocol
 
-from bot.chat import Capabilities, ChatRef, CommandSink
+from orch.bot.chat import Capabilities, ChatRef, CommandSink
 
 
 class CursorStore(Protocol):

@@ -8,21 +8,22 @@ import logging
 import os
 import signal
 
-from bot.app import BotApp
-from bot.message_outbox import MessageOutbox
-from bot.outbox import LineOutbox
-from core.config import Config
-from core.engine import Engine
-from core.errors import ConfigError, UserError
-from core.home import OrchHome
-from core.hub import EventHub
-from core.logs import setup_logging
-from core.redact import RedactingFilter, Redactor
-from core.scheduler import Scheduler
-from core.store import SqliteStore, Store
-from transports.base import KvCursor, Transport
-from transports.stdout import CHAT_ID as TERMINAL_CHAT
-from transports.stdout import StdoutTransport
+from orch.bot.app import BotApp
+from orch.bot.message_outbox import MessageOutbox
+from orch.bot.outbox import LineOutbox
+from orch.core.config import Config
+from orch.core.errors import ConfigError, UserError
+from orch.core.events import EventHub
+from orch.core.home import OrchHome
+from orch.core.ops.logs import setup_logging
+from orch.core.redact import RedactingFilter, Redactor
+from orch.core.running.engine import Engine
+from orch.core.schedule.scheduler import Scheduler
+from orch.core.store.base import Store
+from orch.core.store.sqlite import SqliteStore
+from orch.transports.base import KvCursor, Transport
+from orch.transports.stdout import CHAT_ID as TERMINAL_CHAT
+from orch.transports.stdout import StdoutTransport
 
 log = logging.getLogger("orch.serve")
 
@@ -38,11 +39,11 @@ def transport_names(config: Config, requested: list[str]) -> list[str]:
 def build_transport(name: str, config: Config, store: Store) -> Transport:
     # Chat transports are imported only when enabled: their libraries are optional extras.
     if name == "telegram":
-        from transports.telegram import TelegramTransport
+        from orch.transports.telegram.transport import TelegramTransport
 
         return TelegramTransport(config.transports.telegram, KvCursor(store))
     if name == "discord":
-        from transports.discord import DiscordTransport
+        from orch.transports.discord.transport import DiscordTransport
 
         return DiscordTransport(config.transports.discord)
     return StdoutTransport()

@@ -13,8 +13,8 @@ import sys
 import threading
 from typing import IO
 
-from bot.chat import Capabilities, ChatRef, CommandSink
-from transports.base import Transport
+from orch.bot.chat import Capabilities, ChatRef, CommandSink
+from orch.transports.base import Transport
 
 CHAT_ID = "terminal"
 

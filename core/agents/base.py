@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from core.config import AgentConfig, WorkflowConfig
-from core.models import Delegation, Task
+from orch.core.config import AgentConfig, WorkflowConfig
+from orch.core.tasks.models import Delegation, Task
 
 ResultStatus = Literal["done", "failed", "needs_review", "blocked"]
 

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
-from core.agents.common import (
+from orch.core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
+from orch.core.agents.common import (
     describe_tool,
     exit_failure,
     final_answer,

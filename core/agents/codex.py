@@ -14,8 +14,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
-from core.agents.common import (
+from orch.core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
+from orch.core.agents.common import (
     exit_failure,
     final_answer,
     first_line,
@@ -24,7 +24,7 @@ from core.agents.common import (
     relative_to,
     text_lines,
 )
-from core.errors import ConfigError
+from orch.core.errors import ConfigError
 
 QUIET_ARGS = ("--disable", "plugins", "--disable", "remote_plugin", "--disable", "apps",
               "-c", "analytics.enabled=false", "-c", "otel.metrics_exporter=none")

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.agents.base import AgentResult
-from core.models import Delegation
+from orch.core.agents.base import AgentResult
+from orch.core.tasks.models import Delegation
 
 RESULT_FENCE = "orch-result"
 _BLOCK = re.compile(r"```" + RESULT_FENCE + r"[ \t]*\r?\n(.*?)\r?\n[ \t]*```", re.DOTALL)

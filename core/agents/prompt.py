@@ -7,7 +7,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from core.models import Task
+from orch.core.tasks.models import Task
 
 _UNSET = "(none given)"
 
@@ -22,7 +22,7 @@ def _profile_value(value: Any, default: str = _UNSET) -> str:
 
 def build_system_prompt(task: Task, worktree: Path, main_checkout: Path, profile: dict[str, Any]) -> str:
     """prompts/agent_system.md for this task; `profile` is the route's {role, skills, tools, constraints}."""
-    template = Template(resources.files("prompts").joinpath("agent_system.md").read_text(encoding="utf-8"))
+    template = Template(resources.files("orch.prompts").joinpath("agent_system.md").read_text(encoding="utf-8"))
     return template.substitute(
         task_id=task.id,
         title=task.title,

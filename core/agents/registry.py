@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from core.agents.base import AgentAdapter
-from core.agents.claude import ClaudeAgent
-from core.agents.codex import CodexAgent
-from core.agents.opencode import OpencodeAgent
-from core.agents.shell import ShellAgent
-from core.errors import UserError
+from orch.core.agents.base import AgentAdapter
+from orch.core.agents.claude import ClaudeAgent
+from orch.core.agents.codex import CodexAgent
+from orch.core.agents.opencode import OpencodeAgent
+from orch.core.agents.shell import ShellAgent
+from orch.core.errors import UserError
 
 _ADAPTERS: dict[str, AgentAdapter] = {
     adapter.name: adapter for adapter in (ClaudeAgent(), CodexAgent(), OpencodeAgent(), ShellAgent())

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from core.agents.base import AgentAdapter
-from core.agents.registry import adapter_for
+from orch.core.agents.base import AgentAdapter
+from orch.core.agents.registry import adapter_for
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 

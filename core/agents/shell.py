@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
-from core.models import Delegation
+from orch.core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
+from orch.core.tasks.models import Delegation
 
 
 class ShellAgent(AgentAdapter):

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from orch.core.agents.base import AttemptContext, Launch
+from orch.core.agents.prompt import build_system_prompt, build_task_prompt
+from orch.core.config import AgentConfig, WorkflowConfig
+from orch.core.tasks.models import Task, TaskStatus
 
-from core.agents.base import AttemptContext, Launch
-from core.agents.prompt import build_system_prompt, build_task_prompt
-from core.config import AgentConfig, WorkflowConfig
-from core.models import Task, TaskStatus
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.fakes.openai_responses import FakeResponsesAPI
 
@@ -117,7 +117,7 @@ async def start_render(ctx: AttemptContext, launch: Launch) -> asyncio.subproces
            "ORCH_MODEL": ctx.model or "", "PYTHONPATH": str(REPO_ROOT)}
     stdin = ["--stdin", str(launch.stdin_file)] if launch.stdin_file else []
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.agents.render", ctx.agent, str(ctx.raw_output_file), *stdin, "--",
+        sys.executable, "-m", "orch.core.agents.render", ctx.agent, str(ctx.raw_output_file), *stdin, "--",
         *launch.argv, cwd=ctx.worktree, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 

@@ -7,10 +7,10 @@ import signal
 from pathlib import Path
 
 import pytest
+from orch.core.agents.base import AttemptContext
+from orch.core.agents.claude import ClaudeAgent, deny_rules
+from orch.core.config import AgentConfig
 
-from core.agents.base import AttemptContext
-from core.agents.claude import ClaudeAgent, deny_rules
-from core.config import AgentConfig
 from tests.agents.conftest import (
     CLI_TIMEOUT,
     DATA,

@@ -7,11 +7,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from orch.core.agents.base import AttemptContext
+from orch.core.agents.codex import QUIET_ARGS, CodexAgent, classify_error, unwrap_shell
+from orch.core.config import AgentConfig
+from orch.core.errors import ConfigError
 
-from core.agents.base import AttemptContext
-from core.agents.codex import QUIET_ARGS, CodexAgent, classify_error, unwrap_shell
-from core.config import AgentConfig
-from core.errors import ConfigError
 from tests.agents.conftest import DATA, Checkout, home_env, make_context, require_cli, run_render
 from tests.fakes.openai_responses import FakeResponsesAPI, codex_provider_args
 

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from orch.core.agents.claude import deny_rules
+from orch.core.config import Config, parse_config
+from orch.core.home import OrchHome
+from orch.core.projects.worktrees import branch_name
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import Task, TaskStatus
 
-from core.agents.claude import deny_rules
-from core.config import Config, parse_config
-from core.home import OrchHome
-from core.models import Task, TaskStatus
-from core.store import SqliteStore
-from core.worktrees import branch_name
 from tests.agents.conftest import CLI_TIMEOUT, REPO_ROOT, cli_version, home_env, prepare_opencode_home, require_cli
 from tests.conftest import make_repo
 from tests.fakes.anthropic_api import FakeAnthropicAPI
@@ -210,7 +210,7 @@ async def test_claude_task_through_the_engine(setup: Setup, store: SqliteStore,
 
     wrapper, argv = command_line(setup, task.id, 1)
     attempt_dir = setup.home.attempt_dir(task.id, 1)
-    assert wrapper == [sys.executable, "-m", "core.agents.render", "claude", str(attempt_dir / "raw.jsonl"),
+    assert wrapper == [sys.executable, "-m", "orch.core.agents.render", "claude", str(attempt_dir / "raw.jsonl"),
                        "--stdin", str(attempt_dir / "prompt.md")]
     assert argv[0] == config.agents.claude.command
     assert argv[argv.index("--model") + 1] == "sonnet"

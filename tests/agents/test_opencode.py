@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from orch.core.agents.base import AttemptContext
+from orch.core.agents.opencode import OpencodeAgent
+from orch.core.config import AgentConfig
 
-from core.agents.base import AttemptContext
-from core.agents.opencode import OpencodeAgent
-from core.config import AgentConfig
 from tests.agents.conftest import (
     DATA,
     Checkout,

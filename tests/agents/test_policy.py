@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from core.agents.base import AgentResult
-from core.agents.policy import MAX_BACKOFF_SECONDS, Decision, backoff, decide
+from orch.core.agents.base import AgentResult
+from orch.core.running.policy import MAX_BACKOFF_SECONDS, Decision, backoff, decide
 
 AGENTS = ("claude", "codex", "opencode")
 

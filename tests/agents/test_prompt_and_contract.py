@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.agents.common import describe_tool, final_answer, status_error_kind, text_lines
-from core.agents.prompt import build_system_prompt, build_task_prompt
-from core.agents.registry import adapter_for, known_agents
-from core.models import Delegation, Task, TaskStatus
+from orch.core.agents.common import describe_tool, final_answer, status_error_kind, text_lines
+from orch.core.agents.prompt import build_system_prompt, build_task_prompt
+from orch.core.agents.registry import adapter_for, known_agents
+from orch.core.tasks.models import Delegation, Task, TaskStatus
 
 TASK = Task(id=7, title="Add login", body="Use sessions.\n", status=TaskStatus.IN_PROGRESS)
 

@@ -19,7 +19,7 @@ async def start(tmp_path: Path, script: str, *extra: str) -> asyncio.subprocess.
     child.write_text(script)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.agents.render", "codex", str(tmp_path / "raw.jsonl"), *extra, "--",
+        sys.executable, "-m", "orch.core.agents.render", "codex", str(tmp_path / "raw.jsonl"), *extra, "--",
         sys.executable, str(child), cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
@@ -73,7 +73,7 @@ async def test_child_killed_by_signal_exits_128_plus_n(tmp_path: Path) -> None:
 async def test_missing_command_exits_127(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.agents.render", "claude", str(tmp_path / "raw.jsonl"), "--",
+        sys.executable, "-m", "orch.core.agents.render", "claude", str(tmp_path / "raw.jsonl"), "--",
         str(tmp_path / "no-such-cli"), cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
     assert process.returncode == 127
@@ -83,7 +83,7 @@ async def test_missing_command_exits_127(tmp_path: Path) -> None:
 async def test_usage_errors(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "core.agents.render", "claude", str(tmp_path / "raw.jsonl"), cwd=tmp_path, env=env,
+        sys.executable, "-m", "orch.core.agents.render", "claude", str(tmp_path / "raw.jsonl"), cwd=tmp_path, env=env,
         stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
     assert process.returncode == 2

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
-from bot.app import BotApp
-from bot.chat import ChatRef
-from core.engine import Engine
-from core.home import OrchHome
-from core.hub import EventHub
-from core.jobs import Job, save_jobs
-from core.store import SqliteStore
+from orch.bot.app import BotApp
+from orch.bot.chat import ChatRef
+from orch.core.events import EventHub
+from orch.core.home import OrchHome
+from orch.core.running.engine import Engine
+from orch.core.schedule.jobs import Job, save_jobs
+from orch.core.store.sqlite import SqliteStore
+
 from tests.fakes.chat_port import FakeChatPort
 from tests.helpers import fast_config
 

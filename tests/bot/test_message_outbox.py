@@ -6,8 +6,8 @@ import random
 from itertools import pairwise
 
 import pytest
+from orch.bot.message_outbox import MessageOutbox
 
-from bot.message_outbox import MessageOutbox
 from tests.fakes.chat_port import Call, FakeChatPort
 
 CHAT = "42"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.capture import LineAssembler, PaneCapture
+from orch.core.terminal.capture import LineAssembler, PaneCapture
 
 
 def feed_all(pieces: list[bytes], nonce: str = "n1") -> tuple[list[str], LineAssembler]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from orch.core.home import OrchHome
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import TaskStatus
 
-from core.home import OrchHome
-from core.models import TaskStatus
-from core.store import SqliteStore
 from tests.helpers import running_engine
 
 CASES = {

@@ -7,8 +7,7 @@ import contextlib
 from pathlib import Path
 
 import pytest
-
-from core.capture import CaptureBatch, CapturePoller, PaneCapture
+from orch.core.terminal.capture import CaptureBatch, CapturePoller, PaneCapture
 
 
 @pytest.mark.parametrize("use_inotify", [True, False])

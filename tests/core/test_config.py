@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from core.config import load_config, parse_config
-from core.errors import ConfigError
+from orch.core.config import load_config, parse_config
+from orch.core.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yml"
 

@@ -7,13 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from orch.core.events import EventHub, OutputChunk
+from orch.core.home import OrchHome
+from orch.core.running.engine import Engine
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import TaskStatus
+from orch.core.terminal.tmux import session_name
 
-from core.engine import Engine
-from core.home import OrchHome
-from core.hub import EventHub
-from core.models import OutputChunk, TaskStatus
-from core.runner import session_name
-from core.store import SqliteStore
 from tests.conftest import wait_until
 from tests.helpers import fast_config, running_engine
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from core.errors import ConfigError
-from core.jobs import Job, load_jobs, next_slot, parse_jobs, parse_schedule, save_jobs
+from orch.core.errors import ConfigError
+from orch.core.schedule.jobs import Job, load_jobs, next_slot, parse_jobs, parse_schedule, save_jobs
 
 SATURDAY = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -9,12 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from orch.core.errors import UserError
+from orch.core.home import OrchHome
+from orch.core.projects.registry import Source, parse_source
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import TaskStatus
 
-from core.errors import UserError
-from core.home import OrchHome
-from core.models import TaskStatus
-from core.projects import Source, parse_source
-from core.store import SqliteStore
 from tests.conftest import make_repo
 from tests.helpers import running_engine
 

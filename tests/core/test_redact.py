@@ -3,9 +3,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-
-from core.capture import LineAssembler
-from core.redact import KEY_MARK, RedactingFilter, Redactor
+from orch.core.redact import KEY_MARK, RedactingFilter, Redactor
+from orch.core.terminal.capture import LineAssembler
 
 # Made-up secrets of the real shapes.
 ANT = "sk-ant-api03-Zx9_kLm2-Qr7TuV0wXyZ4aBcDeFgHiJkLmNoPqRsTuVwXyZ012345-abcdEFGH"

@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from orch.core.events import EventHub, JobFired
+from orch.core.home import OrchHome
+from orch.core.schedule.jobs import Job, JobBook, save_jobs
+from orch.core.schedule.scheduler import Scheduler
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import TaskStatus
+from orch.core.tasks.service import TaskService
 
-from core.home import OrchHome
-from core.hub import EventHub
-from core.jobs import Job, JobBook, save_jobs
-from core.models import JobFired, TaskStatus
-from core.scheduler import Scheduler
-from core.service import TaskService
-from core.store import SqliteStore
 from tests.helpers import Recorder, fast_config, running_engine
 
 T0 = datetime(2025, 3, 3, 9, 10, tzinfo=UTC)  # a Monday

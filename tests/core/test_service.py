@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from core.config import Config
-from core.errors import NotFound, UserError
-from core.home import OrchHome
-from core.models import TaskStatus
-from core.service import TaskService
-from core.store import SqliteStore
+from orch.core.config import Config
+from orch.core.errors import NotFound, UserError
+from orch.core.home import OrchHome
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import TaskStatus
+from orch.core.tasks.service import TaskService
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from core.config import Config
-from core.errors import UserError
-from core.home import OrchHome
-from core.service_unit import (
+from orch.core.config import Config
+from orch.core.errors import UserError
+from orch.core.home import OrchHome
+from orch.core.ops.service_manager import (
     NOT_INSTALLED,
     Launchd,
     ServeCommand,
@@ -22,6 +21,7 @@ from core.service_unit import (
     service_manager,
     systemd_unit,
 )
+
 from tests.fakes.service_tools import FakeServiceTool
 
 COMMAND = ServeCommand(("/opt/orch/bin/orch", "serve"), OrchHome(Path("/home/ann/.orch")),

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.home import OrchHome
-from core.models import TaskStatus
-from core.store import SqliteStore
+from orch.core.home import OrchHome
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import TaskStatus
+
 from tests.conftest import make_repo
 
 # This checkout's code, whichever checkout the tests run from (the `orch` script runs the installed one).
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def orch(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from transports.cli import main; main()", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-c", "from orch.transports.cli.main import main; main()", *args], cwd=cwd,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
 
 

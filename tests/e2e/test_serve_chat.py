@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from orch.core.home import OrchHome
 
-from core.home import OrchHome
 from tests.fakes.discord_api import GUILD_ID, FakeDiscord
 from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram
 

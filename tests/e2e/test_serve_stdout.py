@@ -13,8 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-from core.home import OrchHome
+from orch.core.home import OrchHome
 
 ORCH = str(Path(sys.executable).parent / "orch")
 

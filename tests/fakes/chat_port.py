@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.chat import Capabilities, ChatRef, RateLimited
+from orch.bot.chat import Capabilities, ChatRef, RateLimited
 
 PRE_TAGS = len("<pre></pre>")
 

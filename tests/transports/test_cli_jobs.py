@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from transports.cli import main
+from orch.transports.cli.main import main
 
 NEXT_RUN = r"\d{4}-\d\d-\d\d \d\d:\d\d"
 

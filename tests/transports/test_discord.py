@@ -15,23 +15,23 @@ from typing import Any
 import discord
 import pytest
 import yarl
+from orch.bot import format as fmt
+from orch.bot.app import NOT_ALLOWED, BotApp
+from orch.bot.chat import RateLimited
+from orch.bot.message_outbox import MessageOutbox
+from orch.core.config import AGENT_NAMES, COMPLEXITIES, DiscordTransportConfig
+from orch.core.errors import ConfigError
+from orch.core.events import EventHub, OutputChunk, TaskChanged
+from orch.core.home import OrchHome
+from orch.core.running.engine import Engine
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import Chunk, RouteDecision, TaskStatus
+from orch.core.tasks.service import TaskService
+from orch.transports.discord.render import MAX_MESSAGE_LENGTH, discord_length, render, split_text
+from orch.transports.discord.transport import DiscordTransport
 
-from bot import format as fmt
-from bot.app import NOT_ALLOWED, BotApp
-from bot.chat import RateLimited
-from bot.message_outbox import MessageOutbox
-from core.config import AGENT_NAMES, COMPLEXITIES, DiscordTransportConfig
-from core.engine import Engine
-from core.errors import ConfigError
-from core.home import OrchHome
-from core.hub import EventHub
-from core.models import Chunk, OutputChunk, RouteDecision, TaskChanged, TaskStatus
-from core.service import TaskService
-from core.store import SqliteStore
 from tests.fakes.discord_api import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, GUILD_ID, FakeDiscord, FakeMessage
 from tests.helpers import fast_config
-from transports.discord import DiscordTransport
-from transports.discord_text import MAX_MESSAGE_LENGTH, discord_length, render, split_text
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.fake-bot-token.do-not-log-me"
 ALLOWED = 950000000000000001

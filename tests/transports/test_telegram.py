@@ -11,25 +11,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from orch.bot import format as fmt
+from orch.bot.app import NOT_ALLOWED, BotApp
+from orch.bot.chat import ChatRef, RateLimited, Reply
+from orch.bot.commands import top_level_commands
+from orch.bot.message_outbox import MessageOutbox
+from orch.core.config import Config, TelegramTransportConfig
+from orch.core.errors import ConfigError, UserError
+from orch.core.events import EventHub, OutputChunk, TaskChanged
+from orch.core.home import OrchHome
+from orch.core.running.engine import Engine
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.models import Chunk, RouteDecision, TaskStatus
+from orch.core.tasks.service import TaskService
+from orch.transports.base import KvCursor
+from orch.transports.telegram.transport import MAX_MESSAGE, TelegramTransport, split_text
 from telegram.error import NetworkError
 
-from bot import format as fmt
-from bot.app import NOT_ALLOWED, BotApp
-from bot.chat import ChatRef, RateLimited, Reply
-from bot.commands import top_level_commands
-from bot.message_outbox import MessageOutbox
-from core.config import Config, TelegramTransportConfig
-from core.engine import Engine
-from core.errors import ConfigError, UserError
-from core.home import OrchHome
-from core.hub import EventHub
-from core.models import Chunk, OutputChunk, RouteDecision, TaskChanged, TaskStatus
-from core.service import TaskService
-from core.store import SqliteStore
 from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram, Pass, RateLimit, ServerError, Slow, utf16_len
 from tests.helpers import fast_config
-from transports.base import KvCursor
-from transports.telegram import MAX_MESSAGE, TelegramTransport, split_text
 
 CHAT = 1001  # on the allow-list by chat id
 USER = 2002  # on the allow-list by user id

@@ -1,0 +1,61 @@
+"""Small synchronous git helpers (called from threads by async code)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from orch.core.errors import OrchError, UserError
+
+# Commits made for a task must not fail on a machine where git has no identity configured.
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "orch",
+    "GIT_AUTHOR_EMAIL": "orch@localhost",
+    "GIT_COMMITTER_NAME": "orch",
+    "GIT_COMMITTER_EMAIL": "orch@localhost",
+}
+
+
+def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None,
+        timeout: float | None = None) -> str:
+    full_env = {**os.environ, **(env or {})}
+    if not _has_identity(cwd):
+        full_env.update(_IDENTITY)
+    try:
+        result = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise OrchError(f"git {' '.join(args)} took longer than {timeout:g} s in {cwd}") from None
+    if check and result.returncode != 0:
+        raise OrchError(f"git {' '.join(args)} failed in {cwd}: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout.strip()
+
+
+@functools.lru_cache(maxsize=256)
+def _has_identity(cwd: Path) -> bool:
+    # Asked once per folder, not before every git command: each answer costs a fork of git.
+    result = subprocess.run(["git", "config", "user.email"], cwd=cwd, capture_output=True, text=True)
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+def repo_root(path: Path) -> Path:
+    result = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserError(f"{path} is not a git repository")
+    return Path(result.stdout.strip())
+
+
+def default_branch(repo: Path) -> str:
+    """The branch new task branches start from: the repo's current branch (HEAD)."""
+    branch = git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    if not branch:
+        raise UserError(f"{repo} has a detached HEAD; check out a branch first")
+    return branch
+
+
+def has_commits(repo: Path) -> bool:
+    return subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=repo,
+                          capture_output=True).returncode == 0

@@ -1,0 +1,435 @@
+"""The SQLite Store (aiosqlite, WAL): orch's embedded default.
+
+WAL plus a busy timeout lets `orch serve` and the CLI processes interleave on one file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from orch.core.store.base import Follow, JobState, Project, Store
+from orch.core.tasks.models import Attempt, Chunk, NewTask, RouteDecision, Task, TaskStatus
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        labels TEXT NOT NULL DEFAULT '[]',
+        project TEXT,
+        parent_id INTEGER REFERENCES tasks(id),
+        agent TEXT,
+        model TEXT,
+        complexity TEXT,
+        route_reason TEXT,
+        branch TEXT,
+        worktree TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        summary TEXT,
+        review_reason TEXT,
+        cost_usd REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX tasks_status ON tasks(status);
+    CREATE INDEX tasks_parent ON tasks(parent_id);
+    CREATE TABLE attempts (
+        task_id INTEGER NOT NULL REFERENCES tasks(id),
+        number INTEGER NOT NULL,
+        agent TEXT NOT NULL,
+        model TEXT,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        exit_code INTEGER,
+        outcome TEXT,
+        error TEXT,
+        summary TEXT,
+        cost_usd REAL,
+        tokens_in INTEGER,
+        tokens_out INTEGER,
+        PRIMARY KEY (task_id, number)
+    );
+    CREATE TABLE chunks (
+        task_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        content TEXT NOT NULL,
+        ts REAL NOT NULL,
+        is_final INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (task_id, seq)
+    );
+    CREATE TABLE capture_offsets (
+        task_id INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        byte_offset INTEGER NOT NULL,
+        PRIMARY KEY (task_id, attempt)
+    );
+    CREATE TABLE routes (
+        task_id INTEGER PRIMARY KEY,
+        decision TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE follows (
+        transport TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        task_id INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (transport, chat_id, task_id)
+    );
+    CREATE TABLE projects (
+        name TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        default_branch TEXT,
+        managed INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+    # 2: scheduled jobs. handled_until: every slot of `schedule` at or before it was fired or deliberately
+    # skipped, so a restart neither fires a slot twice nor forgets one missed while orch was down.
+    """
+    CREATE TABLE job_state (
+        job_id INTEGER PRIMARY KEY,
+        schedule TEXT NOT NULL,
+        handled_until REAL NOT NULL,
+        last_slot REAL,
+        last_task_id INTEGER
+    );
+    """,
+]
+
+_TASK_COLUMNS = (
+    "id, title, body, status, labels, project, parent_id, agent, model, complexity, route_reason, branch, "
+    "worktree, attempts, summary, review_reason, cost_usd, created_at, updated_at"
+)
+_UPDATABLE = frozenset((
+    "title", "body", "labels", "project", "parent_id", "agent", "model", "complexity", "route_reason", "branch",
+    "worktree", "attempts", "summary", "review_reason", "cost_usd",
+))
+
+
+def _task_from_row(row: Sequence[Any]) -> Task:
+    return Task(
+        id=row[0],
+        title=row[1],
+        body=row[2],
+        status=TaskStatus(row[3]),
+        labels=tuple(json.loads(row[4])),
+        project=row[5],
+        parent_id=row[6],
+        agent=row[7],
+        model=row[8],
+        complexity=row[9],
+        route_reason=row[10],
+        branch=row[11],
+        worktree=row[12],
+        attempts=row[13],
+        summary=row[14],
+        review_reason=row[15],
+        cost_usd=row[16],
+        created_at=row[17],
+        updated_at=row[18],
+    )
+
+
+def _encode(field: str, value: Any) -> Any:
+    if field == "labels":
+        return json.dumps(list(value))
+    return value
+
+
+class SqliteStore(Store):
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path), timeout=30.0)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=30000")
+        store = cls(db)
+        await store._migrate()
+        return store
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            # BEGIN IMMEDIATE so two processes opening a fresh database do not both migrate it.
+            await self._db.execute("BEGIN IMMEDIATE")
+            async with self._db.execute("PRAGMA user_version") as cursor:
+                current = await cursor.fetchone()
+            if current and int(current[0]) >= number:
+                await self._db.rollback()
+                continue
+            for statement in script.split(";"):
+                if statement.strip():
+                    await self._db.execute(statement)
+            await self._db.execute(f"PRAGMA user_version={number}")
+            await self._db.commit()
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def create_task(self, new: NewTask) -> Task:
+        now = time.time()
+        cursor = await self._db.execute(
+            "INSERT INTO tasks (title, body, status, labels, project, parent_id, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (new.title, new.body, TaskStatus.NEW.value, json.dumps(list(new.labels)), new.project,
+             new.parent_id, now, now),
+        )
+        await self._db.commit()
+        task_id = cursor.lastrowid
+        assert task_id is not None
+        task = await self.get_task(task_id)
+        assert task is not None
+        return task
+
+    async def get_task(self, task_id: int) -> Task | None:
+        async with self._db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)) as cursor:
+            row = await cursor.fetchone()
+        return _task_from_row(row) if row else None
+
+    async def list_tasks(
+        self, status: TaskStatus | None = None, project: str | None = None, parent_id: int | None = None
+    ) -> list[Task]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (("status", status.value if status else None), ("project", project),
+                              ("parent_id", parent_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        async with self._db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks{where} ORDER BY id", params) as cursor:
+            rows = await cursor.fetchall()
+        return [_task_from_row(row) for row in rows]
+
+    async def update_task(self, task_id: int, **fields: Any) -> Task:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        if fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            params = [_encode(name, value) for name, value in fields.items()]
+            await self._db.execute(
+                f"UPDATE tasks SET {assignments}, updated_at = ? WHERE id = ?", [*params, time.time(), task_id]
+            )
+            await self._db.commit()
+        task = await self.get_task(task_id)
+        if task is None:
+            raise KeyError(task_id)
+        return task
+
+    async def transition(
+        self, task_id: int, to: TaskStatus, *, only_from: Iterable[TaskStatus] | None = None, **fields: Any
+    ) -> Task | None:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        assignments = "".join(f", {name} = ?" for name in fields)
+        params: list[Any] = [to.value, *(_encode(name, value) for name, value in fields.items()), time.time(),
+                             task_id]
+        condition = ""
+        if only_from is not None:
+            allowed = [status.value for status in only_from]
+            condition = f" AND status IN ({', '.join('?' for _ in allowed)})"
+            params.extend(allowed)
+        cursor = await self._db.execute(
+            f"UPDATE tasks SET status = ?{assignments}, updated_at = ? WHERE id = ?{condition}", params
+        )
+        await self._db.commit()
+        if cursor.rowcount == 0:
+            return None
+        return await self.get_task(task_id)
+
+    async def add_attempt(self, attempt: Attempt) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO attempts (task_id, number, agent, model, started_at) VALUES (?, ?, ?, ?, ?)",
+            (attempt.task_id, attempt.number, attempt.agent, attempt.model, attempt.started_at),
+        )
+        await self._db.commit()
+
+    async def finish_attempt(self, attempt: Attempt) -> None:
+        await self._db.execute(
+            "UPDATE attempts SET finished_at = ?, exit_code = ?, outcome = ?, error = ?, summary = ?, "
+            "cost_usd = ?, tokens_in = ?, tokens_out = ? WHERE task_id = ? AND number = ?",
+            (attempt.finished_at, attempt.exit_code, attempt.outcome, attempt.error, attempt.summary,
+             attempt.cost_usd, attempt.tokens_in, attempt.tokens_out, attempt.task_id, attempt.number),
+        )
+        await self._db.commit()
+
+    async def list_attempts(self, task_id: int) -> list[Attempt]:
+        async with self._db.execute(
+            "SELECT task_id, number, agent, model, started_at, finished_at, exit_code, outcome, error, summary, "
+            "cost_usd, tokens_in, tokens_out FROM attempts WHERE task_id = ? ORDER BY number",
+            (task_id,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Attempt(*row) for row in rows]
+
+    async def append_chunks(
+        self, chunks: Sequence[Chunk], *, attempt: int | None = None, byte_offset: int | None = None
+    ) -> None:
+        await self._db.executemany(
+            "INSERT INTO chunks (task_id, seq, content, ts, is_final) VALUES (?, ?, ?, ?, ?)",
+            [(c.task_id, c.seq, c.content, c.timestamp, int(c.is_final)) for c in chunks],
+        )
+        if attempt is not None and byte_offset is not None and chunks:
+            await self._db.execute(
+                "INSERT OR REPLACE INTO capture_offsets (task_id, attempt, byte_offset) VALUES (?, ?, ?)",
+                (chunks[0].task_id, attempt, byte_offset),
+            )
+        await self._db.commit()
+
+    async def chunks_after(self, task_id: int, after_seq: int, limit: int = 1000) -> list[Chunk]:
+        async with self._db.execute(
+            "SELECT task_id, seq, content, ts, is_final FROM chunks WHERE task_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (task_id, after_seq, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Chunk(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
+
+    async def last_seq(self, task_id: int) -> int:
+        async with self._db.execute("SELECT MAX(seq) FROM chunks WHERE task_id = ?", (task_id,)) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def capture_offset(self, task_id: int, attempt: int) -> int:
+        async with self._db.execute(
+            "SELECT byte_offset FROM capture_offsets WHERE task_id = ? AND attempt = ?", (task_id, attempt)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def save_route(self, task_id: int, decision: RouteDecision) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO routes (task_id, decision, created_at) VALUES (?, ?, ?)",
+            (task_id, json.dumps(decision.to_json()), time.time()),
+        )
+        await self._db.commit()
+
+    async def get_route(self, task_id: int) -> dict[str, Any] | None:
+        async with self._db.execute("SELECT decision FROM routes WHERE task_id = ?", (task_id,)) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row[0]) if row else None
+
+    async def kv_get(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def kv_set(self, key: str, value: str) -> None:
+        await self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
+        await self._db.commit()
+
+    async def add_follow(self, transport: str, chat_id: str, task_id: int, last_seq: int = 0) -> None:
+        await self._db.execute(
+            "INSERT OR IGNORE INTO follows (transport, chat_id, task_id, last_seq) VALUES (?, ?, ?, ?)",
+            (transport, chat_id, task_id, last_seq),
+        )
+        await self._db.commit()
+
+    async def remove_follow(self, transport: str, chat_id: str, task_id: int) -> bool:
+        cursor = await self._db.execute(
+            "DELETE FROM follows WHERE transport = ? AND chat_id = ? AND task_id = ?", (transport, chat_id, task_id)
+        )
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def list_follows(self, transport: str | None = None, task_id: int | None = None) -> list[Follow]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if transport is not None:
+            clauses.append("transport = ?")
+            params.append(transport)
+        if task_id is not None:
+            clauses.append("task_id = ?")
+            params.append(task_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        async with self._db.execute(
+            f"SELECT transport, chat_id, task_id, last_seq FROM follows{where} ORDER BY task_id", params
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Follow(row[0], row[1], row[2], row[3]) for row in rows]
+
+    async def set_follow_seq(self, transport: str, chat_id: str, task_id: int, last_seq: int) -> None:
+        await self._db.execute(
+            "UPDATE follows SET last_seq = MAX(last_seq, ?) WHERE transport = ? AND chat_id = ? AND task_id = ?",
+            (last_seq, transport, chat_id, task_id),
+        )
+        await self._db.commit()
+
+    async def add_project(self, project: Project) -> None:
+        await self._db.execute(
+            "INSERT OR REPLACE INTO projects (name, path, default_branch, managed) VALUES (?, ?, ?, ?)",
+            (project.name, project.path, project.default_branch, int(project.managed)),
+        )
+        await self._db.commit()
+
+    async def get_project(self, name: str) -> Project | None:
+        async with self._db.execute(
+            "SELECT name, path, default_branch, managed FROM projects WHERE name = ?", (name,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return Project(row[0], row[1], row[2], bool(row[3])) if row else None
+
+    async def list_projects(self) -> list[Project]:
+        async with self._db.execute(
+            "SELECT name, path, default_branch, managed FROM projects ORDER BY name"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Project(row[0], row[1], row[2], bool(row[3])) for row in rows]
+
+    async def remove_project(self, name: str) -> bool:
+        cursor = await self._db.execute("DELETE FROM projects WHERE name = ?", (name,))
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def list_job_states(self) -> dict[int, JobState]:
+        async with self._db.execute(
+            "SELECT job_id, schedule, handled_until, last_slot, last_task_id FROM job_state"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {row[0]: JobState(row[0], row[1], row[2], row[3], row[4]) for row in rows}
+
+    async def reset_job_state(self, job_id: int, schedule: str, handled_until: float) -> JobState:
+        await self._db.execute(
+            "INSERT INTO job_state (job_id, schedule, handled_until) VALUES (?, ?, ?) ON CONFLICT(job_id) "
+            "DO UPDATE SET schedule = excluded.schedule, handled_until = excluded.handled_until",
+            (job_id, schedule, handled_until),
+        )
+        await self._db.commit()
+        states = await self.list_job_states()
+        return states[job_id]
+
+    async def claim_job_slot(self, job_id: int, seen_until: float, until: float, slot: float | None) -> bool:
+        cursor = await self._db.execute(
+            "UPDATE job_state SET handled_until = ?, last_slot = COALESCE(?, last_slot) "
+            "WHERE job_id = ? AND handled_until = ?",
+            (until, slot, job_id, seen_until),
+        )
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def set_job_task(self, job_id: int, task_id: int) -> None:
+        await self._db.execute("UPDATE job_state SET last_task_id = ? WHERE job_id = ?", (task_id, job_id))
+        await self._db.commit()
+
+    async def delete_job_state(self, job_id: int) -> None:
+        await self._db.execute("DELETE FROM job_state WHERE job_id = ?", (job_id,))
+        await self._db.commit()
