@@ -15,8 +15,8 @@ from orch.bot.outbox import LineOutbox, Outbox
 from orch.bot.parse import convert, parse_line
 from orch.core.errors import UserError
 from orch.core.events import Event, EventHub, JobFired, OutputChunk, TaskChanged
-from orch.core.tasks.models import RouteDecision, TaskStatus
-from orch.core.tasks.service import TaskService
+from orch.core.services import Services
+from orch.core.tasks.models import TaskStatus
 
 log = logging.getLogger("orch.bot")
 
@@ -25,9 +25,7 @@ NOT_ALLOWED = "not allowed: this chat is not on orch's allow-list"
 _FOLLOW_ENDS = (TaskStatus.DONE, TaskStatus.CANCELLED)
 
 
-class EngineControl(Protocol):
-    async def say(self, task_id: int, text: str) -> None: ...
-    async def reroute(self, task_id: int) -> RouteDecision: ...
+class EngineStatus(Protocol):
     def status_lines(self) -> list[str]: ...
 
 
@@ -35,9 +33,9 @@ OutboxFactory = Callable[[ChatPort], Outbox]
 
 
 class BotApp:
-    def __init__(self, service: TaskService, engine: EngineControl, hub: EventHub,
+    def __init__(self, services: Services, engine: EngineStatus, hub: EventHub,
                  outbox_factory: OutboxFactory | None = None) -> None:
-        self.service = service
+        self.services = services
         self.engine = engine
         self.hub = hub
         self._outbox_factory = outbox_factory
@@ -58,7 +56,7 @@ class BotApp:
 
     async def start(self) -> None:
         """Continue every persisted follow of the attached transports from where it stopped; hear jobs fire."""
-        for follow in await self.service.store.list_follows():
+        for follow in await self.services.follows.all():
             if follow.transport in self._ports:
                 self._start_pump(ChatRef(follow.transport, follow.chat_id), follow.task_id, follow.last_seq)
         if self._job_chats:
@@ -68,7 +66,7 @@ class BotApp:
         async with self.hub.subscribed(lambda event: isinstance(event, JobFired)) as subscription:
             async for event in subscription:
                 assert isinstance(event, JobFired)
-                task = await self.service.get(event.task_id)
+                task = await self.services.tasks.get(event.task_id)
                 for chat in self._job_chats:
                     await self._outboxes[chat.transport].notice(chat.chat_id, f"job {event.job_id} fired: "
                                                                 f"{fmt.created(task)}")
@@ -138,15 +136,15 @@ class BotApp:
         key = (chat.transport, chat.chat_id, task_id)
         if key in self._pumps and not self._pumps[key].done():
             return
-        start = 0 if from_start else await self.service.store.last_seq(task_id)
-        await self.service.store.add_follow(chat.transport, chat.chat_id, task_id, start)
+        start = 0 if from_start else await self.services.output.last_seq(task_id)
+        await self.services.follows.add(chat.transport, chat.chat_id, task_id, start)
         self._start_pump(chat, task_id, start)
 
     async def unfollow(self, chat: ChatRef, task_id: int) -> bool:
         pump = self._pumps.pop((chat.transport, chat.chat_id, task_id), None)
         if pump is not None:
             pump.cancel()
-        return await self.service.store.remove_follow(chat.transport, chat.chat_id, task_id) or pump is not None
+        return await self.services.follows.remove(chat.transport, chat.chat_id, task_id) or pump is not None
 
     def _start_pump(self, chat: ChatRef, task_id: int, after_seq: int) -> None:
         key = (chat.transport, chat.chat_id, task_id)
@@ -154,7 +152,7 @@ class BotApp:
 
     async def _pump(self, chat: ChatRef, task_id: int, after_seq: int) -> None:
         outbox = self._outboxes[chat.transport]
-        store = self.service.store
+        output, follows, tasks = self.services.output, self.services.follows, self.services.tasks
         last = after_seq
 
         def mine(event: Event) -> bool:
@@ -166,20 +164,20 @@ class BotApp:
             # The store is the source of truth: any seq we have not delivered is read from it, in order.
             nonlocal last
             while True:
-                chunks = await store.chunks_after(task_id, last, 500)
+                chunks = await output.after(task_id, last, 500)
                 if not chunks:
                     return
                 lines = [line for chunk in chunks for line in chunk.lines]
                 await outbox.output(chat.chat_id, task_id, lines)
                 last = chunks[-1].seq
-                await store.set_follow_seq(chat.transport, chat.chat_id, task_id, last)
+                await follows.delivered(chat.transport, chat.chat_id, task_id, last)
 
         try:
             # Subscribe before reading the backlog, so nothing published meanwhile is missed.
             async with self.hub.subscribed(mine) as subscription:
                 await catch_up()
-                task = await store.get_task(task_id)
-                if task is not None and task.status in _FOLLOW_ENDS:
+                task = await tasks.get(task_id)
+                if task.status in _FOLLOW_ENDS:
                     await self._announce(chat, outbox, task_id, TaskChanged(task, None))
                     return
                 async for event in subscription:
@@ -197,12 +195,12 @@ class BotApp:
 
     async def _announce(self, chat: ChatRef, outbox: Outbox, task_id: int, event: TaskChanged) -> bool:
         """Tell the chat about a status change; True when the follow has ended with it."""
-        attempts = await self.service.attempts(task_id)
+        attempts = await self.services.tasks.attempts(task_id)
         line = fmt.status_line(event.task, attempts, event.previous)
         if line:
             await outbox.notice(chat.chat_id, line)
         if event.task.status not in _FOLLOW_ENDS:
             return False
-        await self.service.store.remove_follow(chat.transport, chat.chat_id, task_id)
+        await self.services.follows.remove(chat.transport, chat.chat_id, task_id)
         self._pumps.pop((chat.transport, chat.chat_id, task_id), None)
         return True

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from orch.bot import format as fmt
 from orch.bot.chat import ChatRef, Reply
-from orch.core.config import AGENT_NAMES, COMPLEXITIES
-from orch.core.schedule.jobs import JobBook
+from orch.core.names import AGENT_NAMES, COMPLEXITIES
 from orch.core.tasks.models import TaskStatus
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ def _one(text: str, task_id: int | None = None) -> list[Reply]:
 
 
 async def task_new(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    task = await ctx.app.service.create(
+    task = await ctx.app.services.tasks.create(
         args["title"], args.get("body", ""), labels=args.get("label", []), agent=args.get("agent"),
         complexity=args.get("complexity"), project=args.get("project"), parent_id=args.get("parent"),
     )
@@ -78,63 +77,61 @@ async def task_new(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
 
 
 async def task_list(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    tasks = await ctx.app.service.list_tasks(args.get("status"))
+    tasks = await ctx.app.services.tasks.list_tasks(args.get("status"))
     return [Reply(fmt.task_table(tasks), preformatted=bool(tasks))]
 
 
 async def task_show(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    task = await ctx.app.service.get(args["id"])
-    attempts = await ctx.app.service.attempts(task.id)
+    task = await ctx.app.services.tasks.get(args["id"])
+    attempts = await ctx.app.services.tasks.attempts(task.id)
     return [Reply(fmt.task_details(task, attempts), preformatted=True, task_id=task.id)]
 
 
 async def task_route(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    task = await ctx.app.service.get(args["id"])
-    decision = await ctx.app.engine.reroute(task.id)
-    return _one(fmt.route_decision(task.id, decision), task.id)
+    task_id, decision = await ctx.app.services.routing.reroute(args["id"])
+    return _one(fmt.route_decision(task_id, decision), task_id)
 
 
 async def task_unblock(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    tasks = await ctx.app.service.unblock(args["id"])
+    tasks = await ctx.app.services.tasks.unblock(args["id"])
     return _one(fmt.unblocked(tasks))
 
 
 async def task_retry(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    task = await ctx.app.service.retry(args["id"])
+    task = await ctx.app.services.tasks.retry(args["id"])
     await ctx.app.follow(ctx.chat, task.id)
     return _one(f"task {task.id} will run again ({task.status.value})", task.id)
 
 
 async def task_cancel(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    task = await ctx.app.service.cancel(args["id"])
+    task = await ctx.app.services.tasks.cancel(args["id"])
     return _one(f"task {task.id} cancelled", task.id)
 
 
 async def stream(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    task = await ctx.app.service.get(args["id"])
+    task = await ctx.app.services.tasks.get(args["id"])
     await ctx.app.follow(ctx.chat, task.id, from_start=True)
     return _one(f"following task {task.id} ({task.status.value})", task.id)
 
 
 async def unstream(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    task = await ctx.app.service.get(args["id"])
+    task = await ctx.app.services.tasks.get(args["id"])
     stopped = await ctx.app.unfollow(ctx.chat, task.id)
     return _one(f"stopped following task {task.id}" if stopped else f"this chat was not following task {task.id}")
 
 
 async def say(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    task = await ctx.app.service.get(args["id"])
-    await ctx.app.engine.say(task.id, args["text"])
-    return _one(f"sent to task {task.id}", task.id)
+    task_id = await ctx.app.services.control.say(args["id"], args["text"])
+    return _one(f"sent to task {task_id}", task_id)
 
 
 async def jobs(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    views = await JobBook(ctx.app.service).views()
+    views = await ctx.app.services.jobs.views()
     return [Reply(fmt.job_table(views), preformatted=bool(views))]
 
 
 async def status(ctx: CommandContext, args: dict[str, Any]) -> list[Reply]:
-    tasks = await ctx.app.service.list_tasks()
+    tasks = await ctx.app.services.tasks.list_tasks()
     return [Reply(fmt.status_summary(tasks, ctx.app.engine.status_lines()), preformatted=True)]
 
 

@@ -15,12 +15,9 @@ from typing import Any, Literal
 
 import yaml
 from orch.core.errors import ConfigError
+from orch.core.names import AGENT_NAMES, LLM_AGENTS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
-
-AGENT_NAMES = ("claude", "codex", "opencode", "shell")
-LLM_AGENTS = ("claude", "codex", "opencode")
-COMPLEXITIES = ("simple", "medium", "complex")
 
 
 class _Section(BaseModel):

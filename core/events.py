@@ -48,9 +48,6 @@ class Subscription:
         if self._accept is None or self._accept(event):
             self.queue.put_nowait(event)
 
-    async def get(self) -> Event:
-        return await self.queue.get()
-
     def close(self) -> None:
         self._hub.unsubscribe(self)
 

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from orch.core.config import Config, parse_config
 from orch.core.events import Event, EventHub, OutputChunk, TaskChanged
 from orch.core.home import OrchHome
-from orch.core.running.engine import Engine
+from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import TaskStatus
 
@@ -59,13 +59,16 @@ def fast_config(**workflow: object) -> Config:
 
 @asynccontextmanager
 async def running_engine(home: OrchHome, store: SqliteStore, config: Config | None = None,
-                         hub: EventHub | None = None) -> AsyncIterator[tuple[Engine, Recorder]]:
+                         hub: EventHub | None = None) -> AsyncIterator[tuple[Services, Recorder]]:
+    """A started engine over `store`; yields the Services it shares (tasks, projects, control…) and a Recorder."""
     hub = hub or EventHub()
-    engine = Engine(home, config or fast_config(), store, hub, poll_interval=0.1)
+    services = Services(home, store, config=config or fast_config(), hub=hub)
+    engine = services.engine(poll_interval=0.1)
     recorder = Recorder(hub)
     await engine.start()
     try:
-        yield engine, recorder
+        yield services, recorder
     finally:
         await engine.stop()
+        await services.router.close()
         await recorder.close()

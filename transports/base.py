@@ -9,30 +9,11 @@ from orch.bot.chat import Capabilities, ChatRef, CommandSink
 
 
 class CursorStore(Protocol):
-    """Where a transport keeps how far it has read its service's updates (orch.db's kv table in serve)."""
+    """Where a transport keeps how far it has read its service's updates (orch.core.cursors in serve)."""
 
     async def get(self, key: str) -> str | None: ...
 
     async def set(self, key: str, value: str) -> None: ...
-
-
-class KeyValueStore(Protocol):
-    async def kv_get(self, key: str) -> str | None: ...
-
-    async def kv_set(self, key: str, value: str) -> None: ...
-
-
-class KvCursor:
-    """A CursorStore over the store's kv_get/kv_set, so a transport gets its cursor without the Store."""
-
-    def __init__(self, store: KeyValueStore) -> None:
-        self._store = store
-
-    async def get(self, key: str) -> str | None:
-        return await self._store.kv_get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        await self._store.kv_set(key, value)
 
 
 class Transport(ABC):

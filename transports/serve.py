@@ -17,11 +17,8 @@ from orch.core.events import EventHub
 from orch.core.home import OrchHome
 from orch.core.ops.logs import setup_logging
 from orch.core.redact import RedactingFilter, Redactor
-from orch.core.running.engine import Engine
-from orch.core.schedule.scheduler import Scheduler
-from orch.core.store.base import Store
-from orch.core.store.sqlite import SqliteStore
-from orch.transports.base import KvCursor, Transport
+from orch.core.services import Services
+from orch.transports.base import Transport
 from orch.transports.stdout import CHAT_ID as TERMINAL_CHAT
 from orch.transports.stdout import StdoutTransport
 
@@ -36,12 +33,12 @@ def transport_names(config: Config, requested: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build_transport(name: str, config: Config, store: Store) -> Transport:
+def build_transport(name: str, config: Config, services: Services) -> Transport:
     # Chat transports are imported only when enabled: their libraries are optional extras.
     if name == "telegram":
         from orch.transports.telegram.transport import TelegramTransport
 
-        return TelegramTransport(config.transports.telegram, KvCursor(store))
+        return TelegramTransport(config.transports.telegram, services.cursors)
     if name == "discord":
         from orch.transports.discord.transport import DiscordTransport
 
@@ -71,19 +68,19 @@ async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
     home.ensure()
     check_not_running(home)
     setup_logging(home, [RedactingFilter(Redactor(config.redact.patterns))])
-    store = await SqliteStore.open(home.db_file)
-    try:
-        await _serve(home, config, store, [build_transport(name, config, store) for name in names])
-    finally:
-        await store.close()
-
-
-async def _serve(home: OrchHome, config: Config, store: Store, transports: list[Transport]) -> None:
-    home.pid_file.write_text(f"{os.getpid()}\n")
     hub = EventHub()
-    engine = Engine(home, config, store, hub)
-    scheduler = Scheduler(home, engine.service, hub)
-    app = BotApp(engine.service, engine, hub, outbox_factory=MessageOutbox)
+    services = await Services.open(home, config=config, hub=hub)
+    try:
+        await _serve(home, services, hub, [build_transport(name, config, services) for name in names])
+    finally:
+        await services.close()
+
+
+async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: list[Transport]) -> None:
+    home.pid_file.write_text(f"{os.getpid()}\n")
+    engine = services.engine()
+    scheduler = services.scheduler()
+    app = BotApp(services, engine, hub, outbox_factory=MessageOutbox)
     for transport in transports:
         if isinstance(transport, StdoutTransport):
             # The terminal is its owner's console: it also hears about the tasks scheduled jobs create.

@@ -7,9 +7,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from orch.core.config import LLM_AGENTS, Config, load_config
+from orch.core.config import Config, load_config
 from orch.core.errors import ConfigError
 from orch.core.home import OrchHome
+from orch.core.names import LLM_AGENTS
 
 
 @dataclass(frozen=True)

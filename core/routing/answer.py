@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orch.core.config import COMPLEXITIES
+from orch.core.names import COMPLEXITIES
 
 # The language tag is optional and anything after it on the opening line (```json title="x") is ignored.
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)

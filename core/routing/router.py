@@ -23,9 +23,10 @@ from typing import Any
 
 import anthropic
 from orch.core.agents.registry import adapter_for, known_agents
-from orch.core.config import COMPLEXITIES, Config
+from orch.core.config import Config
 from orch.core.errors import NoAgentAvailable
 from orch.core.home import OrchHome
+from orch.core.names import COMPLEXITIES
 from orch.core.routing.answer import RouteAnswerError, parse_answer
 from orch.core.store.base import Store
 from orch.core.tasks.models import RouteDecision, Task

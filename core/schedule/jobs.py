@@ -26,10 +26,13 @@ import yaml
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from orch.core.config import AGENT_NAMES, COMPLEXITIES, read_yaml
+from orch.core.config import read_yaml
 from orch.core.errors import ConfigError, NotFound, UserError
-from orch.core.store.base import JobState
-from orch.core.tasks.service import TaskService
+from orch.core.home import OrchHome
+from orch.core.ids import parse_id
+from orch.core.projects.registry import Projects
+from orch.core.store.base import JobState, Store
+from orch.core.tasks.labels import check_labels
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from tzlocal import get_localzone
@@ -149,13 +152,7 @@ class Job(BaseModel):
     @field_validator("labels")
     @classmethod
     def _known_labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for label in value:
-            key, _, name = label.partition(":")
-            if key == "agent" and name not in AGENT_NAMES:
-                raise ValueError(f"unknown agent {name!r} in label {label!r} (one of {', '.join(AGENT_NAMES)})")
-            if key == "complexity" and name not in COMPLEXITIES:
-                raise ValueError(f"unknown complexity {name!r} in label {label!r} "
-                                 f"(one of {', '.join(COMPLEXITIES)})")
+        check_labels(value)
         return value
 
     def trigger(self, timezone: tzinfo | None = None) -> BaseTrigger:
@@ -263,12 +260,7 @@ def save_jobs(path: Path, jobs: Sequence[Job]) -> None:
 
 
 def parse_job_id(text: str | int) -> int:
-    if isinstance(text, int):
-        return text
-    cleaned = text.strip().lstrip("#")
-    if not cleaned.isdigit():
-        raise UserError(f"job id must be a number, not {text!r}")
-    return int(cleaned)
+    return parse_id(text, "job")
 
 
 @dataclass(frozen=True)
@@ -296,10 +288,10 @@ class JobBook:
     lock file so two `orch job add` at once cannot lose one another's job.
     """
 
-    def __init__(self, service: TaskService, timezone: tzinfo | None = None) -> None:
-        self.service = service
-        self.home = service.home
-        self.store = service.store
+    def __init__(self, home: OrchHome, store: Store, projects: Projects, timezone: tzinfo | None = None) -> None:
+        self.home = home
+        self._store = store
+        self._projects = projects
         self.timezone = timezone
 
     @property
@@ -318,7 +310,7 @@ class JobBook:
 
     async def views(self) -> list[JobView]:
         jobs = load_jobs(self.path)
-        states = await self.store.list_job_states()
+        states = await self._store.list_job_states()
         now = self._now()
         return [JobView(job, job.next_run(now, self.timezone), states.get(job.id)) for job in jobs]
 
@@ -331,11 +323,11 @@ class JobBook:
         if not title.strip():
             raise UserError("a job needs a title: orch job add SCHEDULE TITLE")
         if project is not None:
-            await self.service.projects.check_exists(project)
+            await self._projects.check_exists(project)
         with self._locked():
             jobs = load_jobs(self.path)
             # Ids are never reused, so `job:N` on an old task always names the job that made it.
-            last = int(await self.store.kv_get(_KV_LAST_ID) or 0)
+            last = int(await self._store.kv_get(_KV_LAST_ID) or 0)
             job_id = max([last, *(job.id for job in jobs)]) + 1
             try:
                 job = Job(id=job_id, schedule=schedule, title=title, body=body.strip("\n"), labels=tuple(labels),
@@ -343,9 +335,9 @@ class JobBook:
             except ValidationError as exc:
                 raise UserError(_error_message(exc.errors()[0])) from None
             save_jobs(self.path, [*jobs, job])
-            await self.store.kv_set(_KV_LAST_ID, str(job_id))
+            await self._store.kv_set(_KV_LAST_ID, str(job_id))
             # Slots from now on count: one that passes while orch serve is down runs when it starts (grace).
-            state = await self.store.reset_job_state(job.id, job.schedule, self._now().timestamp())
+            state = await self._store.reset_job_state(job.id, job.schedule, self._now().timestamp())
         return JobView(job, job.next_run(self._now(), self.timezone), state)
 
     async def remove(self, target: str | int) -> Job:
@@ -354,7 +346,7 @@ class JobBook:
             jobs = load_jobs(self.path)
             job = self._find(jobs, job_id)
             save_jobs(self.path, [other for other in jobs if other.id != job_id])
-            await self.store.delete_job_state(job_id)
+            await self._store.delete_job_state(job_id)
         return job
 
     async def set_enabled(self, target: str | int, enabled: bool) -> JobView:
@@ -364,10 +356,10 @@ class JobBook:
             job = self._find(jobs, job_id)
             changed = job.model_copy(update={"enabled": enabled})
             save_jobs(self.path, [changed if other.id == job_id else other for other in jobs])
-            state = (await self.store.list_job_states()).get(job_id)
+            state = (await self._store.list_job_states()).get(job_id)
             if enabled and not job.enabled:
                 # Slots that passed while the job was disabled are not owed.
-                state = await self.store.reset_job_state(job_id, job.schedule, self._now().timestamp())
+                state = await self._store.reset_job_state(job_id, job.schedule, self._now().timestamp())
         return JobView(changed, changed.next_run(self._now(), self.timezone), state)
 
     @staticmethod

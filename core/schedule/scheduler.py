@@ -40,7 +40,8 @@ class Scheduler:
     def __init__(
         self,
         home: OrchHome,
-        service: TaskService,
+        store: Store,
+        tasks: TaskService,
         hub: EventHub,
         *,
         grace: timedelta = MISFIRE_GRACE,
@@ -48,7 +49,8 @@ class Scheduler:
         check_interval: float = 1.0,
     ) -> None:
         self.home = home
-        self.service = service
+        self._store = store
+        self._tasks = tasks
         self.hub = hub
         self.grace = grace
         self.timezone = timezone or get_localzone()
@@ -57,10 +59,6 @@ class Scheduler:
         self._states: dict[int, JobState] = {}
         self._signature: tuple[int, int, int] | None = None
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def store(self) -> Store:
-        return self.service.store
 
     @property
     def jobs(self) -> list[Job]:
@@ -85,7 +83,7 @@ class Scheduler:
         """Read jobs.yml and the job states again; raises ConfigError when the file is malformed."""
         signature = _signature(self.home.jobs_file)
         self._jobs = load_jobs(self.home.jobs_file)
-        self._states = await self.store.list_job_states()
+        self._states = await self._store.list_job_states()
         self._signature = signature
         log.info("scheduler: %d jobs (%d enabled)", len(self._jobs), sum(job.enabled for job in self._jobs))
 
@@ -124,7 +122,7 @@ class Scheduler:
     async def _fire_job(self, job: Job, now: datetime) -> JobFired | None:
         state = self._states.get(job.id)
         if state is None or state.schedule != job.schedule:
-            self._states[job.id] = await self.store.reset_job_state(job.id, job.schedule, now.timestamp())
+            self._states[job.id] = await self._store.reset_job_state(job.id, job.schedule, now.timestamp())
             return None
         trigger = job.trigger(self.timezone)
         handled = datetime.fromtimestamp(state.handled_until, self.timezone)
@@ -139,9 +137,9 @@ class Scheduler:
             slot = next_slot(trigger, slot)
         if latest is not None and (now - latest > self.grace or not job.enabled):
             latest = None
-        claimed = await self.store.claim_job_slot(job.id, state.handled_until, now.timestamp(),
+        claimed = await self._store.claim_job_slot(job.id, state.handled_until, now.timestamp(),
                                                   latest.timestamp() if latest else None)
-        self._states = await self.store.list_job_states()
+        self._states = await self._store.list_job_states()
         if not claimed:
             return None
         if latest is None:
@@ -149,11 +147,11 @@ class Scheduler:
                 log.warning("job %s: skipped slots from %s, more than %s ago", job.id, first.isoformat(), self.grace)
             return None
         try:
-            task = await self.service.create(job.title, job.body, labels=job.task_labels(), project=job.project)
+            task = await self._tasks.create(job.title, job.body, labels=job.task_labels(), project=job.project)
         except UserError as exc:
             log.error("job %s (%s) could not create its task: %s", job.id, latest.isoformat(), exc)
             return None
-        await self.store.set_job_task(job.id, task.id)
+        await self._store.set_job_task(job.id, task.id)
         event = JobFired(job.id, task.id)
         self.hub.publish(event)
         log.info("job %s fired for %s: task %s", job.id, latest.isoformat(), task.id)

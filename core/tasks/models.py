@@ -43,14 +43,6 @@ class Task:
     created_at: float = 0.0
     updated_at: float = 0.0
 
-    def label_value(self, key: str) -> str | None:
-        """The value of a `key:value` label, e.g. label_value("agent") for `agent:codex`."""
-        prefix = f"{key}:"
-        for label in self.labels:
-            if label.startswith(prefix):
-                return label[len(prefix):]
-        return None
-
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -6,45 +6,33 @@ hub is given and every change is published so the engine and chats hear of it at
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from orch.core.config import AGENT_NAMES, COMPLEXITIES, Config
 from orch.core.errors import NotFound, UserError
-from orch.core.events import EventHub, TaskChanged
-from orch.core.home import OrchHome
+from orch.core.ids import parse_id
+from orch.core.names import AGENT_NAMES, COMPLEXITIES
 from orch.core.projects.registry import Projects
 from orch.core.store.base import Store
+from orch.core.tasks.labels import label_values, replace_label
 from orch.core.tasks.models import Attempt, NewTask, Task, TaskStatus
+from orch.core.tasks.states import TaskStates
 
 UNBLOCKABLE = (TaskStatus.BLOCKED, TaskStatus.NEEDS_REVIEW)
 RETRYABLE = (TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED, TaskStatus.DONE)
 CANCELLABLE = (TaskStatus.NEW, TaskStatus.ROUTED, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
 
 
-def parse_task_id(text: str | int) -> int:
-    if isinstance(text, int):
-        return text
-    cleaned = text.strip().lstrip("#")
-    if not cleaned.isdigit():
-        raise UserError(f"task id must be a number, not {text!r}")
-    return int(cleaned)
-
-
 class TaskService:
-    def __init__(self, store: Store, config: Config, home: OrchHome, hub: EventHub | None = None) -> None:
-        self.store = store
-        self.config = config
-        self.home = home
-        self.hub = hub
-        self.projects = Projects(store, config, home)
-
-    def _publish(self, task: Task, previous: TaskStatus | None) -> None:
-        if self.hub is not None:
-            self.hub.publish(TaskChanged(task, previous))
+    def __init__(self, store: Store, states: TaskStates, projects: Callable[[], Projects]) -> None:
+        """`projects` is called when a task names one: reading tasks never needs config.yml."""
+        self._store = store
+        self._states = states
+        self._projects = projects
 
     async def get(self, task_id: int | str) -> Task:
-        number = parse_task_id(task_id)
-        task = await self.store.get_task(number)
+        number = parse_id(task_id, "task")
+        task = await self._store.get_task(number)
         if task is None:
             raise NotFound(f"task {number} not found")
         return task
@@ -63,29 +51,25 @@ class TaskService:
         title = " ".join(title.split())
         if not title:
             raise UserError("a task needs a title: /task new TITLE")
-        all_labels = list(labels)
-        for label in labels:
-            key, _, value = label.partition(":")
-            if key == "agent":
-                agent = agent or value
-            elif key == "complexity":
-                complexity = complexity or value
+        all_labels = tuple(labels)
+        agent = agent or next(iter(label_values(labels, "agent")), None)
+        complexity = complexity or next(iter(label_values(labels, "complexity")), None)
         if agent is not None:
             if agent not in AGENT_NAMES:
                 raise UserError(f"unknown agent {agent!r} (one of {', '.join(AGENT_NAMES)})")
-            all_labels = [*(x for x in all_labels if not x.startswith("agent:")), f"agent:{agent}"]
+            all_labels = replace_label(all_labels, "agent", agent)
         if complexity is not None:
             if complexity not in COMPLEXITIES:
                 raise UserError(f"unknown complexity {complexity!r} (one of {', '.join(COMPLEXITIES)})")
-            all_labels = [*(x for x in all_labels if not x.startswith("complexity:")), f"complexity:{complexity}"]
+            all_labels = replace_label(all_labels, "complexity", complexity)
         if project is not None:
-            await self.projects.check_exists(project)
+            await self._projects().check_exists(project)
         parent = await self.get(parent_id) if parent_id is not None else None
-        task = await self.store.create_task(NewTask(
-            title=title, body=body.strip("\n"), labels=tuple(all_labels), project=project or
+        task = await self._store.create_task(NewTask(
+            title=title, body=body.strip("\n"), labels=all_labels, project=project or
             (parent.project if parent else None), parent_id=parent.id if parent else None,
         ))
-        self._publish(task, None)
+        self._states.announce(task, None)
         return task
 
     async def list_tasks(self, status: str | None = None, project: str | None = None) -> list[Task]:
@@ -97,11 +81,14 @@ class TaskService:
                 raise UserError(
                     f"unknown status {status!r} (one of {', '.join(s.value for s in TaskStatus)})"
                 ) from None
-        return await self.store.list_tasks(status=wanted, project=project)
+        return await self._store.list_tasks(status=wanted, project=project)
+
+    async def children(self, task_id: int) -> list[Task]:
+        return await self._store.list_tasks(parent_id=task_id)
 
     async def unblock(self, target: str | int) -> list[Task]:
         if str(target).strip().lower() == "all":
-            candidates = [t for status in UNBLOCKABLE for t in await self.store.list_tasks(status=status)]
+            candidates = [t for status in UNBLOCKABLE for t in await self._store.list_tasks(status=status)]
             if not candidates:
                 raise UserError("no blocked or needs_review tasks to unblock")
         else:
@@ -112,10 +99,9 @@ class TaskService:
             candidates = [task]
         done: list[Task] = []
         for task in candidates:
-            changed = await self.store.transition(task.id, TaskStatus.NEW, only_from=UNBLOCKABLE, attempts=0,
-                                                  review_reason=None)
+            changed = await self._states.move(task, TaskStatus.NEW, only_from=UNBLOCKABLE, attempts=0,
+                                              review_reason=None)
             if changed is not None:
-                self._publish(changed, task.status)
                 done.append(changed)
         return done
 
@@ -124,22 +110,23 @@ class TaskService:
         if task.status not in RETRYABLE:
             raise UserError(f"task {task.id} is {task.status.value}; only needs_review, cancelled or done tasks "
                             "can be retried")
-        changed = await self.store.transition(task.id, TaskStatus.NEW, only_from=RETRYABLE, attempts=0,
-                                              review_reason=None)
+        changed = await self._states.move(task, TaskStatus.NEW, only_from=RETRYABLE, attempts=0, review_reason=None)
         if changed is None:
             raise UserError(f"task {task.id} changed meanwhile; try again")
-        self._publish(changed, task.status)
         return changed
 
     async def cancel(self, target: str | int) -> Task:
         task = await self.get(target)
         if task.status not in CANCELLABLE:
             raise UserError(f"task {task.id} is already {task.status.value}")
-        changed = await self.store.transition(task.id, TaskStatus.CANCELLED, only_from=CANCELLABLE)
+        changed = await self._states.move(task, TaskStatus.CANCELLED, only_from=CANCELLABLE)
         if changed is None:
             raise UserError(f"task {task.id} changed meanwhile; try again")
-        self._publish(changed, task.status)
         return changed
 
     async def attempts(self, task_id: int) -> list[Attempt]:
-        return await self.store.list_attempts(task_id)
+        return await self._store.list_attempts(task_id)
+
+    async def route_record(self, task_id: int) -> dict[str, Any] | None:
+        """The stored routing decision of a task (what `.orch/<id>.json` holds), if it was routed."""
+        return await self._store.get_route(task_id)

@@ -15,7 +15,6 @@ import contextlib
 import secrets
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,12 +131,3 @@ class TmuxRunner:
 
     async def paste(self, session: str, text: str) -> None:
         await asyncio.to_thread(self.paste_sync, session, text)
-
-    def kill_server_sync(self) -> None:
-        with contextlib.suppress(LibTmuxException):  # no server running is fine
-            self.server.kill()
-
-
-def python_module_argv(module: str, *args: str) -> list[str]:
-    """argv running a module of this installation with the interpreter orch itself runs on."""
-    return [sys.executable, "-m", module, *args]

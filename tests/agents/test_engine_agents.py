@@ -132,8 +132,8 @@ def git(cwd: Path, *args: str) -> str:
 
 async def run_task(setup: Setup, store: SqliteStore, config: Config, agent: str,
                    *end: TaskStatus) -> tuple[Task, Recorder]:
-    async with running_engine(setup.home, store, config) as (engine, events):
-        task = await engine.service.create(TITLE, BODY, project="app", agent=agent)
+    async with running_engine(setup.home, store, config) as (orch, events):
+        task = await orch.tasks.create(TITLE, BODY, project="app", agent=agent)
         await events.wait_status(task.id, *(end or (DONE, REVIEW)), timeout=CLI_TIMEOUT)
     final = await store.get_task(task.id)
     assert final is not None

@@ -8,8 +8,8 @@ from orch.bot.app import BotApp
 from orch.bot.chat import ChatRef
 from orch.core.events import EventHub
 from orch.core.home import OrchHome
-from orch.core.running.engine import Engine
 from orch.core.schedule.jobs import Job, save_jobs
+from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
 
 from tests.fakes.chat_port import FakeChatPort
@@ -20,8 +20,8 @@ CHAT = ChatRef("fake", "1", "7")
 
 def bot(home: OrchHome, store: SqliteStore) -> BotApp:
     hub = EventHub()
-    engine = Engine(home, fast_config(), store, hub)
-    app = BotApp(engine.service, engine, hub)
+    services = Services(home, store, config=fast_config(), hub=hub)
+    app = BotApp(services, services.engine(), hub)
     app.attach(FakeChatPort())
     return app
 

@@ -30,8 +30,8 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 async def test_capture_case(case: str, home: OrchHome, store: SqliteStore) -> None:
     body, expected = CASES[case]
-    async with running_engine(home, store) as (engine, events):
-        task = await engine.service.create(case, body, agent="shell")
+    async with running_engine(home, store) as (orch, events):
+        task = await orch.tasks.create(case, body, agent="shell")
         await events.wait_status(task.id, TaskStatus.DONE, TaskStatus.NEEDS_REVIEW)
     assert events.lines(task.id) == expected
     stored = await store.chunks_after(task.id, 0, limit=100000)

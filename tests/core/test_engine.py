@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from orch.core.events import EventHub, OutputChunk
 from orch.core.home import OrchHome
-from orch.core.running.engine import Engine
+from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import TaskStatus
-from orch.core.terminal.tmux import session_name
+from orch.core.terminal.tmux import TmuxRunner, session_name
 
 from tests.conftest import wait_until
 from tests.helpers import fast_config, running_engine
@@ -26,8 +26,8 @@ def git(path: str | Path, *args: str) -> str:
 
 
 async def test_shell_task_streams_output_commits_and_records_the_attempt(home: OrchHome, store: SqliteStore) -> None:
-    async with running_engine(home, store) as (engine, events):
-        task = await engine.service.create("count to three", "for i in 1 2 3; do echo line $i; done\n"
+    async with running_engine(home, store) as (orch, events):
+        task = await orch.tasks.create("count to three", "for i in 1 2 3; do echo line $i; done\n"
                                            "echo result > out.txt", agent="shell")
         await events.wait_status(task.id, DONE, REVIEW)
     done = await store.get_task(task.id)
@@ -47,12 +47,12 @@ async def test_shell_task_streams_output_commits_and_records_the_attempt(home: O
     assert [line for chunk in stored for line in chunk.lines] == ["line 1", "line 2", "line 3"]
     assert stored[-1].is_final and [c.seq for c in stored] == list(range(1, len(stored) + 1))
     # The session is gone once the attempt has been read to its end.
-    assert not engine.runner.is_alive_sync(session_name(task.id))
+    assert not TmuxRunner(home).is_alive_sync(session_name(task.id))
 
 
 async def test_burst_of_20000_lines_arrives_once_in_order(home: OrchHome, store: SqliteStore) -> None:
-    async with running_engine(home, store) as (engine, events):
-        task = await engine.service.create("burst", "seq 1 20000", agent="shell")
+    async with running_engine(home, store) as (orch, events):
+        task = await orch.tasks.create("burst", "seq 1 20000", agent="shell")
         await events.wait_status(task.id, DONE, REVIEW, timeout=60)
     expected = [str(n) for n in range(1, 20001)]
     assert events.lines(task.id) == expected
@@ -61,8 +61,8 @@ async def test_burst_of_20000_lines_arrives_once_in_order(home: OrchHome, store:
 
 
 async def test_failing_body_is_retried_then_needs_review(home: OrchHome, store: SqliteStore) -> None:
-    async with running_engine(home, store) as (engine, events):
-        task = await engine.service.create("fails", "echo trying; exit 3", agent="shell")
+    async with running_engine(home, store) as (orch, events):
+        task = await orch.tasks.create("fails", "echo trying; exit 3", agent="shell")
         await events.wait_status(task.id, REVIEW, DONE)
     failed = await store.get_task(task.id)
     assert failed is not None and failed.status is REVIEW and failed.attempts == 2
@@ -79,8 +79,8 @@ async def test_delegations_block_the_parent_until_children_are_done(home: OrchHo
     ]}
     body = (f"if grep -q '(child tw[o]): done' \"$ORCH_PROMPT_FILE\"; then echo parent finished; "
             f"else echo '{json.dumps(delegations)}' > \"$ORCH_RESULT_FILE\"; fi")
-    async with running_engine(home, store) as (engine, events):
-        parent = await engine.service.create("parent", body, agent="shell")
+    async with running_engine(home, store) as (orch, events):
+        parent = await orch.tasks.create("parent", body, agent="shell")
         await events.wait_status(parent.id, TaskStatus.BLOCKED)
         children = await store.list_tasks(parent_id=parent.id)
         assert [c.title for c in children] == ["child one", "child two"]
@@ -98,10 +98,10 @@ async def test_delegations_block_the_parent_until_children_are_done(home: OrchHo
 
 async def test_parent_created_with_children_waits_for_them(home: OrchHome, store: SqliteStore) -> None:
     hub = EventHub()
-    engine = Engine(home, fast_config(), store, hub)
-    parent = await engine.service.create("parent", "echo parent ran", agent="shell")
-    first = await engine.service.create("first", "echo a", agent="shell", parent_id=parent.id)
-    second = await engine.service.create("second", "echo b", agent="shell", parent_id=parent.id)
+    tasks = Services(home, store, config=fast_config(), hub=hub).tasks
+    parent = await tasks.create("parent", "echo parent ran", agent="shell")
+    first = await tasks.create("first", "echo a", agent="shell", parent_id=parent.id)
+    second = await tasks.create("second", "echo b", agent="shell", parent_id=parent.id)
     async with running_engine(home, store, hub=hub) as (_, events):
         await events.wait_status(parent.id, TaskStatus.BLOCKED)
         await events.wait_for(lambda _: events.statuses(parent.id)[-1:] == [DONE])
@@ -113,8 +113,8 @@ async def test_parent_created_with_children_waits_for_them(home: OrchHome, store
 async def test_title_is_text_never_shell(home: OrchHome, store: SqliteStore, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     title = f"$(touch {marker}); rm -rf ~ `touch {marker}`"
-    async with running_engine(home, store) as (engine, events):
-        task = await engine.service.create(title, "echo safe", agent="shell")
+    async with running_engine(home, store) as (orch, events):
+        task = await orch.tasks.create(title, "echo safe", agent="shell")
         await events.wait_status(task.id, DONE, REVIEW)
     stored = await store.get_task(task.id)
     assert stored is not None and stored.title == title and stored.status is DONE
@@ -123,28 +123,27 @@ async def test_title_is_text_never_shell(home: OrchHome, store: SqliteStore, tmp
 
 
 async def test_cancel_stops_a_running_agent(home: OrchHome, store: SqliteStore) -> None:
-    async with running_engine(home, store) as (engine, events):
-        task = await engine.service.create("long", "echo started; sleep 60; echo never", agent="shell")
+    async with running_engine(home, store) as (orch, events):
+        task = await orch.tasks.create("long", "echo started; sleep 60; echo never", agent="shell")
         await events.wait_for(lambda _: events.lines(task.id) == ["started"])
-        await engine.service.cancel(task.id)
-        await wait_until(lambda: _no_longer_running(engine, task.id), what="the task to stop")
-        assert not engine.runner.is_alive_sync(session_name(task.id))
+        await orch.tasks.cancel(task.id)
+        await wait_until(lambda: _session_gone(orch, task.id), what="the task's agent to stop")
     cancelled = await store.get_task(task.id)
     assert cancelled is not None and cancelled.status is TaskStatus.CANCELLED
 
 
 async def test_say_types_text_literally_into_the_agent(home: OrchHome, store: SqliteStore) -> None:
-    async with running_engine(home, store) as (engine, events):
-        task = await engine.service.create("ask", 'echo ready; read answer; echo "got: $answer"', agent="shell")
+    async with running_engine(home, store) as (orch, events):
+        task = await orch.tasks.create("ask", 'echo ready; read answer; echo "got: $answer"', agent="shell")
         await events.wait_for(lambda _: events.lines(task.id)[-1:] == ["ready"])
-        await engine.say(task.id, "hello $(touch /tmp/x) C-c Enter ;")
+        await orch.control.say(task.id, "hello $(touch /tmp/x) C-c Enter ;")
         await events.wait_status(task.id, DONE, REVIEW)
     assert events.lines(task.id)[-1] == "got: hello $(touch /tmp/x) C-c Enter ;"
 
 
 async def test_timeout_moves_the_task_to_needs_review(home: OrchHome, store: SqliteStore) -> None:
-    async with running_engine(home, store, fast_config(timeout_seconds=0.5)) as (engine, events):
-        task = await engine.service.create("hangs", "sleep 60", agent="shell")
+    async with running_engine(home, store, fast_config(timeout_seconds=0.5)) as (orch, events):
+        task = await orch.tasks.create("hangs", "sleep 60", agent="shell")
         await events.wait_status(task.id, REVIEW, DONE)
     stored = await store.get_task(task.id)
     assert stored is not None and stored.review_reason == "the attempt ran out of time: timed out after 0.5 s"
@@ -155,13 +154,13 @@ async def test_restart_continues_a_running_agent_without_loss_or_duplicates(
 ) -> None:
     hub = EventHub()
     body = "for i in 1 2 3; do echo before $i; done; read go; for i in 1 2 3; do echo after $i; done"
-    async with running_engine(home, store, hub=hub) as (engine, events):
-        task = await engine.service.create("survives", body, agent="shell")
+    async with running_engine(home, store, hub=hub) as (orch, events):
+        task = await orch.tasks.create("survives", body, agent="shell")
         await events.wait_for(lambda _: events.lines(task.id)[-1:] == ["before 3"])
     # orch serve is down; the agent's tmux session is not.
-    assert Engine(home, fast_config(), store, hub).runner.is_alive_sync(session_name(task.id))
-    async with running_engine(home, store, hub=EventHub()) as (engine, events):
-        await engine.say(task.id, "go")
+    assert TmuxRunner(home).is_alive_sync(session_name(task.id))
+    async with running_engine(home, store, hub=EventHub()) as (orch, events):
+        await orch.control.say(task.id, "go")
         await events.wait_status(task.id, DONE, REVIEW)
     stored = await store.chunks_after(task.id, 0)
     # "go" is the terminal echoing what was typed, as a person watching the pane sees it.
@@ -171,8 +170,8 @@ async def test_restart_continues_a_running_agent_without_loss_or_duplicates(
 
 
 async def test_output_just_before_exit_is_not_lost(home: OrchHome, store: SqliteStore) -> None:
-    async with running_engine(home, store) as (engine, events):
-        task = await engine.service.create("last words", "seq 1 500; printf 'no newline at the end'", agent="shell")
+    async with running_engine(home, store) as (orch, events):
+        task = await orch.tasks.create("last words", "seq 1 500; printf 'no newline at the end'", agent="shell")
         await events.wait_status(task.id, DONE, REVIEW)
     lines = events.lines(task.id)
     assert lines[-2:] == ["500", "no newline at the end"] and len(lines) == 501
@@ -185,16 +184,16 @@ async def test_no_agent_available_goes_to_needs_review(home: OrchHome, store: Sq
     for name in ("claude", "codex", "opencode"):
         config.agents.get(name).command = f"definitely-not-installed-{name}"
     config.router.fallback_executor = "claude"
-    async with running_engine(home, store, config) as (engine, events):
-        task = await engine.service.create("no agent", "do it")
+    async with running_engine(home, store, config) as (orch, events):
+        task = await orch.tasks.create("no agent", "do it")
         await events.wait_status(task.id, REVIEW)
     stored = await store.get_task(task.id)
     assert stored is not None and stored.review_reason is not None
     assert stored.review_reason.startswith("no agent available")
 
 
-async def _no_longer_running(engine: Engine, task_id: int) -> bool:
-    return task_id not in engine._running
+async def _session_gone(orch: Services, task_id: int) -> bool:
+    return not await orch.tmux.is_alive(session_name(task_id))
 
 
 async def test_secrets_are_redacted_before_output_leaves_the_engine(home: OrchHome, store: SqliteStore) -> None:
@@ -202,8 +201,8 @@ async def test_secrets_are_redacted_before_output_leaves_the_engine(home: OrchHo
     body = (f"echo 'key={key}'; echo 'url=https://bob:hunter2@example.com/x'; "
             "printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAA\\n"
             "-----END OPENSSH PRIVATE KEY-----\\n'; echo after")
-    async with running_engine(home, store) as (engine, events):
-        task = await engine.service.create("leaky", body, agent="shell")
+    async with running_engine(home, store) as (orch, events):
+        task = await orch.tasks.create("leaky", body, agent="shell")
         await events.wait_status(task.id, DONE, REVIEW)
     streamed = "\n".join(events.lines(task.id))
     stored = "\n".join(line for chunk in await store.chunks_after(task.id, 0) for line in chunk.lines)
@@ -218,8 +217,8 @@ async def test_chat_tokens_do_not_reach_agents(home: OrchHome, store: SqliteStor
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "987654:other-token")
     config = fast_config()
     config.transports.telegram.token = "123456:secret-token"
-    async with running_engine(home, store, config) as (engine, events):
-        task = await engine.service.create("env", 'echo "tg=${MY_TG:-unset} bot=${TELEGRAM_BOT_TOKEN:-unset}"; '
+    async with running_engine(home, store, config) as (orch, events):
+        task = await orch.tasks.create("env", 'echo "tg=${MY_TG:-unset} bot=${TELEGRAM_BOT_TOKEN:-unset}"; '
                                            'echo "id=$ORCH_TASK_ID agent=$ORCH_AGENT"', agent="shell")
         await events.wait_status(task.id, DONE, REVIEW)
     assert events.lines(task.id) == ["tg=unset bot=unset", f"id={task.id} agent=shell"]

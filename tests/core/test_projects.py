@@ -81,14 +81,14 @@ async def test_tasks_run_in_a_managed_clone_and_start_from_origins_latest(
     home: OrchHome, store: SqliteStore, tmp_path: Path
 ) -> None:
     upstream = make_repo(tmp_path / "acme" / "app")
-    async with running_engine(home, store) as (engine, events):
-        project = await engine.service.projects.add_clone(str(upstream), None, tmp_path)
+    async with running_engine(home, store) as (orch, events):
+        project = await orch.projects.add_clone(str(upstream), None, tmp_path)
         clone = home.projects_dir / "acme" / "app.git"
         assert (project.name, project.path, project.default_branch, project.managed) == ("app", str(clone), "main",
                                                                                          True)
         assert git(clone, "rev-parse", "--is-bare-repository") == "true"
 
-        first = await engine.service.create("first", "echo one > one.txt", agent="shell", project="app")
+        first = await orch.tasks.create("first", "echo one > one.txt", agent="shell", project="app")
         await events.wait_status(first.id, DONE, REVIEW)
         assert git(clone, "log", "-1", "--format=%s", "orch/1-first") == "orch: task 1: first"
         assert git(clone, "show", "--name-only", "--format=", "orch/1-first") == "one.txt"
@@ -100,7 +100,7 @@ async def test_tasks_run_in_a_managed_clone_and_start_from_origins_latest(
         git(upstream, "add", "upstream.txt")
         git(upstream, "commit", "-q", "-m", "upstream change")
         git(upstream, "branch", "orch/1-first", "main~1")
-        second = await engine.service.create("second", "test -f upstream.txt && echo seen upstream",
+        second = await orch.tasks.create("second", "test -f upstream.txt && echo seen upstream",
                                              agent="shell", project="app")
         await events.wait_status(second.id, DONE, REVIEW)
     assert [(await store.get_task(t.id)).status for t in (first, second)] == [DONE, DONE]  # type: ignore[union-attr]
@@ -113,11 +113,11 @@ async def test_a_failed_fetch_is_a_warning_and_the_task_runs_on_what_the_clone_h
     home: OrchHome, store: SqliteStore, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     upstream = make_repo(tmp_path / "acme" / "app")
-    async with running_engine(home, store) as (engine, events):
-        await engine.service.projects.add_clone(str(upstream), None, tmp_path)
+    async with running_engine(home, store) as (orch, events):
+        await orch.projects.add_clone(str(upstream), None, tmp_path)
         shutil.rmtree(upstream)  # as unreachable as a remote is offline
         with caplog.at_level(logging.WARNING, logger="orch.worktrees"):
-            task = await engine.service.create("offline", "cat README.md", agent="shell", project="app")
+            task = await orch.tasks.create("offline", "cat README.md", agent="shell", project="app")
             await events.wait_status(task.id, DONE, REVIEW)
     assert (await store.get_task(task.id)).status is DONE  # type: ignore[union-attr]
     assert events.lines(task.id) == ["hello"]

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from orch.core.events import EventHub, JobFired
 from orch.core.home import OrchHome
-from orch.core.schedule.jobs import Job, JobBook, save_jobs
+from orch.core.schedule.jobs import Job, save_jobs
 from orch.core.schedule.scheduler import Scheduler
+from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import TaskStatus
-from orch.core.tasks.service import TaskService
 
 from tests.helpers import Recorder, fast_config, running_engine
 
@@ -26,7 +26,8 @@ def at(hours: float = 0, minutes: float = 0, seconds: float = 0) -> datetime:
 
 def scheduler_for(home: OrchHome, store: SqliteStore, hub: EventHub | None = None) -> Scheduler:
     hub = hub or EventHub()
-    return Scheduler(home, TaskService(store, fast_config(), home, hub), hub, timezone=UTC)
+    services = Services(home, store, config=fast_config(), hub=hub)
+    return Scheduler(home, store, services.tasks, hub, timezone=UTC)
 
 
 @pytest.fixture
@@ -146,13 +147,13 @@ async def test_a_changed_schedule_starts_afresh_and_a_broken_file_keeps_the_last
 
 async def test_a_job_added_while_serve_runs_fires_and_the_engine_runs_its_task(home: OrchHome,
                                                                               store: SqliteStore) -> None:
-    async with running_engine(home, store) as (engine, events):
-        scheduler = Scheduler(home, engine.service, engine.hub, check_interval=0.05)
+    async with running_engine(home, store) as (orch, events):
+        scheduler = orch.scheduler(check_interval=0.05)
         await scheduler.start()
         try:
             # As `orch job add` does from another process: rewrite jobs.yml; serve notices and reloads.
-            view = await JobBook(engine.service).add("every 1s", "scheduled echo", body="echo from the job",
-                                                     labels=["agent:shell"])
+            view = await orch.jobs.add("every 1s", "scheduled echo", body="echo from the job",
+                                       labels=["agent:shell"])
             await events.wait_for(lambda seen: any(isinstance(e, JobFired) for e in seen), timeout=10)
         finally:
             await scheduler.stop()

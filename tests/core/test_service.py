@@ -6,23 +6,26 @@ import pytest
 from orch.core.config import Config
 from orch.core.errors import NotFound, UserError
 from orch.core.home import OrchHome
+from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.labels import label_values
 from orch.core.tasks.models import TaskStatus
 from orch.core.tasks.service import TaskService
 
 
 @pytest.fixture
 def service(store: SqliteStore, home: OrchHome) -> TaskService:
-    return TaskService(store, Config(), home)
+    return Services(home, store, config=Config()).tasks
 
 
-async def test_unblock_moves_blocked_and_needs_review_to_new_with_attempts_reset(service: TaskService) -> None:
+async def test_unblock_moves_blocked_and_needs_review_to_new_with_attempts_reset(service: TaskService,
+                                                                                 store: SqliteStore) -> None:
     blocked = await service.create("a")
     review = await service.create("b")
     untouched = await service.create("c")
-    await service.store.transition(blocked.id, TaskStatus.BLOCKED, attempts=2)
-    await service.store.transition(review.id, TaskStatus.NEEDS_REVIEW, attempts=3, review_reason="x")
-    await service.store.transition(untouched.id, TaskStatus.DONE)
+    await store.transition(blocked.id, TaskStatus.BLOCKED, attempts=2)
+    await store.transition(review.id, TaskStatus.NEEDS_REVIEW, attempts=3, review_reason="x")
+    await store.transition(untouched.id, TaskStatus.DONE)
     assert [t.id for t in await service.unblock("all")] == [blocked.id, review.id]
     for task_id in (blocked.id, review.id):
         task = await service.get(task_id)
@@ -61,4 +64,4 @@ async def test_bad_ids_and_options_change_nothing(service: TaskService) -> None:
 async def test_labels_carry_agent_and_complexity(service: TaskService) -> None:
     task = await service.create("x", labels=["team:web", "agent:codex"], complexity="simple")
     assert task.labels == ("team:web", "agent:codex", "complexity:simple")
-    assert task.label_value("agent") == "codex"
+    assert label_values(task.labels, "agent") == ["codex"]

@@ -17,15 +17,16 @@ import pytest
 import yarl
 from orch.bot import format as fmt
 from orch.bot.app import NOT_ALLOWED, BotApp
-from orch.bot.chat import RateLimited
+from orch.bot.chat import ChatRef, RateLimited, Reply
 from orch.bot.message_outbox import MessageOutbox
-from orch.core.config import AGENT_NAMES, COMPLEXITIES, DiscordTransportConfig
+from orch.core.config import DiscordTransportConfig
 from orch.core.errors import ConfigError
 from orch.core.events import EventHub, OutputChunk, TaskChanged
 from orch.core.home import OrchHome
-from orch.core.running.engine import Engine
+from orch.core.names import AGENT_NAMES, COMPLEXITIES
+from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
-from orch.core.tasks.models import Chunk, RouteDecision, TaskStatus
+from orch.core.tasks.models import Chunk, TaskStatus
 from orch.core.tasks.service import TaskService
 from orch.transports.discord.render import MAX_MESSAGE_LENGTH, discord_length, render, split_text
 from orch.transports.discord.transport import DiscordTransport
@@ -40,19 +41,7 @@ CHANNEL = "940000000000000001"
 
 
 class FakeEngine:
-    """EngineControl for command tests; `gate` holds reroute until the test opens it."""
-
-    def __init__(self) -> None:
-        self.said: list[tuple[int, str]] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
-
-    async def say(self, task_id: int, text: str) -> None:
-        self.said.append((task_id, text))
-
-    async def reroute(self, task_id: int) -> RouteDecision:
-        await self.gate.wait()
-        return RouteDecision("shell", None, "simple", "label agent:shell", "label")
+    """The engine's status lines, for command tests that run no agents."""
 
     def status_lines(self) -> list[str]:
         return ["engine: idle"]
@@ -103,10 +92,9 @@ async def connected(home: OrchHome, store: SqliteStore, fake: FakeDiscord, *, en
     """A BotApp with the Discord transport attached and started; the real engine unless `engine` is given."""
     hub = EventHub()
     config = fast_config()
-    real_engine = Engine(home, config, store, hub, poll_interval=0.1) if engine is None else None
-    control = real_engine or engine
-    service = real_engine.service if real_engine else TaskService(store, config, home, hub)
-    app = BotApp(service, control, hub, outbox_factory=MessageOutbox)  # type: ignore[arg-type]
+    services = Services(home, store, config=config, hub=hub)
+    real_engine = services.engine(poll_interval=0.1) if engine is None else None
+    app = BotApp(services, real_engine or engine, hub, outbox_factory=MessageOutbox)  # type: ignore[arg-type]
     transport = DiscordTransport(
         DiscordTransportConfig(enabled=True, token=token, allowed_user_ids=[ALLOWED], guild_ids=[int(GUILD_ID)],
                                api_base=fake.api_base),
@@ -117,7 +105,7 @@ async def connected(home: OrchHome, store: SqliteStore, fake: FakeDiscord, *, en
         if real_engine is not None:
             await real_engine.start()
         await transport.start(app)
-        yield Harness(fake, store, hub, service, app, transport)
+        yield Harness(fake, store, hub, services.tasks, app, transport)
     finally:
         await transport.stop()
         await app.stop()
@@ -229,15 +217,22 @@ async def test_without_a_thread_output_stays_where_the_command_was_typed(fake: F
         assert tried is (guild is not None)
 
 
-async def test_a_slow_command_is_deferred_then_answered(fake: FakeDiscord, connect: Connect) -> None:
-    engine = FakeEngine()
-    engine.gate.clear()
-    async with connect(engine=engine, defer_after=0.05) as h:
-        await h.service.create("route me")
+async def test_a_slow_command_is_deferred_then_answered(fake: FakeDiscord, connect: Connect,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = asyncio.Event()
+    async with connect(engine=FakeEngine(), defer_after=0.05) as h:
+        await h.service.create("route me", labels=["agent:shell", "complexity:simple"])
+        handle_call = h.app.handle_call
+
+        async def slow(chat: ChatRef, path: tuple[str, ...], args: dict[str, Any]) -> list[Reply]:
+            await gate.wait()
+            return await handle_call(chat, path, args)
+
+        monkeypatch.setattr(h.app, "handle_call", slow)
         interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "route", options={"id": 1})
         await fake.wait_for(lambda: reply_to(fake, interaction))
         assert [c["type"] for c in reply_to(fake, interaction)] == [DEFERRED_CHANNEL_MESSAGE]
-        engine.gate.set()
+        gate.set()
         [original] = fake.channel_messages(CHANNEL)
         await fake.wait_for(lambda: original.content)
         assert decoded(original) == "task 1 routed to shell (model -, complexity simple, by label): label agent:shell"
@@ -374,13 +369,12 @@ async def test_the_gateway_reconnects_after_a_drop(fake: FakeDiscord, connect: C
 async def test_say_passes_typed_options_and_the_token_is_never_logged(
         fake: FakeDiscord, connect: Connect, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    engine = FakeEngine()
-    async with connect(engine=engine) as h:
+    async with connect(engine=FakeEngine()) as h:
         await h.service.create("talk to me")
         interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "say", options={"id": 1, "text": "yes, go on"})
         [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))
-        assert callback["data"]["content"] == "sent to task 1"
-        assert engine.said == [(1, "yes, go on")]
+        # The typed id reached the command: the task exists but has no agent running to type into.
+        assert callback["data"]["content"] == "task 1 is new; say needs a running task"
         logging.getLogger("discord.http").warning("leaking %s", TOKEN)
     assert TOKEN not in caplog.text
     assert "leaking [redacted]" in caplog.text

@@ -17,14 +17,13 @@ from orch.bot.chat import ChatRef, RateLimited, Reply
 from orch.bot.commands import top_level_commands
 from orch.bot.message_outbox import MessageOutbox
 from orch.core.config import Config, TelegramTransportConfig
-from orch.core.errors import ConfigError, UserError
+from orch.core.errors import ConfigError
 from orch.core.events import EventHub, OutputChunk, TaskChanged
 from orch.core.home import OrchHome
 from orch.core.running.engine import Engine
+from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
-from orch.core.tasks.models import Chunk, RouteDecision, TaskStatus
-from orch.core.tasks.service import TaskService
-from orch.transports.base import KvCursor
+from orch.core.tasks.models import Chunk, TaskStatus
 from orch.transports.telegram.transport import MAX_MESSAGE, TelegramTransport, split_text
 from telegram.error import NetworkError
 
@@ -37,14 +36,8 @@ STRANGER = 6666
 WAIT = 15.0
 
 
-class StubEngine:
-    """EngineControl for command tests that need no running agents."""
-
-    async def say(self, task_id: int, text: str) -> None:
-        raise UserError(f"task {task_id} is not running")
-
-    async def reroute(self, task_id: int) -> RouteDecision:
-        return RouteDecision("shell", None, "simple", "stub", "label")
+class StubStatus:
+    """The engine's status lines, for command tests that run no agents."""
 
     def status_lines(self) -> list[str]:
         return ["engine: stub"]
@@ -55,16 +48,16 @@ class Orch:
     home: OrchHome
     store: SqliteStore
     hub: EventHub
-    service: TaskService
+    services: Services
     app: BotApp
 
 
 @pytest.fixture
 async def orch(home: OrchHome, store: SqliteStore) -> AsyncIterator[Orch]:
     hub = EventHub()
-    service = TaskService(store, Config(), home, hub)
-    app = BotApp(service, StubEngine(), hub, outbox_factory=MessageOutbox)
-    yield Orch(home, store, hub, service, app)
+    services = Services(home, store, config=Config(), hub=hub)
+    app = BotApp(services, StubStatus(), hub, outbox_factory=MessageOutbox)
+    yield Orch(home, store, hub, services, app)
     await app.stop()
 
 
@@ -75,7 +68,7 @@ def make_transport(fake: FakeTelegram, orch: Orch, **overrides: Any) -> Telegram
     options: dict[str, Any] = {"poll_timeout": 10.0, "request_timeout": 2.0, "retry_delays": (0.05, 0.1, 0.2),
                                "group_interval": 0.2}
     options.update(overrides)
-    transport = TelegramTransport(config, KvCursor(orch.store), **options)
+    transport = TelegramTransport(config, orch.services.cursors, **options)
     orch.app.attach(transport)
     return transport
 
@@ -204,10 +197,10 @@ async def test_empty_allow_lists_allow_nobody(fake_telegram: FakeTelegram, orch:
 
 async def test_a_missing_or_rejected_token_is_a_config_error(fake_telegram: FakeTelegram, orch: Orch) -> None:
     with pytest.raises(ConfigError, match=r"transports\.telegram\.token: empty"):
-        TelegramTransport(TelegramTransportConfig(enabled=True), KvCursor(orch.store))
+        TelegramTransport(TelegramTransportConfig(enabled=True), orch.services.cursors)
     config = TelegramTransportConfig(enabled=True, token="999:wrong", base_url=fake_telegram.base_url)
     with pytest.raises(ConfigError, match="does not accept this token"):
-        await TelegramTransport(config, KvCursor(orch.store)).start(orch.app)
+        await TelegramTransport(config, orch.services.cursors).start(orch.app)
 
 
 async def test_start_help_unknown_commands_and_plain_text(
@@ -230,8 +223,8 @@ async def test_start_help_unknown_commands_and_plain_text(
 async def test_task_list_and_task_show_are_preformatted_and_escaped(
     fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
 ) -> None:
-    first = await orch.service.create("fix <b> & \"quotes\"", "body with <tags> & ampersands")
-    await orch.service.create("second task", labels=["agent:shell"])
+    first = await orch.services.tasks.create("fix <b> & \"quotes\"", "body with <tags> & ampersands")
+    await orch.services.tasks.create("second task", labels=["agent:shell"])
     tasks = await orch.store.list_tasks()
 
     [listing] = await ask(fake_telegram, "/task list")
@@ -463,7 +456,7 @@ async def test_the_token_never_reaches_the_logs(
 # with the real engine
 @pytest.fixture
 async def engine(orch: Orch) -> AsyncIterator[Engine]:
-    running = Engine(orch.home, fast_config(), orch.store, orch.hub, poll_interval=0.1)
+    running = Services(orch.home, orch.store, config=fast_config(), hub=orch.hub).engine(poll_interval=0.1)
     orch.app.engine = running
     await running.start()
     yield running

@@ -12,17 +12,15 @@ from typing import Any
 
 from orch.bot import format as fmt
 from orch.core import __version__
-from orch.core.config import AGENT_NAMES, COMPLEXITIES, Config, example_config_text, load_config
+from orch.core.config import Config, example_config_text, load_config
 from orch.core.errors import UserError
-from orch.core.events import EventHub
 from orch.core.home import OrchHome
+from orch.core.names import AGENT_NAMES, COMPLEXITIES
 from orch.core.ops.doctor import run_checks
 from orch.core.ops.service_manager import ServeCommand, chat_transport_warning, service_manager
-from orch.core.schedule.jobs import JobBook
-from orch.core.store.sqlite import SqliteStore
+from orch.core.services import Services
 from orch.core.tasks.models import TaskStatus
-from orch.core.tasks.service import TaskService, parse_task_id
-from orch.core.terminal.tmux import TmuxRunner, session_name
+from orch.core.terminal.tmux import session_name
 
 _STREAM_POLL_SECONDS = 0.1
 _STREAM_ENDS = (TaskStatus.DONE, TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED)
@@ -88,20 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _with_service(home: OrchHome, config: Config, action: Callable[[TaskService], Awaitable[int]]) -> int:
-    home.ensure()
-    store = await SqliteStore.open(home.db_file)
+async def _with_services(home: OrchHome, config: Config, action: Callable[[Services], Awaitable[int]]) -> int:
+    services = await Services.open(home, config=config)
     try:
-        return await action(TaskService(store, config, home))
+        return await action(services)
     finally:
-        await store.close()
+        await services.close()
 
 
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True))
 
 
-async def _task_command(args: argparse.Namespace, home: OrchHome, config: Config, service: TaskService) -> int:
+async def _task_command(args: argparse.Namespace, home: OrchHome, services: Services) -> int:
+    service = services.tasks
     command = args.task_command
     if command == "new":
         task = await service.create(args.title, args.body, labels=args.label, agent=args.agent,
@@ -119,17 +117,15 @@ async def _task_command(args: argparse.Namespace, home: OrchHome, config: Config
         if args.json:
             data = task.to_json()
             data["attempts_detail"] = [vars(attempt) for attempt in attempts]
-            data["route"] = await service.store.get_route(task.id)
+            data["route"] = await service.route_record(task.id)
             _print_json(data)
         else:
             print(fmt.task_details(task, attempts))
             if task.status is TaskStatus.IN_PROGRESS:
                 print(f"watch it: tmux -L {home.tmux_socket_name} attach -t {session_name(task.id)}")
     elif command == "route":
-        from orch.core.running.engine import Engine  # imported here: the anthropic SDK alone takes 0.7 s to import
-
-        decision = await Engine(home, config, service.store, EventHub()).reroute(parse_task_id(args.id))
-        print(fmt.route_decision(parse_task_id(args.id), decision))
+        task_id, decision = await services.routing.reroute(args.id)
+        print(fmt.route_decision(task_id, decision))
     elif command == "unblock":
         print(fmt.unblocked(await service.unblock(args.id)))
     elif command == "retry":
@@ -137,16 +133,12 @@ async def _task_command(args: argparse.Namespace, home: OrchHome, config: Config
     elif command == "cancel":
         print(f"task {(await service.cancel(args.id)).id} cancelled")
     elif command == "say":
-        task = await service.get(args.id)
-        if task.status is not TaskStatus.IN_PROGRESS:
-            raise UserError(f"task {task.id} is {task.status.value}; say needs a running task")
-        await TmuxRunner(home).paste(session_name(task.id), args.text)
-        print(f"sent to task {task.id}")
+        print(f"sent to task {await services.control.say(args.id, args.text)}")
     return 0
 
 
-async def _job_command(args: argparse.Namespace, service: TaskService) -> int:
-    book = JobBook(service)
+async def _job_command(args: argparse.Namespace, services: Services) -> int:
+    book = services.jobs
     command = args.job_command
     if command == "list":
         views = await book.views()
@@ -167,8 +159,8 @@ async def _job_command(args: argparse.Namespace, service: TaskService) -> int:
     return 0
 
 
-async def _project_command(args: argparse.Namespace, service: TaskService) -> int:
-    projects = service.projects
+async def _project_command(args: argparse.Namespace, services: Services) -> int:
+    projects = services.projects
     command = args.project_command
     if command == "add":
         added = await projects.add_clone(args.source, args.name, Path.cwd())
@@ -188,13 +180,14 @@ async def _project_command(args: argparse.Namespace, service: TaskService) -> in
     return 0
 
 
-async def _stream(task_id: str, service: TaskService) -> int:
+async def _stream(task_id: str, services: Services) -> int:
+    service = services.tasks
     task = await service.get(task_id)
     last = 0
     while True:
         # Read the status before the chunks: the engine stores every chunk before it ends a task.
         task = await service.get(task.id)
-        chunks = await service.store.chunks_after(task.id, last)
+        chunks = await services.output.after(task.id, last)
         for chunk in chunks:
             for line in chunk.lines:
                 sys.stdout.write(line + "\n")
@@ -210,8 +203,8 @@ async def _stream(task_id: str, service: TaskService) -> int:
         await asyncio.sleep(_STREAM_POLL_SECONDS)
 
 
-async def _init(home: OrchHome, config: Config, service: TaskService) -> int:
-    project = await service.projects.register_checkout(Path.cwd())
+async def _init(home: OrchHome, services: Services) -> int:
+    project = await services.projects.register_checkout(Path.cwd())
     print(f"project {project.name} registered: {project.path}")
     if not home.config_file.exists():
         home.config_file.write_text(example_config_text(), encoding="utf-8")
@@ -266,14 +259,14 @@ def run(argv: list[str]) -> int:
         asyncio.run(serve(home, config, args.transport))
         return 0
     if args.command == "init":
-        return asyncio.run(_with_service(home, config, lambda service: _init(home, config, service)))
+        return asyncio.run(_with_services(home, config, lambda services: _init(home, services)))
     if args.command == "job":
-        return asyncio.run(_with_service(home, config, lambda service: _job_command(args, service)))
+        return asyncio.run(_with_services(home, config, lambda services: _job_command(args, services)))
     if args.command == "project":
-        return asyncio.run(_with_service(home, config, lambda service: _project_command(args, service)))
+        return asyncio.run(_with_services(home, config, lambda services: _project_command(args, services)))
     if args.command == "stream":
-        return asyncio.run(_with_service(home, config, lambda service: _stream(args.id, service)))
-    return asyncio.run(_with_service(home, config, lambda service: _task_command(args, home, config, service)))
+        return asyncio.run(_with_services(home, config, lambda services: _stream(args.id, services)))
+    return asyncio.run(_with_services(home, config, lambda services: _task_command(args, home, services)))
 
 
 def main() -> None:

@@ -1,0 +1,53 @@
+"""One attempt's output on its way to the chats: capture batches become redacted chunks, stored before they are
+published, with the capture offset in the same transaction (so a restart neither loses nor repeats a line)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+
+from orch.core.events import EventHub, OutputChunk
+from orch.core.redact import Redactor
+from orch.core.store.base import Store
+from orch.core.tasks.models import Chunk
+from orch.core.terminal.capture import CaptureBatch
+
+# The last lines of a plain (not structured) agent's output are its summary.
+SUMMARY_LINES = 200
+
+
+class OutputRecorder:
+    def __init__(self, store: Store, hub: EventHub, task_id: int, attempt: int, next_seq: int,
+                 redact_patterns: list[str]) -> None:
+        self._store = store
+        self._hub = hub
+        self.task_id = task_id
+        self.attempt = attempt
+        self._next_seq = next_seq
+        # One per stream: it remembers being inside a private key across reads.
+        self._redactor = Redactor(redact_patterns)
+        self.last_output = time.monotonic()
+        self.tail: collections.deque[str] = collections.deque(maxlen=SUMMARY_LINES)
+        self.finished = asyncio.Event()
+        self.exit_code: int | None = None
+
+    async def record(self, batch: CaptureBatch) -> None:
+        self.last_output = time.monotonic()
+        lines = self._redactor.redact_lines(batch.lines)
+        chunks: list[Chunk] = []
+        now = time.time()
+        if lines:
+            chunks.append(Chunk(self.task_id, self._next_seq, "\n".join(lines), now))
+            self._next_seq += 1
+            self.tail.extend(lines)
+        if batch.finished:
+            chunks.append(Chunk(self.task_id, self._next_seq, "", now, is_final=True))
+            self._next_seq += 1
+        if chunks:
+            await self._store.append_chunks(chunks, attempt=self.attempt, byte_offset=batch.resume_offset)
+            for chunk in chunks:
+                self._hub.publish(OutputChunk(chunk))
+        if batch.finished:
+            self.exit_code = batch.exit_code
+            self.finished.set()

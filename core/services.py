@@ -1,0 +1,120 @@
+"""Everything a front end may do — the CLI, the chat bot — over one store, as named services.
+
+One `Services` per process. Front ends never see the store: they call these services, which are built on first
+use so that a quick command imports only what it needs (`orch task list` never loads the router's SDK, the
+scheduler's triggers or even config.yml). `orch serve` also asks it for the engine and the scheduler, which
+share its store, hub and router.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from orch.core.events import EventHub
+from orch.core.home import OrchHome
+from orch.core.store.base import Store
+from orch.core.store.sqlite import SqliteStore
+from orch.core.tasks.follows import FollowService
+from orch.core.tasks.output import OutputService
+from orch.core.tasks.service import TaskService
+from orch.core.tasks.states import TaskStates
+
+if TYPE_CHECKING:
+    from orch.core.config import Config
+    from orch.core.cursors import Cursors
+    from orch.core.projects.registry import Projects
+    from orch.core.routing.router import Router
+    from orch.core.routing.service import RoutingService
+    from orch.core.running.control import TaskControl
+    from orch.core.running.engine import Engine
+    from orch.core.schedule.jobs import JobBook
+    from orch.core.schedule.scheduler import Scheduler
+    from orch.core.terminal.tmux import TmuxRunner
+
+
+class Services:
+    def __init__(self, home: OrchHome, store: Store, *, config: Config | None = None,
+                 hub: EventHub | None = None) -> None:
+        """`config` is read from the home when first needed if not given; `hub` is serve's (None in the CLI)."""
+        self.home = home
+        self._store = store
+        self._config = config
+        self.hub = hub
+        self.states = TaskStates(store, hub)
+        self.tasks = TaskService(store, self.states, lambda: self.projects)
+        self.output = OutputService(store)
+        self.follows = FollowService(store)
+
+    @classmethod
+    async def open(cls, home: OrchHome, *, config: Config | None = None, hub: EventHub | None = None) -> Services:
+        home.ensure()
+        return cls(home, await SqliteStore.open(home.db_file), config=config, hub=hub)
+
+    async def close(self) -> None:
+        if "router" in self.__dict__:
+            await self.router.close()
+        await self._store.close()
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from orch.core.config import load_config
+
+            self._config = load_config(self.home.config_file)
+        return self._config
+
+    @functools.cached_property
+    def projects(self) -> Projects:
+        from orch.core.projects.registry import Projects
+
+        return Projects(self._store, self.config, self.home)
+
+    @functools.cached_property
+    def jobs(self) -> JobBook:
+        from orch.core.schedule.jobs import JobBook
+
+        return JobBook(self.home, self._store, self.projects)
+
+    @functools.cached_property
+    def cursors(self) -> Cursors:
+        from orch.core.cursors import Cursors
+
+        return Cursors(self._store)
+
+    @functools.cached_property
+    def tmux(self) -> TmuxRunner:
+        from orch.core.terminal.tmux import TmuxRunner
+
+        return TmuxRunner(self.home)
+
+    @functools.cached_property
+    def control(self) -> TaskControl:
+        from orch.core.running.control import TaskControl
+
+        return TaskControl(self.tasks, self.tmux)
+
+    @functools.cached_property
+    def router(self) -> Router:
+        from orch.core.routing.router import Router
+
+        return Router(self.config, self._store, self.home)
+
+    @functools.cached_property
+    def routing(self) -> RoutingService:
+        from orch.core.routing.service import RoutingService
+
+        return RoutingService(self._store, self.tasks, lambda: self.router)
+
+    def engine(self, *, poll_interval: float = 0.5) -> Engine:
+        """The running half of `orch serve` (needs the hub)."""
+        from orch.core.running.engine import Engine
+
+        assert self.hub is not None, "the engine publishes on serve's hub"
+        return Engine(self, self._store, self.hub, poll_interval=poll_interval)
+
+    def scheduler(self, *, check_interval: float = 1.0) -> Scheduler:
+        from orch.core.schedule.scheduler import Scheduler
+
+        assert self.hub is not None, "the scheduler announces fired jobs on serve's hub"
+        return Scheduler(self.home, self._store, self.tasks, self.hub, check_interval=check_interval)
