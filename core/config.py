@@ -167,14 +167,23 @@ def expand_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     return value
 
 
-def _describe(error: ErrorDetails) -> str:
-    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+def describe_error(error: ErrorDetails, prefix: str = "") -> str:
+    """One line for a pydantic validation error of a YAML file: the key path (`a.b[0]`, after `prefix`) and
+    what is wrong."""
+    path = prefix + "".join(f".{part}" if isinstance(part, str) else f"[{part}]" for part in error["loc"])
+    return f"{path.lstrip('.') or '(top level)'}: {error_message(error)}"
+
+
+def error_message(error: ErrorDetails) -> str:
+    """What is wrong, with the value given unless the message already quotes it."""
     if error["type"] == "extra_forbidden":
-        return f"{path}: unknown key"
+        return "unknown key"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] not in ("missing",) and "input" in error and not isinstance(error["input"], dict):
-        message += f" (got {error['input']!r})"
-    return f"{path}: {message}"
+    given = error.get("input")
+    if error["type"] != "missing" and "input" in error and not isinstance(given, dict | list | tuple) \
+            and repr(given) not in message:
+        message += f" (got {given!r})"
+    return message
 
 
 def parse_config(data: Any, source: str = "config.yml") -> Config:
@@ -185,7 +194,7 @@ def parse_config(data: Any, source: str = "config.yml") -> Config:
     try:
         return Config.model_validate(expand_env(data))
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(exc.errors()[0])}") from None
+        raise ConfigError(f"{source}: {describe_error(exc.errors()[0])}") from None
 
 
 def read_yaml(path: Path) -> Any:

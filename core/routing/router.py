@@ -29,6 +29,7 @@ from orch.core.home import OrchHome
 from orch.core.names import COMPLEXITIES
 from orch.core.routing.answer import RouteAnswerError, parse_answer
 from orch.core.store.base import Store
+from orch.core.tasks.labels import label_values
 from orch.core.tasks.models import RouteDecision, Task
 
 log = logging.getLogger("orch.router")
@@ -299,8 +300,8 @@ class Router:
 
 
 def _label_values(task: Task, key: str) -> list[str]:
-    prefix = f"{key}:"
-    return [label[len(prefix):].strip().lower() for label in task.labels if label.startswith(prefix)]
+    # Agent and tier names are lower case; `agent:Claude` means claude.
+    return [value.lower() for value in label_values(task.labels, key)]
 
 
 def _next_after(last: str | None, order: Sequence[str], available: Sequence[str]) -> str:

@@ -26,7 +26,7 @@ import yaml
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from orch.core.config import read_yaml
+from orch.core.config import describe_error, error_message, read_yaml
 from orch.core.errors import ConfigError, NotFound, UserError
 from orch.core.home import OrchHome
 from orch.core.ids import parse_id
@@ -34,7 +34,6 @@ from orch.core.projects.registry import Projects
 from orch.core.store.base import JobState, Store
 from orch.core.tasks.labels import check_labels
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import ErrorDetails
 from tzlocal import get_localzone
 
 ALIASES = {
@@ -177,22 +176,6 @@ class Job(BaseModel):
         return data
 
 
-def _error_message(error: ErrorDetails) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    # Messages about strings and lists already quote what is wrong; other values are shown as given.
-    if error["type"] != "missing" and "input" in error and \
-            not isinstance(error["input"], (dict, list, tuple, str)):
-        message += f" (got {error['input']!r})"
-    return message
-
-
-def _describe(index: int, error: ErrorDetails) -> str:
-    path = "".join(f".{part}" if isinstance(part, str) else f"[{part}]" for part in error["loc"])
-    return f"jobs[{index}]{path}: {_error_message(error)}"
-
-
 def parse_jobs(data: Any, source: str = "jobs.yml") -> list[Job]:
     """Jobs from parsed YAML: a list of jobs, or a mapping whose `jobs` key holds that list."""
     if data is None:
@@ -212,7 +195,7 @@ def parse_jobs(data: Any, source: str = "jobs.yml") -> list[Job]:
         try:
             job = Job.model_validate(entry)
         except ValidationError as exc:
-            raise ConfigError(f"{source}: {_describe(index, exc.errors()[0])}") from None
+            raise ConfigError(f"{source}: {describe_error(exc.errors()[0], f'jobs[{index}]')}") from None
         if job.id in seen:
             raise ConfigError(f"{source}: jobs[{index}].id: {job.id} is used by another job too")
         seen.add(job.id)
@@ -333,7 +316,7 @@ class JobBook:
                 job = Job(id=job_id, schedule=schedule, title=title, body=body.strip("\n"), labels=tuple(labels),
                           project=project)
             except ValidationError as exc:
-                raise UserError(_error_message(exc.errors()[0])) from None
+                raise UserError(error_message(exc.errors()[0])) from None
             save_jobs(self.path, [*jobs, job])
             await self._store.kv_set(_KV_LAST_ID, str(job_id))
             # Slots from now on count: one that passes while orch serve is down runs when it starts (grace).

@@ -76,7 +76,7 @@ def test_bad_schedules_say_why(schedule: str, message: str) -> None:
     ({"jobs": [{"id": 1, "schedule": "@daily", "title": "a", "enabeld": False}]},
      "jobs.yml: jobs[0].enabeld: unknown key"),
     ({"jobs": [{"id": "one", "schedule": "@daily", "title": "a"}]},
-     "jobs.yml: jobs[0].id: Input should be a valid integer, unable to parse string as an integer"),
+     "jobs.yml: jobs[0].id: Input should be a valid integer, unable to parse string as an integer (got 'one')"),
     ({"jobs": [{"id": 1, "schedule": "@daily", "title": "a", "labels": ["agent:gpt"]}]},
      "jobs.yml: jobs[0].labels: unknown agent 'gpt' in label 'agent:gpt' (one of claude, codex, opencode, shell)"),
     ([{"id": 4, "schedule": "@daily", "title": "a"}, {"id": 4, "schedule": "@hourly", "title": "b"}],
