@@ -91,6 +91,20 @@ class WorkflowConfig(_Section):
     idle_timeout_seconds: float = Field(900.0, gt=0)
     max_parallel: int = Field(2, ge=1)
     sandbox: bool = True
+    # None: review when at least one LLM agent is installed.
+    review: bool | None = None
+    review_agent: str | None = None
+    max_review_rounds: int = Field(2, ge=1)
+    review_diff_max_chars: int = Field(60_000, ge=1000)
+    max_cost_per_task: float | None = Field(None, gt=0)
+    worktree_retention_days: float | None = Field(None, gt=0)
+
+    @field_validator("review_agent")
+    @classmethod
+    def _known_reviewer(cls, value: str | None) -> str | None:
+        if value is not None and value not in LLM_AGENTS:
+            raise ValueError(f"unknown agent {value!r} (one of {', '.join(LLM_AGENTS)})")
+        return value
 
 
 class StdoutTransportConfig(_Section):
@@ -137,9 +151,28 @@ class RedactConfig(_Section):
         return value
 
 
+DeliverMode = Literal["branch", "push", "pr", "merge"]
+DELIVER_MODES: tuple[DeliverMode, ...] = ("branch", "push", "pr", "merge")
+_OWNER_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
 class ProjectConfig(_Section):
-    path: str
+    """A project by name. With `path` it is a project of its own; without, settings for a project registered
+    with `orch init` or `orch project add`."""
+
+    path: str | None = None
     default_branch: str | None = None
+    deliver: DeliverMode = "branch"
+    github: str | None = None  # owner/repo; parsed from the remote URL when not set
+    copy_files: list[str] = Field(default_factory=list)  # globs copied from the checkout into each new worktree
+    setup: str | None = None  # a command run in each new worktree before the agent
+
+    @field_validator("github")
+    @classmethod
+    def _owner_repo(cls, value: str | None) -> str | None:
+        if value is not None and not _OWNER_REPO.fullmatch(value):
+            raise ValueError(f"{value!r} is not owner/repo")
+        return value
 
 
 class Config(_Section):

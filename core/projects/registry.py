@@ -13,12 +13,12 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from orch.core.config import Config
+from orch.core.config import Config, ProjectConfig
 from orch.core.errors import NotFound, UserError
 from orch.core.home import OrchHome
 from orch.core.projects.git import default_branch, git, has_commits, repo_root
@@ -44,6 +44,7 @@ class ProjectRef:
     path: Path
     default_branch: str
     managed: bool = False  # a bare clone orch owns: fetched before each task branches from it
+    settings: ProjectConfig = field(default_factory=ProjectConfig)  # deliver, github, copy_files, setup
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,15 @@ class Projects:
 
     async def names(self) -> list[str]:
         stored = [project.name for project in await self._store.list_projects()]
-        return sorted({*stored, *self._config.projects})
+        return sorted({*stored, *self._configured()})
+
+    def _configured(self) -> dict[str, ProjectConfig]:
+        """Projects config.yml defines by path (an entry without one only sets options of a registered one)."""
+        return {name: project for name, project in self._config.projects.items() if project.path is not None}
+
+    def settings(self, name: str) -> ProjectConfig:
+        """The project's options from config.yml (deliver, github, copy_files, setup); defaults when unset."""
+        return self._config.projects.get(name) or ProjectConfig()
 
     async def check_exists(self, name: str) -> None:
         if name != SCRATCH and name not in await self.names():
@@ -136,19 +145,20 @@ class Projects:
 
     async def resolve(self, name: str | None) -> ProjectRef:
         name = name or await self.default_name()
+        settings = self.settings(name)
         if name == SCRATCH and name not in await self.names():
             async with self._scratch_lock:  # two tasks starting at once must not both create it
                 path = await asyncio.to_thread(self._ensure_scratch)
-            return ProjectRef(SCRATCH, path, await asyncio.to_thread(default_branch, path))
-        configured = self._config.projects.get(name)
-        if configured is not None:
+            return ProjectRef(SCRATCH, path, await asyncio.to_thread(default_branch, path), settings=settings)
+        configured = self._configured().get(name)
+        if configured is not None and configured.path is not None:
             path = Path(configured.path).expanduser()
             branch = configured.default_branch
         else:
             stored = await self._store.get_project(name)
             if stored is None:
                 raise NotFound(f"project {name!r} not found")
-            path, branch = Path(stored.path), stored.default_branch
+            path, branch = Path(stored.path), settings.default_branch or stored.default_branch
             if stored.managed:
                 if not path.is_dir():
                     raise UserError(f"project {name!r}: its clone {path} is gone; `orch project remove {name}` "
@@ -156,14 +166,14 @@ class Projects:
                 # A bare clone has no work tree to look for; its HEAD is origin's default branch.
                 if branch is None:
                     branch = await asyncio.to_thread(default_branch, path)
-                return ProjectRef(name, path, branch, managed=True)
+                return ProjectRef(name, path, branch, managed=True, settings=settings)
         # The configured branch wins; otherwise whatever the checkout has out now.
         if not path.is_dir():
             raise UserError(f"project {name!r}: {path} does not exist")
         root = await asyncio.to_thread(repo_root, path)
         if branch is None:
             branch = await asyncio.to_thread(default_branch, root)
-        return ProjectRef(name, root, branch)
+        return ProjectRef(name, root, branch, settings=settings)
 
     async def register_checkout(self, path: Path) -> Project:
         """`orch init`: remember a git checkout the user already has."""
@@ -220,8 +230,8 @@ class Projects:
         """Every project a task may name; one in config.yml shadows a registered one of the same name."""
         views = {stored.name: ProjectView(stored.name, "clone" if stored.managed else "checkout", stored.path,
                                           stored.default_branch) for stored in await self._store.list_projects()}
-        for name, configured in self._config.projects.items():
-            views[name] = ProjectView(name, "config", configured.path, configured.default_branch)
+        for name, configured in self._configured().items():
+            views[name] = ProjectView(name, "config", str(configured.path), configured.default_branch)
         # A checkout with no branch set starts tasks from whatever it has checked out: show that.
         return [replace(view, default_branch=view.default_branch or await asyncio.to_thread(_current_branch, view.path))
                 for view in (views[name] for name in sorted(views))]
@@ -230,7 +240,7 @@ class Projects:
         """Unregister a project; a managed clone (and its task worktrees) is deleted, a checkout never is."""
         project = await self._store.get_project(name)
         if project is None:
-            if name in self._config.projects:
+            if name in self._configured():
                 raise UserError(f"project {name!r} is set in config.yml; remove it there")
             raise NotFound(f"project {name!r} not found")
         default = await self.default_name()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orch.core.tasks.models import Attempt, Chunk, NewTask, RouteDecision, Task, TaskStatus
+from orch.core.tasks.models import Attempt, Chunk, NewTask, Review, RouteDecision, Task, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,14 @@ class JobState:
     handled_until: float
     last_slot: float | None = None
     last_task_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AttemptCost:
+    """An attempt with its task's project: one row of `orch cost`."""
+
+    attempt: Attempt
+    project: str | None
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,15 @@ class Store(ABC):
     async def finish_attempt(self, attempt: Attempt) -> None: ...
     @abstractmethod
     async def list_attempts(self, task_id: int) -> list[Attempt]: ...
+    @abstractmethod
+    async def attempt_costs(self, since: float | None = None) -> list[AttemptCost]:
+        """Every attempt (work and review) started at or after `since`, oldest first, with its project."""
+
+    # reviews
+    @abstractmethod
+    async def add_review(self, review: Review) -> None: ...
+    @abstractmethod
+    async def list_reviews(self, task_id: int) -> list[Review]: ...
 
     # output
     @abstractmethod

@@ -12,8 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from orch.core.store.base import Follow, JobState, Project, Store
-from orch.core.tasks.models import Attempt, Chunk, NewTask, RouteDecision, Task, TaskStatus
+from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
+from orch.core.tasks.models import (
+    ATTEMPT_FIELDS,
+    TASK_FIELDS,
+    Attempt,
+    Chunk,
+    NewTask,
+    Review,
+    ReviewComment,
+    RouteDecision,
+    Task,
+    TaskStatus,
+)
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -105,40 +116,44 @@ MIGRATIONS: list[str] = [
         last_task_id INTEGER
     );
     """,
+    # 3: review and delivery (the task's base, its review, where it went), attempt kinds and agent sessions
+    """
+    ALTER TABLE tasks ADD COLUMN base_branch TEXT;
+    ALTER TABLE tasks ADD COLUMN base_commit TEXT;
+    ALTER TABLE tasks ADD COLUMN next_step TEXT;
+    ALTER TABLE tasks ADD COLUMN review_decision TEXT;
+    ALTER TABLE tasks ADD COLUMN delivered TEXT;
+    ALTER TABLE tasks ADD COLUMN pr_url TEXT;
+    ALTER TABLE tasks ADD COLUMN merge_commit TEXT;
+    ALTER TABLE tasks ADD COLUMN diff_files INTEGER;
+    ALTER TABLE tasks ADD COLUMN diff_added INTEGER;
+    ALTER TABLE tasks ADD COLUMN diff_removed INTEGER;
+    ALTER TABLE attempts ADD COLUMN kind TEXT NOT NULL DEFAULT 'work';
+    ALTER TABLE attempts ADD COLUMN session_id TEXT;
+    CREATE TABLE reviews (
+        task_id INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        reviewer TEXT NOT NULL,
+        model TEXT,
+        decision TEXT NOT NULL,
+        notes TEXT NOT NULL,
+        comments TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL,
+        PRIMARY KEY (task_id, attempt)
+    );
+    """,
 ]
 
-_TASK_COLUMNS = (
-    "id, title, body, status, labels, project, parent_id, agent, model, complexity, route_reason, branch, "
-    "worktree, attempts, summary, review_reason, cost_usd, created_at, updated_at"
-)
-_UPDATABLE = frozenset((
-    "title", "body", "labels", "project", "parent_id", "agent", "model", "complexity", "route_reason", "branch",
-    "worktree", "attempts", "summary", "review_reason", "cost_usd",
-))
+_TASK_COLUMNS = ", ".join(TASK_FIELDS)
+_ATTEMPT_COLUMNS = ", ".join(ATTEMPT_FIELDS)
+_UPDATABLE = frozenset(TASK_FIELDS) - {"id", "status", "created_at", "updated_at"}
 
 
 def _task_from_row(row: Sequence[Any]) -> Task:
-    return Task(
-        id=row[0],
-        title=row[1],
-        body=row[2],
-        status=TaskStatus(row[3]),
-        labels=tuple(json.loads(row[4])),
-        project=row[5],
-        parent_id=row[6],
-        agent=row[7],
-        model=row[8],
-        complexity=row[9],
-        route_reason=row[10],
-        branch=row[11],
-        worktree=row[12],
-        attempts=row[13],
-        summary=row[14],
-        review_reason=row[15],
-        cost_usd=row[16],
-        created_at=row[17],
-        updated_at=row[18],
-    )
+    values = dict(zip(TASK_FIELDS, row, strict=True))
+    values["status"] = TaskStatus(values["status"])
+    values["labels"] = tuple(json.loads(values["labels"]))
+    return Task(**values)
 
 
 def _encode(field: str, value: Any) -> Any:
@@ -258,28 +273,57 @@ class SqliteStore(Store):
 
     async def add_attempt(self, attempt: Attempt) -> None:
         await self._db.execute(
-            "INSERT OR REPLACE INTO attempts (task_id, number, agent, model, started_at) VALUES (?, ?, ?, ?, ?)",
-            (attempt.task_id, attempt.number, attempt.agent, attempt.model, attempt.started_at),
+            "INSERT OR REPLACE INTO attempts (task_id, number, agent, model, started_at, kind) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (attempt.task_id, attempt.number, attempt.agent, attempt.model, attempt.started_at, attempt.kind),
         )
         await self._db.commit()
 
     async def finish_attempt(self, attempt: Attempt) -> None:
         await self._db.execute(
             "UPDATE attempts SET finished_at = ?, exit_code = ?, outcome = ?, error = ?, summary = ?, "
-            "cost_usd = ?, tokens_in = ?, tokens_out = ? WHERE task_id = ? AND number = ?",
+            "cost_usd = ?, tokens_in = ?, tokens_out = ?, session_id = ? WHERE task_id = ? AND number = ?",
             (attempt.finished_at, attempt.exit_code, attempt.outcome, attempt.error, attempt.summary,
-             attempt.cost_usd, attempt.tokens_in, attempt.tokens_out, attempt.task_id, attempt.number),
+             attempt.cost_usd, attempt.tokens_in, attempt.tokens_out, attempt.session_id, attempt.task_id,
+             attempt.number),
         )
         await self._db.commit()
 
     async def list_attempts(self, task_id: int) -> list[Attempt]:
         async with self._db.execute(
-            "SELECT task_id, number, agent, model, started_at, finished_at, exit_code, outcome, error, summary, "
-            "cost_usd, tokens_in, tokens_out FROM attempts WHERE task_id = ? ORDER BY number",
-            (task_id,),
+            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? ORDER BY number", (task_id,)
         ) as cursor:
             rows = await cursor.fetchall()
         return [Attempt(*row) for row in rows]
+
+    async def attempt_costs(self, since: float | None = None) -> list[AttemptCost]:
+        async with self._db.execute(
+            f"SELECT {', '.join('a.' + name for name in ATTEMPT_FIELDS)}, t.project FROM attempts a "
+            "JOIN tasks t ON t.id = a.task_id WHERE a.started_at >= ? ORDER BY a.started_at",
+            (since or 0.0,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [AttemptCost(Attempt(*row[:-1]), row[-1]) for row in rows]
+
+    async def add_review(self, review: Review) -> None:
+        comments = [{"path": c.path, "line": c.line, "body": c.body} for c in review.comments]
+        await self._db.execute(
+            "INSERT OR REPLACE INTO reviews (task_id, attempt, reviewer, model, decision, notes, comments, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (review.task_id, review.attempt, review.reviewer, review.model, review.decision, review.notes,
+             json.dumps(comments), review.created_at),
+        )
+        await self._db.commit()
+
+    async def list_reviews(self, task_id: int) -> list[Review]:
+        async with self._db.execute(
+            "SELECT task_id, attempt, reviewer, model, decision, notes, comments, created_at FROM reviews "
+            "WHERE task_id = ? ORDER BY attempt", (task_id,)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Review(row[0], row[1], row[2], row[3], row[4], row[5],
+                       tuple(ReviewComment(c["path"], c["line"], c["body"]) for c in json.loads(row[6])), row[7])
+                for row in rows]
 
     async def append_chunks(
         self, chunks: Sequence[Chunk], *, attempt: int | None = None, byte_offset: int | None = None

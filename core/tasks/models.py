@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -42,29 +42,25 @@ class Task:
     cost_usd: float | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    base_branch: str | None = None  # the branch the task's branch started from
+    base_commit: str | None = None  # where it started: `orch task diff` compares against this
+    next_step: str | None = None  # what the next run does first: "review" (asked for), else attempts
+    review_decision: str | None = None  # approve | request_changes | reject | error, of the last review
+    delivered: str | None = None  # push | pr | merge, once delivered
+    pr_url: str | None = None
+    merge_commit: str | None = None
+    diff_files: int | None = None  # files changed against the base, and lines added/removed
+    diff_added: int | None = None
+    diff_removed: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "body": self.body,
-            "status": self.status.value,
-            "labels": list(self.labels),
-            "project": self.project,
-            "parent_id": self.parent_id,
-            "agent": self.agent,
-            "model": self.model,
-            "complexity": self.complexity,
-            "route_reason": self.route_reason,
-            "branch": self.branch,
-            "worktree": self.worktree,
-            "attempts": self.attempts,
-            "summary": self.summary,
-            "review_reason": self.review_reason,
-            "cost_usd": self.cost_usd,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        data = {name: getattr(self, name) for name in TASK_FIELDS}
+        data["status"] = self.status.value
+        data["labels"] = list(self.labels)
+        return data
+
+
+TASK_FIELDS = tuple(f.name for f in fields(Task))
 
 
 @dataclass(frozen=True)
@@ -93,6 +89,32 @@ class Attempt:
     cost_usd: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
+    kind: str = "work"  # work | review
+    session_id: str | None = None  # the agent's own session, resumed by a follow-up
+
+
+ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
+
+
+@dataclass(frozen=True)
+class ReviewComment:
+    path: str
+    line: int | None
+    body: str
+
+
+@dataclass(frozen=True)
+class Review:
+    """What a reviewing agent decided about a task's change (one per review attempt)."""
+
+    task_id: int
+    attempt: int  # the review attempt's number
+    reviewer: str
+    model: str | None
+    decision: str  # approve | request_changes | reject | error (an unreadable answer or a failed reviewer)
+    notes: str
+    comments: tuple[ReviewComment, ...] = ()
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True)
