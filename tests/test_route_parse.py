@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from orch.core.routing.answer import RouteAnswerError, extract_json, parse_answer
+from orch.core.answers import extract_json
+from orch.core.routing.answer import RouteAnswerError, parse_answer
 
 AVAILABLE = ("claude", "codex")
 
@@ -25,7 +26,7 @@ def test_extract_fence_with_attributes_on_the_opening_line() -> None:
 
 def test_extract_in_prose_skips_objects_without_a_route_key() -> None:
     text = 'Objects look like {"a": 1}. Mine: {"executor": "codex", "profile": {"role": "x"}} — done.'
-    assert extract_json(text) == {"executor": "codex", "profile": {"role": "x"}}
+    assert extract_json(text, prefer=("executor", "agent")) == {"executor": "codex", "profile": {"role": "x"}}
 
 
 def test_extract_in_prose_falls_back_to_the_first_object() -> None:
@@ -34,8 +35,10 @@ def test_extract_in_prose_falls_back_to_the_first_object() -> None:
 
 @pytest.mark.parametrize("text", ["", "codex please", "[1, 2]", '{"executor": "codex"', "```json\nnot json\n```"])
 def test_extract_without_an_object_fails(text: str) -> None:
-    with pytest.raises(RouteAnswerError, match="no JSON object"):
+    with pytest.raises(ValueError, match="no JSON object"):
         extract_json(text)
+    with pytest.raises(RouteAnswerError, match="no JSON object"):
+        parse_answer(text, AVAILABLE)
 
 
 def test_parse_minimal_answer_warns_about_what_is_missing() -> None:

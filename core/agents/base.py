@@ -46,6 +46,7 @@ class AttemptContext:
     agent_config: AgentConfig
     workflow: WorkflowConfig
     result_file: Path  # where a scripted agent may write {"summary", "delegations"} as JSON
+    read_only: bool = False  # a review: the agent's sandbox must deny every edit
 
     @property
     def raw_output_file(self) -> Path:

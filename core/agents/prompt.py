@@ -36,8 +36,9 @@ def build_system_prompt(task: Task, worktree: Path, main_checkout: Path, profile
     )
 
 
-def build_task_prompt(task: Task, children_results: list[str]) -> str:
-    """The first user message: the task, and the results of its sub-tasks when it runs again after them."""
+def build_task_prompt(task: Task, children_results: list[str], feedback: str | None = None) -> str:
+    """The first user message: the task, the results of its sub-tasks when it runs again after them, and a
+    reviewer's requests when its last change was not approved."""
     parts = [f"Task {task.id}: {task.title}"]
     if task.body.strip():
         parts.append(task.body.strip())
@@ -45,5 +46,7 @@ def build_task_prompt(task: Task, children_results: list[str]) -> str:
         results = "\n".join(f"- {result.strip()}" for result in children_results)
         parts.append("The sub-tasks you delegated are done. Their results:\n" + results
                      + "\n\nContinue the task with these results.")
+    if feedback:
+        parts.append(feedback.strip())
     parts.append("End with the orch-result block described in your instructions.")
     return "\n\n".join(parts) + "\n"

@@ -20,18 +20,25 @@ _IDENTITY = {
 
 
 def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None,
-        timeout: float | None = None) -> str:
+        timeout: float | None = None, strip: bool = True) -> str:
+    """git's standard output; with `check`, an OrchError carrying git's own message when it fails."""
+    result = run_git(cwd, *args, env=env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise OrchError(f"git {' '.join(args)} failed in {cwd}: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout.strip() if strip else result.stdout
+
+
+def run_git(cwd: Path, *args: str, env: Mapping[str, str] | None = None,
+            timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run git and hand back how it ended, whatever the exit status (the caller reads it)."""
     full_env = {**os.environ, **(env or {})}
     if not _has_identity(cwd):
         full_env.update(_IDENTITY)
     try:
-        result = subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                                timeout=timeout)
+        return subprocess.run(["git", *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                              timeout=timeout)
     except subprocess.TimeoutExpired:
         raise OrchError(f"git {' '.join(args)} took longer than {timeout:g} s in {cwd}") from None
-    if check and result.returncode != 0:
-        raise OrchError(f"git {' '.join(args)} failed in {cwd}: {result.stderr.strip() or result.stdout.strip()}")
-    return result.stdout.strip()
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,17 +1,25 @@
-"""One git worktree per task, on its own branch, and the commit of what the agent changed."""
+"""One git worktree per task, on its own branch, and the commit of what the agent changed.
+
+A new worktree starts from the task's base (a `base:BRANCH` label, else the project's default branch); its
+base commit is remembered so the task's diff is always against where it started. Files named by the project's
+`copy_files` (a `.env` that git does not track, say) are copied in from the project's checkout and are never
+committed. A worktree that was removed is re-created from its branch, so the branch's commits are never lost.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from orch.core.errors import OrchError
+from orch.core.errors import OrchError, UserError
 from orch.core.home import OrchHome
 from orch.core.projects.git import git
 from orch.core.projects.registry import NO_PROMPT, ProjectRef
+from orch.core.tasks.labels import label_values
 from orch.core.tasks.models import Task
 
 log = logging.getLogger("orch.worktrees")
@@ -23,11 +31,24 @@ FETCH_TIMEOUT_SECONDS = 120.0
 class Worktree:
     path: Path
     branch: str
+    base_branch: str
+    base_commit: str
+    created: bool = False  # made just now (so the project's setup has not run in it yet)
 
 
 def branch_name(task: Task) -> str:
     slug = "-".join(re.findall(r"[a-z0-9]+", task.title.lower()))[:40].strip("-") or "task"
     return f"orch/{task.id}-{slug}"
+
+
+def base_branch(task: Task, project: ProjectRef) -> str:
+    """Where a task's branch starts: its `base:BRANCH` label, else the project's default branch."""
+    return task.base_branch or next(iter(label_values(task.labels, "base")), None) or project.default_branch
+
+
+def never_committed(project: ProjectRef) -> tuple[str, ...]:
+    """Pathspecs that keep the files `copy_files` brings in out of every commit."""
+    return tuple(f":(exclude,glob){pattern}" for pattern in project.settings.copy_files)
 
 
 class Worktrees:
@@ -42,19 +63,27 @@ class Worktrees:
 
     def _ensure(self, project: ProjectRef, task: Task) -> Worktree:
         branch = task.branch or branch_name(task)
+        base = base_branch(task, project)
         path = Path(task.worktree) if task.worktree else self._home.worktrees_dir / project.name / branch
         if (path / ".git").exists():
-            return Worktree(path, branch)
+            return Worktree(path, branch, base, task.base_commit or self._merge_base(project, base, branch))
         path.parent.mkdir(parents=True, exist_ok=True)
         git(project.path, "worktree", "prune")
-        exists = bool(git(project.path, "branch", "--list", branch))
-        if exists:
+        if git(project.path, "branch", "--list", branch):
             git(project.path, "worktree", "add", str(path), branch)
+            base_commit = task.base_commit or self._merge_base(project, base, branch)
         else:
             if project.managed:
                 self._fetch(project)
-            git(project.path, "worktree", "add", "-b", branch, str(path), project.default_branch)
-        return Worktree(path, branch)
+            base_commit = git(project.path, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False)
+            if not base_commit:
+                raise UserError(f"task {task.id}: base branch {base!r} does not exist in project {project.name}")
+            git(project.path, "worktree", "add", "-b", branch, str(path), base_commit)
+        self._copy_files(project, path)
+        return Worktree(path, branch, base, base_commit, created=True)
+
+    def _merge_base(self, project: ProjectRef, base: str, branch: str) -> str:
+        return git(project.path, "merge-base", base, branch, check=False) or base
 
     def _fetch(self, project: ProjectRef) -> None:
         """Bring the clone's default branch up to origin's, so a new task starts from the latest code."""
@@ -63,12 +92,27 @@ class Worktrees:
         except OrchError as exc:
             log.warning("project %s: fetch failed, the task starts from what the clone has: %s", project.name, exc)
 
-    async def commit(self, worktree: Path, message: str) -> list[str]:
-        """Commit every change in the worktree; returns the files changed (empty when nothing changed)."""
-        return await asyncio.to_thread(self._commit, worktree, message)
+    def _copy_files(self, project: ProjectRef, worktree: Path) -> None:
+        if not project.settings.copy_files:
+            return
+        if project.managed:
+            log.warning("project %s: copy_files needs a checkout to copy from; a clone orch made has none",
+                        project.name)
+            return
+        for pattern in project.settings.copy_files:
+            for source in sorted(project.path.glob(pattern)):
+                if not source.is_file() or ".git" in source.relative_to(project.path).parts:
+                    continue
+                target = worktree / source.relative_to(project.path)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
 
-    def _commit(self, worktree: Path, message: str) -> list[str]:
-        git(worktree, "add", "-A")
+    async def commit(self, worktree: Path, message: str, exclude: tuple[str, ...] = ()) -> list[str]:
+        """Commit every change in the worktree but what `exclude` names; the files changed ([] when none)."""
+        return await asyncio.to_thread(self._commit, worktree, message, exclude)
+
+    def _commit(self, worktree: Path, message: str, exclude: tuple[str, ...]) -> list[str]:
+        git(worktree, "add", "-A", "--", ".", *exclude)
         changed = git(worktree, "diff", "--cached", "--name-only")
         if not changed:
             return []

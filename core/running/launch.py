@@ -29,21 +29,42 @@ class AttemptSetup:
         self._store = store
 
     async def context(self, task: Task, number: int, decision: RouteDecision, project: ProjectRef,
-                      worktree: Worktree) -> AttemptContext:
-        attempt_dir = self._home.attempt_dir(task.id, number)
-        attempt_dir.mkdir(parents=True, exist_ok=True)
+                      worktree: Worktree, feedback: str | None = None) -> AttemptContext:
+        """A work attempt: the task (with its children's results, and a reviewer's `feedback` if any)."""
         children = await self._store.list_tasks(parent_id=task.id)
         results = [f"task {c.id} ({c.title}): {c.status.value}: {c.summary or 'no summary'}" for c in children]
-        prompt_file = attempt_dir / "prompt.md"
-        prompt_file.write_text(build_task_prompt(task, results), encoding="utf-8")
         route = await self._store.get_route(task.id) or {}
+        system = build_system_prompt(task, worktree.path, project.path, route.get("profile") or {})
+        return self._context(task, number, decision.agent, decision.model, project, worktree,
+                             build_task_prompt(task, results, feedback), system)
+
+    def review_context(self, task: Task, number: int, reviewer: str, model: str | None, project: ProjectRef,
+                       worktree: Worktree, prompt: str, system_prompt: str) -> AttemptContext:
+        """A review attempt: read-only, with the review prompt instead of the task's."""
+        return self._context(task, number, reviewer, model, project, worktree, prompt, system_prompt, read_only=True)
+
+    def _context(self, task: Task, number: int, agent: str, model: str | None, project: ProjectRef,
+                 worktree: Worktree, prompt: str, system_prompt: str, *, read_only: bool = False) -> AttemptContext:
+        attempt_dir = self._home.attempt_dir(task.id, number)
+        attempt_dir.mkdir(parents=True, exist_ok=True)
+        prompt_file = attempt_dir / "prompt.md"
+        prompt_file.write_text(prompt, encoding="utf-8")
         return AttemptContext(
-            task=task, attempt=number, agent=decision.agent, model=decision.model, worktree=worktree.path,
-            attempt_dir=attempt_dir, prompt_file=prompt_file,
-            system_prompt=build_system_prompt(task, worktree.path, project.path, route.get("profile") or {}),
-            main_checkout=project.path, agent_config=self._config.agents.get(decision.agent),
-            workflow=self._config.workflow, result_file=attempt_dir / "result.json",
+            task=task, attempt=number, agent=agent, model=model, worktree=worktree.path, attempt_dir=attempt_dir,
+            prompt_file=prompt_file, system_prompt=system_prompt, main_checkout=project.path,
+            agent_config=self._config.agents.get(agent), workflow=self._config.workflow,
+            result_file=attempt_dir / "result.json", read_only=read_only,
         )
+
+    def setup_marker(self, task_id: int) -> Path:
+        """Touched once the project's setup command has succeeded in the task's current worktree."""
+        return self._home.attempt_dir(task_id, 0).parent / "setup.done"
+
+    def setup_command(self, ctx: AttemptContext, project: ProjectRef) -> str | None:
+        """The project's setup, for a work attempt in a worktree where it has not succeeded yet."""
+        if ctx.read_only or not project.settings.setup or self.setup_marker(ctx.task.id).exists():
+            return None
+        return project.settings.setup
 
     def environment(self, ctx: AttemptContext, launch: Launch) -> dict[str, str]:
         """The agent's environment: what its adapter asks for and the ORCH_* variables (SPEC "Agents")."""

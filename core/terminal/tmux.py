@@ -39,6 +39,14 @@ class PaneProcess:
     attempt_dir: Path
     stdin_file: Path | None = None  # None: the pane's terminal, so `/say` reaches the program
     unset_env: tuple[str, ...] = ()  # variables the agent must not inherit from orch's own environment
+    # The project's setup command, run first (its output is the pane's too); `setup_done` is touched when it
+    # succeeds, `setup_failed` gets its exit status when it does not, and then the agent does not run.
+    setup: str | None = None
+    setup_done: Path | None = None
+
+    @property
+    def setup_failed(self) -> Path:
+        return self.attempt_dir / "setup_failed"
 
 
 @dataclass(frozen=True)
@@ -67,18 +75,35 @@ class TmuxRunner:
     def wrapper_script(self, process: PaneProcess, nonce: str, go_channel: str) -> str:
         stdin = f" < {shlex.quote(str(process.stdin_file))}" if process.stdin_file else ""
         exit_file = shlex.quote(str(process.attempt_dir / "exit_code"))
+        agent = [f"{shlex.join(process.argv)}{stdin}", "status=$?"]
         return "\n".join([
             "#!/bin/sh",
             f"tmux -L {shlex.quote(self.socket_name)} wait-for {shlex.quote(go_channel)}",
             f"cd {shlex.quote(str(process.cwd))} || exit 97",
             *([f"unset {' '.join(shlex.quote(name) for name in process.unset_env)}"] if process.unset_env else []),
-            f"{shlex.join(process.argv)}{stdin}",
-            "status=$?",
+            *(self._setup_then(process, agent) if process.setup else agent),
             f'echo "$status" > {exit_file}',
             exit_marker(nonce, '"$status"'),
             f"exec tmux -L {shlex.quote(self.socket_name)} wait-for {shlex.quote(go_channel + '-never')}",
             "",
         ])
+
+    @staticmethod
+    def _setup_then(process: PaneProcess, agent: list[str]) -> list[str]:
+        assert process.setup is not None
+        done = f"touch {shlex.quote(str(process.setup_done))}" if process.setup_done else ":"
+        return [
+            f"echo {shlex.quote('$ ' + process.setup)}",
+            f"sh -c {shlex.quote(process.setup)}",
+            "status=$?",
+            'if [ "$status" -ne 0 ]; then',
+            '    echo "orch: the project\'s setup command failed (exit $status); the agent did not run"',
+            f'    echo "$status" > {shlex.quote(str(process.setup_failed))}',
+            "else",
+            f"    {done}",
+            *(f"    {line}" for line in agent),
+            "fi",
+        ]
 
     def start_sync(self, process: PaneProcess) -> StartedPane:
         nonce = secrets.token_hex(8)
