@@ -5,8 +5,10 @@ WAL plus a busy timeout lets `orch serve` and the CLI processes interleave on on
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
@@ -108,6 +110,8 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# How long a connection waits for another process's write lock before it gives up with "database is locked".
+BUSY_TIMEOUT_SECONDS = 30.0
 _TASK_COLUMNS = (
     "id, title, body, status, labels, project, parent_id, agent, model, complexity, route_reason, branch, "
     "worktree, attempts, summary, review_reason, cost_usd, created_at, updated_at"
@@ -142,6 +146,20 @@ def _task_from_row(row: Sequence[Any]) -> Task:
     )
 
 
+async def _use_wal(db: aiosqlite.Connection) -> None:
+    """Switch the file to WAL; it stays so, later opens find it done. Two processes switching a fresh file at the
+    same moment get "database is locked" from SQLite at once, without waiting out the busy timeout: retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.005)
+
+
 def _encode(field: str, value: Any) -> Any:
     if field == "labels":
         return json.dumps(list(value))
@@ -155,11 +173,10 @@ class SqliteStore(Store):
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), timeout=30.0)
+        db = await aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
+            await _use_wal(db)
             await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA busy_timeout=30000")
             store = cls(db)
             await store._migrate()
         except BaseException:
