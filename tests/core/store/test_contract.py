@@ -370,9 +370,9 @@ async def test_a_second_process_writes_while_this_one_does(store: Store, backend
     assert any(mine[0].id < task.id < mine[-1].id for task in theirs), "the two processes never interleaved"
     for task in mine + theirs:
         assert task.status is ROUTED
-        who, number = task.title.split()
-        assert [c.content for c in await store.chunks_after(task.id, 0)] == [f"{who} line {number}", ""]
-        assert await store.capture_offset(task.id, 1) == int(number)
+        who, written_in = task.title.split()
+        assert [c.content for c in await store.chunks_after(task.id, 0)] == [f"{who} line {written_in}", ""]
+        assert await store.capture_offset(task.id, 1) == int(written_in)
         assert await store.list_follows(transport=who, task_id=task.id) == [Follow(who, "chat", task.id, 2)]
     assert await store.kv_get("test.round") == str(rounds)
     assert await store.kv_get("child.round") == str(len(theirs))
