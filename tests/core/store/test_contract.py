@@ -8,6 +8,7 @@ nothing behind, and a second process writing while the test writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -205,6 +206,27 @@ async def test_a_failed_append_stores_neither_its_chunks_nor_its_offset(store: S
     assert await store.capture_offset(task.id, 1) == 300
 
 
+async def test_a_cancelled_append_is_all_or_nothing_and_holds_no_lock(store: Store, open_store: OpenStore) -> None:
+    task = await new_task(store)
+    other = await open_store()
+    batch = [chunk(task.id, 1), chunk(task.id, 2)]
+    append = asyncio.create_task(store.append_chunks(batch, attempt=1, byte_offset=10))
+    # Let it get as far as its first statement, then cancel it, as stopping the engine would.
+    await asyncio.sleep(0)
+    append.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await append
+    # Another store can write straight away: nothing of the cancelled append holds the database.
+    async with asyncio.timeout(5):
+        await other.kv_set("after", "cancel")
+    stored = await other.chunks_after(task.id, 0)
+    assert stored in ([], batch)
+    assert await other.capture_offset(task.id, 1) == (10 if stored else 0)
+    # And nothing of it is left pending on the cancelled store's side for its next write to commit.
+    await store.append_chunks([chunk(task.id, len(stored) + 1, "next")])
+    assert await other.chunks_after(task.id, 0) == [*stored, chunk(task.id, len(stored) + 1, "next")]
+
+
 # routing
 
 async def test_a_route_is_saved_replaced_and_read_back_as_json(store: Store) -> None:
@@ -334,6 +356,23 @@ async def test_concurrent_job_slot_claims_from_two_stores_exactly_one_wins(
         assert sorted(claims) == [False, True], f"round {round_}: {claims}"
         handled = until
     assert (await other.list_job_states())[1].handled_until == handled
+
+
+async def test_what_a_closed_store_wrote_is_there_when_opened_again(
+    backend: Backend, database: str, open_store: OpenStore
+) -> None:
+    first = await backend.open(database)
+    try:
+        task = await new_task(first, labels=("agent:shell",))
+        await first.append_chunks([chunk(task.id, 1)], attempt=1, byte_offset=10)
+        await first.kv_set("telegram.offset", "7")
+    finally:
+        await first.close()
+    reopened = await open_store()
+    assert await reopened.get_task(task.id) == task
+    assert await reopened.chunks_after(task.id, 0) == [chunk(task.id, 1)]
+    assert await reopened.capture_offset(task.id, 1) == 10
+    assert await reopened.kv_get("telegram.offset") == "7"
 
 
 # several processes
