@@ -1,8 +1,8 @@
 """The Store contract: every method of the ABC, run against every implementation in backends.py.
 
 Several processes share one store, so besides what each method returns this covers compare-and-set (a
-transition or a job slot claimed from two store objects at once: exactly one wins), a failed write that leaves
-nothing behind, and a second process writing while the test writes.
+transition or a job slot claimed from two store objects at once: exactly one wins), a failed or cancelled write
+that leaves nothing behind, and a second process writing while the test writes.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ async def new_task(store: Store, title: str = "fix the login test", *, body: str
     return await store.create_task(NewTask(title, body, labels, project, parent_id))
 
 
-def chunk(task_id: int, seq: int, content: str = "", *, is_final: bool = False) -> Chunk:
-    return Chunk(task_id, seq, content or f"line {seq}", 1_700_000_000.0 + seq, is_final)
+def chunk(task_id: int, seq: int, content: str | None = None, *, is_final: bool = False) -> Chunk:
+    return Chunk(task_id, seq, f"line {seq}" if content is None else content, 1_700_000_000.0 + seq, is_final)
 
 
 # tasks
@@ -162,9 +162,9 @@ async def test_chunks_come_back_after_a_seq_in_order_and_limited(store: Store) -
 
     await store.append_chunks([chunk(task.id, 1, "one\ntwo"), chunk(task.id, 2, "three")])
     await store.append_chunks([chunk(other.id, 1, "elsewhere")])
-    await store.append_chunks([chunk(task.id, 3, "four"), chunk(task.id, 4, is_final=True)])
+    await store.append_chunks([chunk(task.id, 3, "four"), chunk(task.id, 4, "", is_final=True)])
     written = [chunk(task.id, 1, "one\ntwo"), chunk(task.id, 2, "three"), chunk(task.id, 3, "four"),
-               chunk(task.id, 4, is_final=True)]
+               chunk(task.id, 4, "", is_final=True)]
     assert await store.chunks_after(task.id, 0) == written
     assert await store.chunks_after(task.id, 2) == written[2:]
     assert await store.chunks_after(task.id, 0, limit=2) == written[:2]
