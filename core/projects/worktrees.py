@@ -113,8 +113,11 @@ class Worktrees:
 
     def _commit(self, worktree: Path, message: str, exclude: tuple[str, ...]) -> list[str]:
         git(worktree, "add", "-A", "--", ".", *exclude)
-        changed = git(worktree, "diff", "--cached", "--name-only")
+        # -z: names as they are (without it git quotes any name with a non-ASCII letter: "caf\303\251.md");
+        # --no-renames: a moved file is its old name gone and its new one added, so both are listed.
+        changed = [name for name in git(worktree, "diff", "--cached", "--name-only", "--no-renames", "-z").split("\0")
+                   if name]
         if not changed:
             return []
         git(worktree, "commit", "-q", "-m", message)
-        return changed.splitlines()
+        return changed

@@ -5,9 +5,12 @@ WAL plus a busy timeout lets `orch serve` and the CLI processes interleave on on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +147,8 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
+# How long a connection waits for another process's write lock before it gives up with "database is locked".
+BUSY_TIMEOUT_SECONDS = 30.0
 _TASK_COLUMNS = ", ".join(TASK_FIELDS)
 _ATTEMPT_COLUMNS = ", ".join(ATTEMPT_FIELDS)
 _UPDATABLE = frozenset(TASK_FIELDS) - {"id", "status", "created_at", "updated_at"}
@@ -154,6 +159,20 @@ def _task_from_row(row: Sequence[Any]) -> Task:
     values["status"] = TaskStatus(values["status"])
     values["labels"] = tuple(json.loads(values["labels"]))
     return Task(**values)
+
+
+async def _use_wal(db: aiosqlite.Connection) -> None:
+    """Switch the file to WAL; it stays so, later opens find it done. Two processes switching a fresh file at the
+    same moment get "database is locked" from SQLite at once, without waiting out the busy timeout: retry."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.005)
 
 
 def _encode(field: str, value: Any) -> Any:
@@ -169,44 +188,59 @@ class SqliteStore(Store):
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), timeout=30.0)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA busy_timeout=30000")
-        store = cls(db)
-        await store._migrate()
+        db = await aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
+        try:
+            await _use_wal(db)
+            await db.execute("PRAGMA synchronous=NORMAL")
+            store = cls(db)
+            await store._migrate()
+        except BaseException:
+            await db.close()
+            raise
         return store
 
-    async def _migrate(self) -> None:
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write: committed when the block ends, rolled back when it raises or is cancelled. Left open, a
+        failed write would keep the database's write lock from every other process, and the next write on this
+        connection would commit what was left of it."""
+        try:
+            yield self._db
+        except BaseException:
+            await self._db.rollback()
+            raise
+        await self._db.commit()
+
+    async def _user_version(self) -> int:
         async with self._db.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
-        version = int(row[0]) if row else 0
+        return int(row[0]) if row else 0
+
+    async def _migrate(self) -> None:
+        version = await self._user_version()
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # BEGIN IMMEDIATE so two processes opening a fresh database do not both migrate it.
-            await self._db.execute("BEGIN IMMEDIATE")
-            async with self._db.execute("PRAGMA user_version") as cursor:
-                current = await cursor.fetchone()
-            if current and int(current[0]) >= number:
-                await self._db.rollback()
-                continue
-            for statement in script.split(";"):
-                if statement.strip():
-                    await self._db.execute(statement)
-            await self._db.execute(f"PRAGMA user_version={number}")
-            await self._db.commit()
+            async with self._transaction() as db:
+                # BEGIN IMMEDIATE so two processes opening a fresh database do not both migrate it.
+                await db.execute("BEGIN IMMEDIATE")
+                if await self._user_version() >= number:
+                    continue
+                for statement in script.split(";"):
+                    if statement.strip():
+                        await db.execute(statement)
+                await db.execute(f"PRAGMA user_version={number}")
 
     async def close(self) -> None:
         await self._db.close()
 
     async def create_task(self, new: NewTask) -> Task:
         now = time.time()
-        cursor = await self._db.execute(
-            "INSERT INTO tasks (title, body, status, labels, project, parent_id, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (new.title, new.body, TaskStatus.NEW.value, json.dumps(list(new.labels)), new.project,
-             new.parent_id, now, now),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO tasks (title, body, status, labels, project, parent_id, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (new.title, new.body, TaskStatus.NEW.value, json.dumps(list(new.labels)), new.project,
+                 new.parent_id, now, now),
+            )
         task_id = cursor.lastrowid
         assert task_id is not None
         task = await self.get_task(task_id)
@@ -240,10 +274,10 @@ class SqliteStore(Store):
         if fields:
             assignments = ", ".join(f"{name} = ?" for name in fields)
             params = [_encode(name, value) for name, value in fields.items()]
-            await self._db.execute(
-                f"UPDATE tasks SET {assignments}, updated_at = ? WHERE id = ?", [*params, time.time(), task_id]
-            )
-            await self._db.commit()
+            async with self._transaction() as db:
+                await db.execute(
+                    f"UPDATE tasks SET {assignments}, updated_at = ? WHERE id = ?", [*params, time.time(), task_id]
+                )
         task = await self.get_task(task_id)
         if task is None:
             raise KeyError(task_id)
@@ -263,31 +297,31 @@ class SqliteStore(Store):
             allowed = [status.value for status in only_from]
             condition = f" AND status IN ({', '.join('?' for _ in allowed)})"
             params.extend(allowed)
-        cursor = await self._db.execute(
-            f"UPDATE tasks SET status = ?{assignments}, updated_at = ? WHERE id = ?{condition}", params
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                f"UPDATE tasks SET status = ?{assignments}, updated_at = ? WHERE id = ?{condition}", params
+            )
         if cursor.rowcount == 0:
             return None
         return await self.get_task(task_id)
 
     async def add_attempt(self, attempt: Attempt) -> None:
-        await self._db.execute(
-            "INSERT OR REPLACE INTO attempts (task_id, number, agent, model, started_at, kind) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (attempt.task_id, attempt.number, attempt.agent, attempt.model, attempt.started_at, attempt.kind),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO attempts (task_id, number, agent, model, started_at, kind) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (attempt.task_id, attempt.number, attempt.agent, attempt.model, attempt.started_at, attempt.kind),
+            )
 
     async def finish_attempt(self, attempt: Attempt) -> None:
-        await self._db.execute(
-            "UPDATE attempts SET finished_at = ?, exit_code = ?, outcome = ?, error = ?, summary = ?, "
-            "cost_usd = ?, tokens_in = ?, tokens_out = ?, session_id = ? WHERE task_id = ? AND number = ?",
-            (attempt.finished_at, attempt.exit_code, attempt.outcome, attempt.error, attempt.summary,
-             attempt.cost_usd, attempt.tokens_in, attempt.tokens_out, attempt.session_id, attempt.task_id,
-             attempt.number),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE attempts SET finished_at = ?, exit_code = ?, outcome = ?, error = ?, summary = ?, "
+                "cost_usd = ?, tokens_in = ?, tokens_out = ?, session_id = ? WHERE task_id = ? AND number = ?",
+                (attempt.finished_at, attempt.exit_code, attempt.outcome, attempt.error, attempt.summary,
+                 attempt.cost_usd, attempt.tokens_in, attempt.tokens_out, attempt.session_id, attempt.task_id,
+                 attempt.number),
+            )
 
     async def list_attempts(self, task_id: int) -> list[Attempt]:
         async with self._db.execute(
@@ -307,13 +341,13 @@ class SqliteStore(Store):
 
     async def add_review(self, review: Review) -> None:
         comments = [{"path": c.path, "line": c.line, "body": c.body} for c in review.comments]
-        await self._db.execute(
-            "INSERT OR REPLACE INTO reviews (task_id, attempt, reviewer, model, decision, notes, comments, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (review.task_id, review.attempt, review.reviewer, review.model, review.decision, review.notes,
-             json.dumps(comments), review.created_at),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO reviews (task_id, attempt, reviewer, model, decision, notes, comments, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (review.task_id, review.attempt, review.reviewer, review.model, review.decision, review.notes,
+                 json.dumps(comments), review.created_at),
+            )
 
     async def list_reviews(self, task_id: int) -> list[Review]:
         async with self._db.execute(
@@ -328,16 +362,16 @@ class SqliteStore(Store):
     async def append_chunks(
         self, chunks: Sequence[Chunk], *, attempt: int | None = None, byte_offset: int | None = None
     ) -> None:
-        await self._db.executemany(
-            "INSERT INTO chunks (task_id, seq, content, ts, is_final) VALUES (?, ?, ?, ?, ?)",
-            [(c.task_id, c.seq, c.content, c.timestamp, int(c.is_final)) for c in chunks],
-        )
-        if attempt is not None and byte_offset is not None and chunks:
-            await self._db.execute(
-                "INSERT OR REPLACE INTO capture_offsets (task_id, attempt, byte_offset) VALUES (?, ?, ?)",
-                (chunks[0].task_id, attempt, byte_offset),
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT INTO chunks (task_id, seq, content, ts, is_final) VALUES (?, ?, ?, ?, ?)",
+                [(c.task_id, c.seq, c.content, c.timestamp, int(c.is_final)) for c in chunks],
             )
-        await self._db.commit()
+            if attempt is not None and byte_offset is not None and chunks:
+                await db.execute(
+                    "INSERT OR REPLACE INTO capture_offsets (task_id, attempt, byte_offset) VALUES (?, ?, ?)",
+                    (chunks[0].task_id, attempt, byte_offset),
+                )
 
     async def chunks_after(self, task_id: int, after_seq: int, limit: int = 1000) -> list[Chunk]:
         async with self._db.execute(
@@ -361,11 +395,11 @@ class SqliteStore(Store):
         return int(row[0]) if row else 0
 
     async def save_route(self, task_id: int, decision: RouteDecision) -> None:
-        await self._db.execute(
-            "INSERT OR REPLACE INTO routes (task_id, decision, created_at) VALUES (?, ?, ?)",
-            (task_id, json.dumps(decision.to_json()), time.time()),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO routes (task_id, decision, created_at) VALUES (?, ?, ?)",
+                (task_id, json.dumps(decision.to_json()), time.time()),
+            )
 
     async def get_route(self, task_id: int) -> dict[str, Any] | None:
         async with self._db.execute("SELECT decision FROM routes WHERE task_id = ?", (task_id,)) as cursor:
@@ -378,21 +412,21 @@ class SqliteStore(Store):
         return str(row[0]) if row else None
 
     async def kv_set(self, key: str, value: str) -> None:
-        await self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
 
     async def add_follow(self, transport: str, chat_id: str, task_id: int, last_seq: int = 0) -> None:
-        await self._db.execute(
-            "INSERT OR IGNORE INTO follows (transport, chat_id, task_id, last_seq) VALUES (?, ?, ?, ?)",
-            (transport, chat_id, task_id, last_seq),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO follows (transport, chat_id, task_id, last_seq) VALUES (?, ?, ?, ?)",
+                (transport, chat_id, task_id, last_seq),
+            )
 
     async def remove_follow(self, transport: str, chat_id: str, task_id: int) -> bool:
-        cursor = await self._db.execute(
-            "DELETE FROM follows WHERE transport = ? AND chat_id = ? AND task_id = ?", (transport, chat_id, task_id)
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM follows WHERE transport = ? AND chat_id = ? AND task_id = ?", (transport, chat_id, task_id)
+            )
         return cursor.rowcount > 0
 
     async def list_follows(self, transport: str | None = None, task_id: int | None = None) -> list[Follow]:
@@ -412,18 +446,18 @@ class SqliteStore(Store):
         return [Follow(row[0], row[1], row[2], row[3]) for row in rows]
 
     async def set_follow_seq(self, transport: str, chat_id: str, task_id: int, last_seq: int) -> None:
-        await self._db.execute(
-            "UPDATE follows SET last_seq = MAX(last_seq, ?) WHERE transport = ? AND chat_id = ? AND task_id = ?",
-            (last_seq, transport, chat_id, task_id),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE follows SET last_seq = MAX(last_seq, ?) WHERE transport = ? AND chat_id = ? AND task_id = ?",
+                (last_seq, transport, chat_id, task_id),
+            )
 
     async def add_project(self, project: Project) -> None:
-        await self._db.execute(
-            "INSERT OR REPLACE INTO projects (name, path, default_branch, managed) VALUES (?, ?, ?, ?)",
-            (project.name, project.path, project.default_branch, int(project.managed)),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO projects (name, path, default_branch, managed) VALUES (?, ?, ?, ?)",
+                (project.name, project.path, project.default_branch, int(project.managed)),
+            )
 
     async def get_project(self, name: str) -> Project | None:
         async with self._db.execute(
@@ -440,8 +474,8 @@ class SqliteStore(Store):
         return [Project(row[0], row[1], row[2], bool(row[3])) for row in rows]
 
     async def remove_project(self, name: str) -> bool:
-        cursor = await self._db.execute("DELETE FROM projects WHERE name = ?", (name,))
-        await self._db.commit()
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM projects WHERE name = ?", (name,))
         return cursor.rowcount > 0
 
     async def list_job_states(self) -> dict[int, JobState]:
@@ -452,28 +486,28 @@ class SqliteStore(Store):
         return {row[0]: JobState(row[0], row[1], row[2], row[3], row[4]) for row in rows}
 
     async def reset_job_state(self, job_id: int, schedule: str, handled_until: float) -> JobState:
-        await self._db.execute(
-            "INSERT INTO job_state (job_id, schedule, handled_until) VALUES (?, ?, ?) ON CONFLICT(job_id) "
-            "DO UPDATE SET schedule = excluded.schedule, handled_until = excluded.handled_until",
-            (job_id, schedule, handled_until),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO job_state (job_id, schedule, handled_until) VALUES (?, ?, ?) ON CONFLICT(job_id) "
+                "DO UPDATE SET schedule = excluded.schedule, handled_until = excluded.handled_until",
+                (job_id, schedule, handled_until),
+            )
         states = await self.list_job_states()
         return states[job_id]
 
     async def claim_job_slot(self, job_id: int, seen_until: float, until: float, slot: float | None) -> bool:
-        cursor = await self._db.execute(
-            "UPDATE job_state SET handled_until = ?, last_slot = COALESCE(?, last_slot) "
-            "WHERE job_id = ? AND handled_until = ?",
-            (until, slot, job_id, seen_until),
-        )
-        await self._db.commit()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE job_state SET handled_until = ?, last_slot = COALESCE(?, last_slot) "
+                "WHERE job_id = ? AND handled_until = ?",
+                (until, slot, job_id, seen_until),
+            )
         return cursor.rowcount > 0
 
     async def set_job_task(self, job_id: int, task_id: int) -> None:
-        await self._db.execute("UPDATE job_state SET last_task_id = ? WHERE job_id = ?", (task_id, job_id))
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute("UPDATE job_state SET last_task_id = ? WHERE job_id = ?", (task_id, job_id))
 
     async def delete_job_state(self, job_id: int) -> None:
-        await self._db.execute("DELETE FROM job_state WHERE job_id = ?", (job_id,))
-        await self._db.commit()
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM job_state WHERE job_id = ?", (job_id,))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 import shlex
 import subprocess
@@ -26,6 +27,10 @@ from orch.core.terminal.capture import exit_marker
 
 PANE_WIDTH = 200
 PANE_HEIGHT = 50
+# What a terminal acts on rather than shows, left out of pasted text: the pty turns ^C into SIGINT for the agent
+# (^Z stops it, ^\ quits it), ^D and ^U edit its input line, and ESC could end a bracketed paste early so that
+# the rest is read as keys. Tabs and newlines stay.
+_NOT_TYPED = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class TmuxRunner:
         if not self.is_alive_sync(session):
             raise UserError("that task has no running agent to type into")
         buffer = f"orch-say-{secrets.token_hex(4)}"
-        self._tmux("load-buffer", "-b", buffer, "-", input_text=text)
+        self._tmux("load-buffer", "-b", buffer, "-", input_text=_NOT_TYPED.sub("", text))
         self._tmux("paste-buffer", "-d", "-p", "-r", "-b", buffer, "-t", session)
         self._tmux("send-keys", "-t", session, "Enter")
 
