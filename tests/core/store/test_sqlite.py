@@ -57,7 +57,7 @@ async def test_a_database_at_version_1_is_migrated_and_keeps_its_rows(tmp_path: 
                    "VALUES ('from version 1', '', 'done', '[\"agent:shell\"]', 1.0, 2.0)")
         db.execute("INSERT INTO kv (key, value) VALUES ('telegram.offset', '41')")
     db.close()
-    assert schema(path) == (1, TABLES - {"job_state"})
+    assert schema(path) == (1, TABLES - {"job_state", "reviews"})
 
     store = await SqliteStore.open(path)
     try:
