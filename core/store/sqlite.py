@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from orch.core.errors import UserError
 from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
 from orch.core.tasks.models import (
     ATTEMPT_FIELDS,
@@ -218,6 +219,10 @@ class SqliteStore(Store):
 
     async def _migrate(self) -> None:
         version = await self._user_version()
+        if version > len(MIGRATIONS):
+            # Its tables may mean something this version does not know: reading them would be guessing.
+            raise UserError(f"orch.db has schema {version}, written by a newer orch (this one knows up to "
+                            f"{len(MIGRATIONS)}); upgrade orch")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             async with self._transaction() as db:
                 # BEGIN IMMEDIATE so two processes opening a fresh database do not both migrate it.

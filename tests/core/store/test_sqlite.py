@@ -7,6 +7,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+from orch.core.errors import UserError
 from orch.core.store.sqlite import MIGRATIONS, SqliteStore
 from orch.core.tasks.models import NewTask, TaskStatus
 
@@ -102,3 +104,13 @@ async def test_the_journal_is_wal(tmp_path: Path) -> None:
         db.close()
     finally:
         await store.close()
+
+
+async def test_a_database_from_a_newer_orch_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "orch.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {LATEST + 1}")
+    db.close()
+    with pytest.raises(UserError, match=f"orch.db has schema {LATEST + 1}, written by a newer orch"):
+        await SqliteStore.open(path)
+    assert schema(path) == (LATEST + 1, set())
