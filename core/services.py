@@ -23,6 +23,7 @@ from orch.core.tasks.states import TaskStates
 if TYPE_CHECKING:
     from orch.core.config import Config
     from orch.core.cursors import Cursors
+    from orch.core.delivery.service import DeliveryService
     from orch.core.projects.registry import Projects
     from orch.core.routing.router import Router
     from orch.core.routing.service import RoutingService
@@ -75,6 +76,12 @@ class Services:
         from orch.core.schedule.jobs import JobBook
 
         return JobBook(self.home, self._store, self.projects)
+
+    @functools.cached_property
+    def delivery(self) -> DeliveryService:
+        from orch.core.delivery.service import DeliveryService
+
+        return DeliveryService(self._store, self.tasks, self.projects, self.config.redact.patterns)
 
     @functools.cached_property
     def cursors(self) -> Cursors:

@@ -54,7 +54,9 @@ class Recorder:
 
 
 def fast_config(**workflow: object) -> Config:
-    return parse_config({"workflow": {"max_attempts": 2, **workflow}, "router": {"fallback_executor": "shell"}})
+    """Config for tests: two attempts, the shell agent as the fallback, and no review unless a test asks."""
+    return parse_config({"workflow": {"max_attempts": 2, "review": False, **workflow},
+                         "router": {"fallback_executor": "shell"}})
 
 
 @asynccontextmanager

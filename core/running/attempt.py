@@ -36,15 +36,19 @@ class AttemptRunner:
         self._poller = poller
         self._setup = setup
 
-    async def run(self, ctx: AttemptContext, adapter: AgentAdapter, *,
-                  resume: bool) -> tuple[AgentResult, int | None]:
-        """Run (or, with `resume`, re-attach to) the attempt until it ends; its result and exit code."""
+    async def run(self, ctx: AttemptContext, adapter: AgentAdapter, *, resume: bool, kind: str = "work",
+                  prefix: str = "", setup: str | None = None) -> tuple[AgentResult, int | None]:
+        """Run (or, with `resume`, re-attach to) the attempt until it ends; its result and exit code.
+
+        `kind` is recorded with the attempt (work, review); `prefix` starts each of its lines in the chats;
+        `setup` is the project's setup command, run in the pane before the agent.
+        """
         task_id = ctx.task.id
         started, offset = await self._reattach(ctx) if resume else (None, 0)
         if started is None:
-            started = await self._launch(ctx, adapter)
+            started = await self._launch(ctx, adapter, kind, setup)
         recorder = OutputRecorder(self._store, self._hub, task_id, ctx.attempt, await self._store.last_seq(task_id) + 1,
-                                  self._config.redact.patterns)
+                                  self._config.redact.patterns, prefix)
         key = f"{task_id}:{ctx.attempt}"
         self._poller.watch(key, PaneCapture(started.pipe_file, started.nonce, offset), recorder.record)
         try:
@@ -56,6 +60,12 @@ class AttemptRunner:
         if stopped is not None:
             return AgentResult(status="failed", error_kind=stopped[0], error=stopped[1]), recorder.exit_code
         assert recorder.exit_code is not None
+        setup_failed = ctx.attempt_dir / "setup_failed"
+        if setup_failed.exists():
+            tail = "; ".join(line for line in list(recorder.tail)[-5:] if line.strip())
+            return AgentResult(status="failed", error_kind="setup",
+                               error=f"the project's setup command failed (exit {setup_failed.read_text().strip()})"
+                                     + (f": {tail}" if tail else "")), recorder.exit_code
         output = ctx.raw_output_file.read_text(encoding="utf-8", errors="replace") if adapter.structured_output \
             and ctx.raw_output_file.exists() else "\n".join(recorder.tail)
         return adapter.parse_result(ctx, recorder.exit_code, output), recorder.exit_code
@@ -68,13 +78,13 @@ class AttemptRunner:
                               nonce_file.read_text().strip())
         return started, await self._store.capture_offset(ctx.task.id, ctx.attempt)
 
-    async def _launch(self, ctx: AttemptContext, adapter: AgentAdapter) -> StartedPane:
+    async def _launch(self, ctx: AttemptContext, adapter: AgentAdapter, kind: str, setup: str | None) -> StartedPane:
         launch = adapter.build_launch(ctx)
         argv, stdin = self._setup.pane_argv(adapter, ctx, launch)
-        await self._store.add_attempt(Attempt(ctx.task.id, ctx.attempt, ctx.agent, ctx.model, time.time()))
+        await self._store.add_attempt(Attempt(ctx.task.id, ctx.attempt, ctx.agent, ctx.model, time.time(), kind=kind))
         started = await self._tmux.start(PaneProcess(
             session_name(ctx.task.id), ctx.worktree, argv, self._setup.environment(ctx, launch), ctx.attempt_dir,
-            stdin, self._setup.private_names()))
+            stdin, self._setup.private_names(), setup=setup, setup_done=self._setup.setup_marker(ctx.task.id)))
         (ctx.attempt_dir / "nonce").write_text(started.nonce, encoding="utf-8")
         return started
 

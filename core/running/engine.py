@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from orch.core.events import EventHub
 from orch.core.projects.worktrees import Worktrees
 from orch.core.running.attempt import AttemptRunner
+from orch.core.running.completion import Completion
 from orch.core.running.executor import LocalExecutor
 from orch.core.running.launch import AttemptSetup
 from orch.core.running.loop import TaskLoop
@@ -31,8 +32,10 @@ class Engine:
         self.poller = CapturePoller()
         setup = AttemptSetup(services.home, config, store)
         attempts = AttemptRunner(config, store, hub, services.tmux, self.poller, setup)
+        completion = Completion(config, store, services.states, setup, attempts, services.delivery)
         runner = TaskRunner(config, store, services.states, services.tasks, services.projects,
-                            Worktrees(services.home), lambda: services.router, setup, attempts, Cooldowns())
+                            Worktrees(services.home), lambda: services.router, setup, attempts, completion,
+                            Cooldowns())
         self.executor = LocalExecutor(runner, services.tmux)
         self.loop = TaskLoop(services.home, store, services.states, hub, self.executor,
                              max_parallel=config.workflow.max_parallel, poll_interval=poll_interval)

@@ -6,7 +6,7 @@ The engine calls `decide()` after every attempt and carries out the Decision:
 |---------------------------------------------|-----------------------------------------------------------------|
 | done / blocked                              | accept                                                          |
 | needs_review (agent asks, permission, ...)  | needs_review now                                                |
-| auth, timeout, idle_timeout                 | needs_review now                                                |
+| auth, timeout, idle_timeout, setup          | needs_review now                                                |
 | attempt >= max_attempts                     | needs_review ("max attempts reached")                           |
 | rate_limit, overloaded                      | failover to an available agent; else retry after a backoff;     |
 |                                             | the failing agent should cool down for `cooldown_seconds`       |
@@ -39,6 +39,7 @@ _REVIEW_NOW = {
     "auth": "the agent could not authenticate",
     "timeout": "the attempt ran out of time",
     "idle_timeout": "the agent printed nothing for too long",
+    "setup": "the project's setup command failed",
 }
 _SWITCH_AGENT = ("context_too_long", "tool_missing", "model_not_found")
 

@@ -19,7 +19,8 @@ SUMMARY_LINES = 200
 
 class OutputRecorder:
     def __init__(self, store: Store, hub: EventHub, task_id: int, attempt: int, next_seq: int,
-                 redact_patterns: list[str]) -> None:
+                 redact_patterns: list[str], prefix: str = "") -> None:
+        """`prefix` starts every line a person sees (a review's lines say they are the review's)."""
         self._store = store
         self._hub = hub
         self.task_id = task_id
@@ -31,6 +32,7 @@ class OutputRecorder:
         self.tail: collections.deque[str] = collections.deque(maxlen=SUMMARY_LINES)
         self.finished = asyncio.Event()
         self.exit_code: int | None = None
+        self._prefix = prefix
 
     async def record(self, batch: CaptureBatch) -> None:
         self.last_output = time.monotonic()
@@ -38,9 +40,10 @@ class OutputRecorder:
         chunks: list[Chunk] = []
         now = time.time()
         if lines:
-            chunks.append(Chunk(self.task_id, self._next_seq, "\n".join(lines), now))
-            self._next_seq += 1
             self.tail.extend(lines)
+            shown = [self._prefix + line for line in lines] if self._prefix else lines
+            chunks.append(Chunk(self.task_id, self._next_seq, "\n".join(shown), now))
+            self._next_seq += 1
         if batch.finished:
             chunks.append(Chunk(self.task_id, self._next_seq, "", now, is_final=True))
             self._next_seq += 1

@@ -24,11 +24,12 @@ from orch.core.tasks.models import ReviewComment, Task
 DECISIONS = ("approve", "request_changes", "reject")
 
 
-def review_enabled(config: Config) -> bool:
-    """`workflow.review`, or when unset: whether any LLM agent is installed to review with."""
+def review_enabled(config: Config, author: str) -> bool:
+    """`workflow.review`; when unset, an LLM agent's change is reviewed if any LLM agent is installed. A shell
+    script's change (a scripted job, or trying orch without a key) is reviewed only when asked for."""
     if config.workflow.review is not None:
         return config.workflow.review
-    return bool(installed_agents(config, LLM_AGENTS))
+    return author in LLM_AGENTS and bool(installed_agents(config, LLM_AGENTS))
 
 
 def choose_reviewer(config: Config, author: str) -> str | None:

@@ -118,7 +118,8 @@ def make_config(setup: Setup, agents: dict[str, dict[str, Any]]) -> Config:
         "projects": {"app": {"path": str(setup.repo)}},
         "router": {"mode": "round_robin", "agents": names, "fallback_executor": names[0]},
         "model_map": {"medium": MODELS},
-        "workflow": {"max_attempts": 3, "timeout_seconds": CLI_TIMEOUT, "idle_timeout_seconds": CLI_TIMEOUT},
+        "workflow": {"max_attempts": 3, "timeout_seconds": CLI_TIMEOUT, "idle_timeout_seconds": CLI_TIMEOUT,
+                     "review": False},
         "agents": agents,
     })
 
