@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.agents.conftest import REPO_ROOT
+from tests.core.agents.conftest import REPO_ROOT
 
 TIMEOUT = 20.0
 

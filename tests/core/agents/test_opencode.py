@@ -10,7 +10,7 @@ from orch.core.agents.base import AttemptContext
 from orch.core.agents.opencode import OpencodeAgent
 from orch.core.config import AgentConfig
 
-from tests.agents.conftest import (
+from tests.core.agents.conftest import (
     DATA,
     Checkout,
     cli_version,

@@ -11,7 +11,7 @@ from orch.core.agents.base import AttemptContext
 from orch.core.agents.claude import ClaudeAgent, deny_rules
 from orch.core.config import AgentConfig
 
-from tests.agents.conftest import (
+from tests.core.agents.conftest import (
     CLI_TIMEOUT,
     DATA,
     Checkout,

@@ -2,7 +2,7 @@
 
 Run the live tests with:
     unshare -n sh -c 'ip link set lo up && NO_PROXY=127.0.0.1,localhost \
-        PATH=$PWD/.npm-cli/node_modules/.bin:$PATH python -m pytest tests/agents -q'
+        PATH=$PWD/.npm-cli/node_modules/.bin:$PATH python -m pytest tests/core/agents -q'
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from orch.core.tasks.models import Task, TaskStatus
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.fakes.openai_responses import FakeResponsesAPI
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(__file__).parent / "data"
 CLI_TIMEOUT = 60.0
 

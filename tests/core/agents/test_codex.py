@@ -12,7 +12,7 @@ from orch.core.agents.codex import QUIET_ARGS, CodexAgent, classify_error, unwra
 from orch.core.config import AgentConfig
 from orch.core.errors import ConfigError
 
-from tests.agents.conftest import DATA, Checkout, home_env, make_context, require_cli, run_render
+from tests.core.agents.conftest import DATA, Checkout, home_env, make_context, require_cli, run_render
 from tests.fakes.openai_responses import FakeResponsesAPI, codex_provider_args
 
 ADAPTER = CodexAgent()
