@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,10 +83,8 @@ class AgentAdapter(ABC):
     structured_output: bool = False
 
     def executable(self, config: AgentConfig) -> str:
+        """The command that starts this agent: agents.NAME.command, else the CLI's usual name."""
         return config.command or self.default_command
-
-    def is_installed(self, config: AgentConfig) -> bool:
-        return shutil.which(self.executable(config)) is not None
 
     @abstractmethod
     def build_launch(self, ctx: AttemptContext) -> Launch:
