@@ -25,10 +25,6 @@ def adapter_for(name: str) -> AgentAdapter:
         raise UserError(f"unknown agent {name!r} (one of {', '.join(sorted(_ADAPTERS))})") from None
 
 
-def known_agents() -> list[str]:
-    return sorted(_ADAPTERS)
-
-
 def executable(config: Config, name: str) -> str:
     """The command that starts agent `name`: agents.NAME.command, else its CLI's usual name."""
     return adapter_for(name).executable(config.agents.get(name))

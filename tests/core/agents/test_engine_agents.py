@@ -45,7 +45,7 @@ MODELS = {"claude": "sonnet", "codex": "gpt-5.5", "opencode": OPENCODE_MODEL}
 
 @pytest.fixture(autouse=True)
 def _pane_imports_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pane runs `python -m core.agents.render`; the tmux server (started by this process, whose environment
+    """The pane runs `python -m orch.core.agents.render`; the tmux server (started by this process, whose environment
     it passes on) must import `core` from the checkout under test, not from wherever the venv points."""
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
 

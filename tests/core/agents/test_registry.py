@@ -11,15 +11,13 @@ from orch.core.agents.registry import (
     executable_path,
     installed_agents,
     is_installed,
-    known_agents,
 )
-from orch.core.config import Config
+from orch.core.config import AGENT_NAMES, Config
 from orch.core.errors import UserError
 
 
 def test_every_agent_has_an_adapter() -> None:
-    assert known_agents() == ["claude", "codex", "opencode", "shell"]
-    assert all(adapter_for(name).name == name for name in known_agents())
+    assert all(adapter_for(name).name == name for name in AGENT_NAMES)
     with pytest.raises(UserError, match="unknown agent 'nope'"):
         adapter_for("nope")
 
