@@ -11,7 +11,7 @@ from orch.core.agents.pane import text_lines
 from orch.core.agents.prompt import build_system_prompt, build_task_prompt
 from orch.core.agents.registry import adapter_for
 from orch.core.agents.structured import StructuredAgent
-from orch.core.config import AGENT_NAMES
+from orch.core.names import AGENT_NAMES
 from orch.core.tasks.models import Delegation, Task, TaskStatus
 
 from tests.core.agents.conftest import render_output

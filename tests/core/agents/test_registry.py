@@ -12,8 +12,9 @@ from orch.core.agents.registry import (
     installed_agents,
     is_installed,
 )
-from orch.core.config import AGENT_NAMES, Config
+from orch.core.config import Config
 from orch.core.errors import UserError
+from orch.core.names import AGENT_NAMES
 
 
 def test_every_agent_has_an_adapter() -> None:
