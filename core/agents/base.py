@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,22 +11,6 @@ from orch.core.config import AgentConfig, WorkflowConfig
 from orch.core.tasks.models import Delegation, Task
 
 ResultStatus = Literal["done", "failed", "needs_review", "blocked"]
-
-# Error kinds an adapter may report; the engine decides retry, failover or needs_review from them.
-ERROR_KINDS = (
-    "rate_limit",
-    "overloaded",
-    "auth",
-    "model_not_found",
-    "context_too_long",
-    "timeout",
-    "idle_timeout",
-    "tool_missing",
-    "waiting_for_input",
-    "permission_denied",
-    "exit_code",
-    "unparseable",
-)
 
 
 @dataclass(frozen=True)
@@ -64,6 +47,8 @@ class Launch:
 
 @dataclass(frozen=True)
 class AgentResult:
+    """How an attempt ended, and what it measured."""
+
     status: ResultStatus
     summary: str = ""
     files_changed: tuple[str, ...] = ()
@@ -71,8 +56,12 @@ class AgentResult:
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
+    # An ErrorKind from the adapter, or one of the engine's own when it had to stop the attempt (timeout, ...).
     error_kind: str | None = None
     error: str | None = None
+    session_id: str | None = None  # the agent CLI's conversation, which a later attempt can resume
+    question: str | None = None  # what the agent asks when it waits for input (error_kind waiting_for_input)
+    options: tuple[str, ...] = ()  # the answers it offers to that question, if any
 
 
 class AgentAdapter(ABC):
@@ -80,23 +69,19 @@ class AgentAdapter(ABC):
 
     name: str
     default_command: str
-    #: True when the CLI prints structured (JSON lines) output that orch renders readably in the pane.
+    #: True when the CLI prints structured (JSON lines) output that orch renders readably in the pane
+    #: (the adapter is then a StructuredAgent).
     structured_output: bool = False
 
     def executable(self, config: AgentConfig) -> str:
+        """The command that starts this agent: agents.NAME.command, else the CLI's usual name."""
         return config.command or self.default_command
-
-    def is_installed(self, config: AgentConfig) -> bool:
-        return shutil.which(self.executable(config)) is not None
 
     @abstractmethod
     def build_launch(self, ctx: AttemptContext) -> Launch:
         """The command line and environment for this attempt (ORCH_* variables are added by the runner)."""
 
-    def render_line(self, line: str) -> list[str]:
-        """Readable pane lines for one line of the CLI's structured output."""
-        return [line]
-
     @abstractmethod
     def parse_result(self, ctx: AttemptContext, exit_code: int, output: str) -> AgentResult:
-        """The attempt's result from its raw structured output (`output`) and exit code."""
+        """The attempt's result from its exit code and its output: the raw structured output of a structured agent,
+        the pane's last lines of any other."""

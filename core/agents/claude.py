@@ -11,22 +11,30 @@ import os
 from pathlib import Path
 from typing import Any
 
-from orch.core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
-from orch.core.agents.common import (
-    describe_tool,
-    exit_failure,
-    final_answer,
-    first_line,
-    json_events,
-    parse_json_line,
-    relative_to,
-    status_error_kind,
-    text_lines,
+from orch.core.agents.base import AttemptContext, Launch
+from orch.core.agents.decoding import Decoder, as_dict, describe_tool, dicts, status_error_kind
+from orch.core.agents.events import (
+    ErrorKind,
+    Event,
+    Failed,
+    FileChanged,
+    Final,
+    PermissionDenied,
+    Question,
+    Retrying,
+    SessionId,
+    Started,
+    Text,
+    ToolCall,
+    ToolFailed,
+    Usage,
 )
+from orch.core.agents.structured import StructuredAgent
+from orch.core.agents.text import first_line
 
 _EDIT_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 # claude's own names for the API error behind a synthetic assistant message.
-_API_ERRORS = {
+_API_ERRORS: dict[str, ErrorKind] = {
     "rate_limit": "rate_limit",
     "authentication_failed": "auth",
     "billing_error": "auth",
@@ -46,10 +54,9 @@ def deny_rules(main_checkout: Path) -> list[str]:
     return [f"Read({absolute}/**)", f"Edit({absolute}/**)", f"Write({absolute}/**)", f"Bash(*{path}*)"]
 
 
-class ClaudeAgent(AgentAdapter):
+class ClaudeAgent(StructuredAgent):
     name = "claude"
     default_command = "claude"
-    structured_output = True
 
     def build_launch(self, ctx: AttemptContext) -> Launch:
         config = ctx.agent_config
@@ -68,120 +75,108 @@ class ClaudeAgent(AgentAdapter):
         env.update(config.env)
         return Launch(argv=argv, env=env, stdin_file=ctx.prompt_file)
 
-    def render_line(self, line: str) -> list[str]:
-        event = parse_json_line(line)
-        if event is None:
-            return [line] if line.strip() else []
+    def decoder(self) -> ClaudeDecoder:
+        return ClaudeDecoder()
+
+
+class ClaudeDecoder(Decoder):
+    """claude's stream-json events. An edit counts once its tool_result comes back without error; the API error
+    named by a synthetic assistant message explains the error result that follows it."""
+
+    def __init__(self) -> None:
+        self._edits: dict[str, str] = {}  # tool_use id -> the file that call edits, until its result comes
+        self._api_error: str | None = None
+
+    def decode_event(self, event: dict[str, Any]) -> list[Event] | None:
         kind = event.get("type")
         if kind == "system":
-            if event.get("subtype") == "init":
-                return [f"● claude {event.get('claude_code_version', '')} · {event.get('model', '')}"]
-            if event.get("subtype") == "api_retry":
-                return [f"↻ API retry {event.get('attempt')}/{event.get('max_retries')}: "
-                        f"{event.get('error')} ({event.get('error_status')})"]
-            return []
+            return _system(event)
         if kind == "assistant":
-            lines: list[str] = []
-            for block in event.get("message", {}).get("content", ()):
-                if block.get("type") == "text":
-                    lines += text_lines(str(block.get("text", "")))
-                elif block.get("type") == "tool_use":
-                    lines.append(describe_tool(str(block.get("name")), block.get("input") or {}))
-            return lines
+            if event.get("error"):
+                self._api_error = str(event["error"])
+            return [decoded for block in _content(event) for decoded in self._block(block)]
         if kind == "user":
-            return [_tool_error_line(_tool_result_text(block))
-                    for block in _content(event) if block.get("type") == "tool_result" and block.get("is_error")]
+            return [decoded for block in _content(event) if block.get("type") == "tool_result"
+                    for decoded in self._tool_result(block)]
         if kind == "result":
-            return [_result_line(event)]
-        return []
+            return self._result(event)
+        return None
 
-    def parse_result(self, ctx: AttemptContext, exit_code: int, output: str) -> AgentResult:
-        result: dict[str, Any] | None = None
-        api_error: str | None = None
-        pending_edits: dict[str, str] = {}
-        files: list[str] = []
-        question: str | None = None
-        for event in json_events(output):
-            kind = event.get("type")
-            if kind == "assistant":
-                api_error = event.get("error") or api_error
-                for block in _content(event):
-                    if block.get("type") != "tool_use":
-                        continue
-                    tool_input = block.get("input") or {}
-                    if block.get("name") in _EDIT_TOOLS:
-                        path = tool_input.get("file_path") or tool_input.get("notebook_path")
-                        if path:
-                            pending_edits[str(block.get("id"))] = str(path)
-                    elif block.get("name") == "AskUserQuestion":
-                        asked = [str(item.get("question")) for item in tool_input.get("questions", ())]
-                        question = " / ".join(asked) or "(a question)"
-            elif kind == "user":
-                for block in _content(event):
-                    path = pending_edits.pop(str(block.get("tool_use_id")), None)
-                    if block.get("type") == "tool_result" and path and not block.get("is_error"):
-                        relative = relative_to(ctx.worktree, path)
-                        if relative not in files:
-                            files.append(relative)
-            elif kind == "result":
-                result = event
-        if result is None:
-            return exit_failure(exit_code, "claude ended without a result event")
-        usage = result.get("usage") or {}
-        tokens_in = sum(int(usage.get(key) or 0) for key in
-                        ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
-        measured: dict[str, Any] = {"files_changed": tuple(files), "tokens_in": tokens_in,
-                                    "tokens_out": int(usage.get("output_tokens") or 0),
-                                    "cost_usd": result.get("total_cost_usd")}
-        text = str(result.get("result") or "")
-        if result.get("subtype") == "error_max_budget_usd":
-            return AgentResult(status="needs_review", error="the attempt reached its budget (--max-budget-usd)",
-                               **measured)
-        if result.get("is_error") or result.get("subtype") != "success":
-            error_kind = _error_kind(result, api_error)
-            detail = first_line(text, 500) or str(result.get("subtype"))
-            return AgentResult(status="failed", error_kind=error_kind, error=detail, **measured)
-        denied = tuple(describe_tool(str(item.get("tool_name")), item.get("tool_input") or {})
-                       for item in result.get("permission_denials") or ())
-        return final_answer(text, question=question, denied=denied, **measured)
+    def _block(self, block: dict[str, Any]) -> list[Event]:
+        if block.get("type") == "text":
+            return [Text(str(block.get("text", "")))]
+        if block.get("type") != "tool_use":
+            return []  # thinking: not for the pane
+        name = str(block.get("name"))
+        tool_input = as_dict(block.get("input"))
+        if name == "AskUserQuestion":
+            return [_question(tool_input)]
+        path = tool_input.get("file_path") or tool_input.get("notebook_path")
+        if name in _EDIT_TOOLS and path:
+            self._edits[str(block.get("id"))] = str(path)
+        return [ToolCall(name, describe_tool(name, tool_input))]
+
+    def _tool_result(self, block: dict[str, Any]) -> list[Event]:
+        path = self._edits.pop(str(block.get("tool_use_id")), None)
+        if block.get("is_error"):
+            return [ToolFailed(_tool_result_text(block))]
+        return [FileChanged(path)] if path else []
+
+    def _result(self, event: dict[str, Any]) -> list[Event]:
+        usage = as_dict(event.get("usage"))
+        cost = event.get("total_cost_usd")
+        events: list[Event] = [Usage(
+            tokens_in=sum(int(usage.get(key) or 0)
+                          for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")),
+            tokens_out=int(usage.get("output_tokens") or 0),
+            cost_usd=float(cost) if isinstance(cost, int | float) else None)]
+        text = str(event.get("result") or "")
+        subtype = event.get("subtype")
+        if subtype == "error_max_budget_usd":
+            return [*events, Failed("budget_exceeded", "the attempt reached its budget (--max-budget-usd)")]
+        if event.get("is_error") or subtype != "success":
+            return [*events, Failed(self._error_kind(event), first_line(text, 500) or str(subtype))]
+        events += [PermissionDenied(describe_tool(str(item.get("tool_name")), as_dict(item.get("tool_input"))))
+                   for item in dicts(event.get("permission_denials"))]
+        return [*events, Final(text)]
+
+    def _error_kind(self, result: dict[str, Any]) -> ErrorKind:
+        if result.get("terminal_reason") == "prompt_too_long":
+            return "context_too_long"
+        status = result.get("api_error_status")
+        by_status = status_error_kind(status if isinstance(status, int) else None)
+        if by_status is not None:
+            return by_status
+        return _API_ERRORS.get(self._api_error or "", "exit_code")
+
+
+def _system(event: dict[str, Any]) -> list[Event] | None:
+    subtype = event.get("subtype")
+    if subtype == "init":
+        model, version = event.get("model"), event.get("claude_code_version")
+        started: list[Event] = [Started(str(model) if model else None, str(version) if version else None)]
+        session = event.get("session_id")
+        return [*started, SessionId(str(session))] if session else started
+    if subtype == "api_retry":
+        return [Retrying(f"API retry {event.get('attempt')}/{event.get('max_retries')}: "
+                         f"{event.get('error')} ({event.get('error_status')})")]
+    return None
+
+
+def _question(tool_input: dict[str, Any]) -> Question:
+    """AskUserQuestion's questions as one; the options are offered when it asks just one."""
+    questions = dicts(tool_input.get("questions"))
+    text = " / ".join(str(item.get("question")) for item in questions) or "(a question)"
+    options = dicts(questions[0].get("options")) if len(questions) == 1 else []
+    return Question(text, tuple(str(option.get("label")) for option in options))
 
 
 def _content(event: dict[str, Any]) -> list[dict[str, Any]]:
-    content = event.get("message", {}).get("content")
-    return [block for block in content if isinstance(block, dict)] if isinstance(content, list) else []
+    return dicts(as_dict(event.get("message")).get("content"))
 
 
 def _tool_result_text(block: dict[str, Any]) -> str:
     content = block.get("content")
     if isinstance(content, list):
-        content = " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        content = " ".join(str(part.get("text", "")) for part in dicts(content))
     return str(content or "").replace("<tool_use_error>", "").replace("</tool_use_error>", "")
-
-
-def _tool_error_line(text: str) -> str:
-    """`✗ Exit code 1 … cat: x: No such file`: the first line says what failed, the last one usually why."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) > 1:
-        return f"✗ {first_line(lines[0], 100)} … {first_line(lines[-1], 200)}"
-    return f"✗ {first_line(text)}"
-
-
-def _error_kind(result: dict[str, Any], api_error: str | None) -> str:
-    if result.get("terminal_reason") == "prompt_too_long":
-        return "context_too_long"
-    status = result.get("api_error_status")
-    by_status = status_error_kind(status if isinstance(status, int) else None)
-    if by_status is not None:
-        return by_status
-    return _API_ERRORS.get(api_error or "", "exit_code")
-
-
-def _result_line(event: dict[str, Any]) -> str:
-    usage = event.get("usage") or {}
-    cost = event.get("total_cost_usd")
-    numbers = f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens"
-    if isinstance(cost, int | float):
-        numbers += f", ${cost:.4f}"
-    if event.get("is_error") or event.get("subtype") != "success":
-        return f"✗ {first_line(str(event.get('result') or event.get('subtype')), 300)} ({numbers})"
-    return f"✓ done ({numbers})"

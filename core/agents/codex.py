@@ -14,16 +14,24 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from orch.core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
-from orch.core.agents.common import (
-    exit_failure,
-    final_answer,
-    first_line,
-    json_events,
-    parse_json_line,
-    relative_to,
-    text_lines,
+from orch.core.agents.base import AttemptContext, Launch
+from orch.core.agents.decoding import Decoder, as_dict, describe_tool, dicts
+from orch.core.agents.events import (
+    Error,
+    ErrorKind,
+    Event,
+    Failed,
+    FileChanged,
+    Final,
+    Notice,
+    SessionId,
+    Started,
+    Text,
+    ToolCall,
+    ToolFailed,
+    Usage,
 )
+from orch.core.agents.structured import StructuredAgent
 from orch.core.errors import ConfigError
 
 QUIET_ARGS = ("--disable", "plugins", "--disable", "remote_plugin", "--disable", "apps",
@@ -41,7 +49,7 @@ DEFAULT_SANDBOX = "workspace-write"
 
 # codex reports API failures only as message text in its `error`/`turn.failed` events; these are its own
 # message templates (and the API's error codes it passes through), never text from the task.
-_ERROR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_ERROR_PATTERNS: tuple[tuple[ErrorKind, re.Pattern[str]], ...] = (
     ("context_too_long", re.compile(r"context window|context_length_exceeded", re.I)),
     ("rate_limit", re.compile(r"status:? 429|429 Too Many Requests|Quota exceeded|usage limit|out of credits|"
                               r"spend cap|rate_limit_exceeded|insufficient_quota", re.I)),
@@ -78,7 +86,8 @@ def toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def classify_error(message: str) -> str:
+def classify_error(message: str) -> ErrorKind:
+    """The error kind one of codex's error messages means."""
     for kind, pattern in _ERROR_PATTERNS:
         if pattern.search(message):
             return kind
@@ -96,10 +105,9 @@ def unwrap_shell(command: str) -> str:
     return command
 
 
-class CodexAgent(AgentAdapter):
+class CodexAgent(StructuredAgent):
     name = "codex"
     default_command = "codex"
-    structured_output = True
 
     def build_launch(self, ctx: AttemptContext) -> Launch:
         config = ctx.agent_config
@@ -114,70 +122,70 @@ class CodexAgent(AgentAdapter):
         argv.append("-")
         return Launch(argv=argv, env=dict(config.env), stdin_file=ctx.prompt_file)
 
-    def render_line(self, line: str) -> list[str]:
-        event = parse_json_line(line)
-        if event is None:
-            return [line] if line.strip() else []
-        kind = event.get("type")
-        item = event.get("item") or {}
-        item_type = item.get("type")
-        if kind == "thread.started":
-            return ["● codex session started"]
-        if kind == "item.started" and item_type == "command_execution":
-            return ["$ " + first_line(unwrap_shell(str(item.get("command", ""))), 300)]
-        if kind == "item.completed":
-            if item_type == "command_execution" and item.get("exit_code") not in (0, None):
-                output = str(item.get("aggregated_output") or "").strip().splitlines()
-                return [f"✗ exit {item.get('exit_code')}" + (f": {output[-1]}" if output else "")]
-            if item_type == "file_change":
-                return [f"✎ {change.get('kind', 'edit')} {change.get('path')}" for change in item.get("changes", ())]
-            if item_type == "agent_message":
-                return text_lines(str(item.get("text", "")))
-            if item_type == "error":
-                return [f"! {item.get('message', '')}"]
-            if item_type in ("web_search", "mcp_tool_call"):
-                return [f"• {item_type} {item.get('query') or item.get('tool') or ''}".rstrip()]
-            return []
-        if kind == "error":
-            return [f"✗ {event.get('message', '')}"]
-        if kind == "turn.failed":
-            return [f"✗ failed: {(event.get('error') or {}).get('message', '')}"]
-        if kind == "turn.completed":
-            usage = event.get("usage") or {}
-            return [f"✓ done ({usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens)"]
-        return []
+    def decoder(self) -> CodexDecoder:
+        return CodexDecoder()
 
-    def parse_result(self, ctx: AttemptContext, exit_code: int, output: str) -> AgentResult:
-        final_text = ""
-        files: list[str] = []
-        errors: list[str] = []
-        failed: str | None = None
-        completed = False
-        tokens_in = tokens_out = 0
-        for event in json_events(output):
-            kind = event.get("type")
-            item: dict[str, Any] = event.get("item") or {}
-            if kind == "item.completed" and item.get("type") == "agent_message":
-                final_text = str(item.get("text", ""))
-            elif kind == "item.completed" and item.get("type") == "file_change" \
-                    and item.get("status") == "completed":
-                for change in item.get("changes", ()):
-                    path = relative_to(ctx.worktree, str(change.get("path")))
-                    if path not in files:
-                        files.append(path)
-            elif kind == "error":
-                errors.append(str(event.get("message", "")))
-            elif kind == "turn.failed":
-                failed = str((event.get("error") or {}).get("message", "")) or "the turn failed"
-            elif kind == "turn.completed":
-                completed = True
-                usage = event.get("usage") or {}
-                tokens_in += int(usage.get("input_tokens") or 0)
-                tokens_out += int(usage.get("output_tokens") or 0)
-        measured: dict[str, Any] = {"files_changed": tuple(files), "tokens_in": tokens_in, "tokens_out": tokens_out}
-        if failed is not None or (errors and not completed):
-            message = failed if failed is not None else errors[-1]
-            return AgentResult(status="failed", error_kind=classify_error(message), error=message, **measured)
-        if not completed:
-            return exit_failure(exit_code, "codex ended without turn.completed")
-        return final_answer(final_text, **measured)
+
+class CodexDecoder(Decoder):
+    """`codex exec --json` events. Its answer is the last agent message of the turn; its API errors are text only,
+    classified by `classify_error`, and an `error` it reports may still be retried and end in turn.completed."""
+
+    def __init__(self) -> None:
+        self._last_message = ""
+
+    def decode_event(self, event: dict[str, Any]) -> list[Event] | None:
+        kind = event.get("type")
+        if kind == "thread.started":
+            thread = event.get("thread_id")
+            return [Started(), SessionId(str(thread))] if thread else [Started()]
+        if kind in ("turn.started", "item.updated"):
+            return []
+        if kind == "item.started":
+            item = as_dict(event.get("item"))
+            if item.get("type") != "command_execution":
+                return []
+            command = unwrap_shell(str(item.get("command", "")))
+            return [ToolCall("exec_command", describe_tool("bash", {"command": command}))]
+        if kind == "item.completed":
+            return self._completed(as_dict(event.get("item")))
+        if kind == "turn.completed":
+            usage = as_dict(event.get("usage"))
+            return [Usage(int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)),
+                    Final(self._last_message)]
+        if kind == "turn.failed":
+            message = str(as_dict(event.get("error")).get("message", "")) or "the turn failed"
+            return [Failed(classify_error(message), message)]
+        if kind == "error":
+            message = str(event.get("message", ""))
+            return [Error(classify_error(message), message)]
+        return None
+
+    def _completed(self, item: dict[str, Any]) -> list[Event] | None:
+        item_type = item.get("type")
+        if item_type == "command_execution":
+            if item.get("exit_code") in (0, None):
+                return []
+            output = str(item.get("aggregated_output") or "").strip().splitlines()
+            return [ToolFailed(f"exit {item.get('exit_code')}" + (f": {output[-1]}" if output else ""))]
+        if item_type == "file_change":
+            events: list[Event] = []
+            for change in dicts(item.get("changes")):
+                path = str(change.get("path"))
+                events.append(ToolCall("apply_patch", describe_tool(str(change.get("kind", "edit")),
+                                                                    {"file_path": path})))
+                if item.get("status") == "completed":
+                    events.append(FileChanged(path))
+            return events
+        if item_type == "agent_message":
+            self._last_message = str(item.get("text", ""))
+            return [Text(self._last_message)]
+        if item_type == "error":
+            return [Notice(str(item.get("message", "")))]
+        if item_type == "web_search":
+            return [ToolCall("web_search", describe_tool("web_search", {"query": item.get("query") or ""}))]
+        if item_type == "mcp_tool_call":
+            tool = str(item.get("tool"))
+            return [ToolCall(tool, describe_tool(tool, as_dict(item.get("arguments"))))]
+        if item_type in ("reasoning", "todo_list", "collab_tool_call"):
+            return []  # the model's notes and plans: not for the pane
+        return None

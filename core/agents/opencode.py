@@ -12,23 +12,27 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orch.core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
-from orch.core.agents.common import (
-    describe_tool,
-    exit_failure,
-    final_answer,
-    first_line,
-    json_events,
-    parse_json_line,
-    relative_to,
-    status_error_kind,
-    text_lines,
+from orch.core.agents.base import AttemptContext, Launch
+from orch.core.agents.decoding import Decoder, as_dict, describe_tool, status_error_kind
+from orch.core.agents.events import (
+    Error,
+    ErrorKind,
+    Event,
+    FileChanged,
+    Final,
+    PermissionDenied,
+    SessionId,
+    Text,
+    ToolCall,
+    ToolFailed,
+    Usage,
 )
+from orch.core.agents.structured import StructuredAgent
 
 _EDIT_TOOLS = ("write", "edit", "multiedit", "patch")
 _QUIET_ENV = {"OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_AUTOUPDATE": "1",
               "OPENCODE_DISABLE_SHARE": "1", "OPENCODE_DISABLE_LSP_DOWNLOAD": "1"}
-_ERROR_NAMES = {"ContextOverflowError": "context_too_long", "ProviderAuthError": "auth"}
+_ERROR_NAMES: dict[str, ErrorKind] = {"ContextOverflowError": "context_too_long", "ProviderAuthError": "auth"}
 # How opencode words a tool call it refused: an `ask` auto-rejected by `run`, or a `deny` rule.
 _REFUSALS = ("rejected permission", "prevents you from using")
 
@@ -48,10 +52,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-class OpencodeAgent(AgentAdapter):
+class OpencodeAgent(StructuredAgent):
     name = "opencode"
     default_command = "opencode"
-    structured_output = True
 
     def build_launch(self, ctx: AttemptContext) -> Launch:
         config = ctx.agent_config
@@ -67,92 +70,80 @@ class OpencodeAgent(AgentAdapter):
             argv += ["-m", ctx.model]
         return Launch(argv=argv, env=env, stdin_file=ctx.prompt_file)
 
-    def render_line(self, line: str) -> list[str]:
-        event = parse_json_line(line)
-        if event is None:
-            return [line] if line.strip() else []
-        kind = event.get("type")
-        part = event.get("part") or {}
+    def decoder(self) -> OpencodeDecoder:
+        return OpencodeDecoder()
+
+
+class OpencodeDecoder(Decoder):
+    """`opencode run --format json` events. opencode has no event that ends a run: its answer is the text of a step
+    that finished with reason `stop`, and only if opencode then exits 0. An error ends the run, whatever follows
+    (it may compact the conversation after a context overflow and go on, then fail again)."""
+
+    def __init__(self) -> None:
+        self._session_id: str | None = None
+        self._step_text: list[str] = []
+        self._step_finished = False
+        self._failed = False
+
+    def decode_event(self, event: dict[str, Any]) -> list[Event] | None:
+        session = event.get("sessionID")
+        events: list[Event] = []
+        if session and session != self._session_id:
+            self._session_id = str(session)
+            events.append(SessionId(self._session_id))
+        decoded = self._part(event.get("type"), as_dict(event.get("part")), event)
+        if decoded is None:
+            return events or None
+        return events + decoded
+
+    def _part(self, kind: Any, part: dict[str, Any], event: dict[str, Any]) -> list[Event] | None:
+        if kind == "step_start":
+            self._step_text = []
+            return []
         if kind == "text":
-            return text_lines(str(part.get("text", "")))
+            self._step_text.append(str(part.get("text", "")))
+            return [Text(str(part.get("text", "")))]
         if kind == "tool_use":
-            state = part.get("state") or {}
-            lines = [describe_tool(str(part.get("tool")), state.get("input") or {})]
-            if state.get("status") == "error":
-                # A refusal goes on to dump every permission rule; the sentence before is what a person needs.
-                error = str(state.get("error", "")).split(" Here are some of the relevant rules")[0]
-                lines.append(f"✗ {first_line(error)}")
-            return lines
-        if kind == "step_finish" and part.get("reason") == "stop":
-            tokens = part.get("tokens") or {}
-            cost = part.get("cost")
-            numbers = f"{tokens.get('input', 0)} in / {tokens.get('output', 0)} out tokens"
-            if isinstance(cost, int | float) and cost:
-                numbers += f", ${cost:.4f}"
-            return [f"✓ done ({numbers})"]
+            return _tool_use(part)
+        if kind == "step_finish":
+            self._step_finished = True
+            tokens = as_dict(part.get("tokens"))
+            cache = as_dict(tokens.get("cache"))
+            usage = Usage(int(tokens.get("input") or 0) + int(cache.get("read") or 0) + int(cache.get("write") or 0),
+                          int(tokens.get("output") or 0), float(part.get("cost") or 0))
+            done = part.get("reason") == "stop" and not self._failed
+            return [usage, Final("".join(self._step_text))] if done else [usage]
         if kind == "error":
-            return [f"✗ {_error_text(event.get('error') or {})}"]
+            self._failed = True
+            error = as_dict(event.get("error"))
+            return [Error(_error_kind(error), _error_text(error))]
+        return None
+
+    def finish(self, exit_code: int) -> list[Event]:
+        if exit_code != 0 and self._step_finished and not self._failed:
+            return [Error("exit_code", f"opencode exited {exit_code}")]
         return []
 
-    def parse_result(self, ctx: AttemptContext, exit_code: int, output: str) -> AgentResult:
-        step_text: list[str] = []
-        last_reason: str | None = None
-        files: list[str] = []
-        denied: list[str] = []
-        errors: list[dict[str, Any]] = []
-        tokens_in = tokens_out = 0
-        cost = 0.0
-        for event in json_events(output):
-            kind = event.get("type")
-            part: dict[str, Any] = event.get("part") or {}
-            if kind == "step_start":
-                step_text = []
-            elif kind == "text":
-                step_text.append(str(part.get("text", "")))
-            elif kind == "tool_use":
-                state = part.get("state") or {}
-                tool = str(part.get("tool"))
-                tool_input = state.get("input") or {}
-                if state.get("status") == "completed" and tool in _EDIT_TOOLS and tool_input.get("filePath"):
-                    path = relative_to(ctx.worktree, str(tool_input["filePath"]))
-                    if path not in files:
-                        files.append(path)
-                elif state.get("status") == "error" and any(
-                        refusal in str(state.get("error")) for refusal in _REFUSALS):
-                    denied.append(describe_tool(tool, tool_input))
-            elif kind == "step_finish":
-                last_reason = part.get("reason")
-                tokens = part.get("tokens") or {}
-                cache = tokens.get("cache") or {}
-                tokens_in += int(tokens.get("input") or 0) + int(cache.get("read") or 0) + int(cache.get("write") or 0)
-                tokens_out += int(tokens.get("output") or 0)
-                cost += float(part.get("cost") or 0)
-            elif kind == "error":
-                errors.append(event.get("error") or {})
-        measured: dict[str, Any] = {"files_changed": tuple(files), "tokens_in": tokens_in, "tokens_out": tokens_out,
-                                    "cost_usd": cost}
-        if errors:
-            # opencode may go on after a specific error (compacting after a context overflow) and then fail
-            # vaguely; the specific one says what went wrong.
-            error = next((item for item in errors if _error_kind(item) != "exit_code"), errors[-1])
-            return AgentResult(status="failed", error_kind=_error_kind(error), error=_error_text(error), **measured)
-        if last_reason is None:
-            return exit_failure(exit_code, "opencode ended without finishing a step")
-        if exit_code != 0:
-            return AgentResult(status="failed", error_kind="exit_code", error=f"opencode exited {exit_code}",
-                               **measured)
-        if last_reason != "stop":
-            if denied:
-                return AgentResult(status="needs_review", error_kind="permission_denied",
-                                   error="permission denied for: " + "; ".join(denied), **measured)
-            return AgentResult(status="failed", error_kind="unparseable",
-                               error=f"opencode stopped without a final answer (last step: {last_reason})",
-                               **measured)
-        return final_answer("".join(step_text), denied=tuple(denied), **measured)
+
+def _tool_use(part: dict[str, Any]) -> list[Event]:
+    state = as_dict(part.get("state"))
+    tool = str(part.get("tool"))
+    tool_input = as_dict(state.get("input"))
+    summary = describe_tool(tool, tool_input)
+    events: list[Event] = [ToolCall(tool, summary)]
+    if state.get("status") == "completed" and tool in _EDIT_TOOLS and tool_input.get("filePath"):
+        events.append(FileChanged(str(tool_input["filePath"])))
+    elif state.get("status") == "error":
+        error = str(state.get("error", ""))
+        # A refusal goes on to dump every permission rule; the sentence before is what a person needs.
+        events.append(ToolFailed(error.split(" Here are some of the relevant rules")[0]))
+        if any(refusal in error for refusal in _REFUSALS):
+            events.append(PermissionDenied(summary))
+    return events
 
 
-def _error_kind(error: dict[str, Any]) -> str:
-    data = error.get("data") or {}
+def _error_kind(error: dict[str, Any]) -> ErrorKind:
+    data = as_dict(error.get("data"))
     status = data.get("statusCode")
     return (_ERROR_NAMES.get(str(error.get("name")))
             or status_error_kind(status if isinstance(status, int) else None)
@@ -160,6 +151,6 @@ def _error_kind(error: dict[str, Any]) -> str:
 
 
 def _error_text(error: dict[str, Any]) -> str:
-    data = error.get("data") or {}
+    data = as_dict(error.get("data"))
     status = data.get("statusCode")
     return f"{error.get('name', 'error')}" + (f" {status}" if status else "") + f": {data.get('message', '')}"

@@ -1,11 +1,12 @@
 """Run an agent CLI and turn its JSON-lines output into readable pane lines.
 
-    python -m core.agents.render AGENT_NAME RAW_FILE [--stdin FILE] -- ARGV...
+    python -m orch.core.agents.render AGENT_NAME RAW_FILE [--stdin FILE] -- ARGV...
 
 Starts ARGV (stdin from FILE, else /dev/null; stderr passed through), appends every raw stdout line to RAW_FILE,
-prints the adapter's `render_line` output for it (flushed per line), forwards SIGTERM, SIGINT and SIGHUP to the
-child, and exits with the child's exit code (128 + N when a signal N ended it; 127 when ARGV cannot be found,
-126 when it cannot be executed). The runner starts this inside the task's tmux pane for structured agents.
+decodes it into events with the agent's decoder and prints their pane lines (flushed per line), forwards SIGTERM,
+SIGINT and SIGHUP to the child, and exits with the child's exit code (128 + N when a signal N ended it; 127 when
+ARGV cannot be found, 126 when it cannot be executed). The runner starts this inside the task's tmux pane for
+structured agents.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from orch.core.agents.base import AgentAdapter
+from orch.core.agents.decoding import Decoder
+from orch.core.agents.pane import pane_lines
 from orch.core.agents.registry import adapter_for
+from orch.core.agents.structured import StructuredAgent
+from orch.core.errors import UserError
 
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m core.agents.render",
+    parser = argparse.ArgumentParser(prog="python -m orch.core.agents.render",
                                      usage="%(prog)s AGENT_NAME RAW_FILE [--stdin FILE] -- ARGV...",
                                      description="Run an agent CLI and render its JSON output readably.")
     parser.add_argument("agent")
@@ -40,18 +44,24 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.command = list(argv[split + 1:])
     if not args.command:
         parser.error("no command given after --")
+    try:
+        args.adapter = adapter_for(args.agent)
+    except UserError as exc:
+        parser.error(str(exc))
+    if not isinstance(args.adapter, StructuredAgent):
+        parser.error(f"agent {args.agent!r} prints no structured output to render")
     return args
 
 
-def _render(adapter: AgentAdapter, line: str) -> list[str]:
+def _render(decoder: Decoder, agent: str, line: str) -> list[str]:
     try:
-        return adapter.render_line(line)
+        return pane_lines(decoder.decode(line), agent)
     except Exception as exc:  # one odd event must not stop the pane or lose the lines after it
         return [line, f"(orch could not render this line: {exc})"]
 
 
-def run(agent: str, raw_file: Path, command: list[str], stdin: Path | None) -> int:
-    adapter = adapter_for(agent)
+def run(adapter: StructuredAgent, raw_file: Path, command: list[str], stdin: Path | None) -> int:
+    decoder = adapter.decoder()
     # opencode (and others) take the working directory from $PWD, which the parent may have left stale.
     env = {**os.environ, "PWD": os.getcwd()}
     stdin_handle = stdin.open("rb") if stdin is not None else open(os.devnull, "rb")  # noqa: SIM115
@@ -80,7 +90,7 @@ def run(agent: str, raw_file: Path, command: list[str], stdin: Path | None) -> i
         for chunk in child.stdout:
             raw.write(chunk)
             raw.flush()
-            for text in _render(adapter, chunk.decode("utf-8", errors="replace").rstrip("\r\n")):
+            for text in _render(decoder, adapter.name, chunk.decode("utf-8", errors="replace").rstrip("\r\n")):
                 out.write(text.encode("utf-8") + b"\n")
             out.flush()
     code = child.wait()
@@ -89,7 +99,7 @@ def run(agent: str, raw_file: Path, command: list[str], stdin: Path | None) -> i
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    return run(args.agent, args.raw_file, args.command, args.stdin)
+    return run(args.adapter, args.raw_file, args.command, args.stdin)
 
 
 if __name__ == "__main__":

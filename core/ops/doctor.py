@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from orch.core.agents.registry import executable, executable_path
 from orch.core.config import Config, load_config
 from orch.core.errors import ConfigError
 from orch.core.home import OrchHome
@@ -33,9 +34,9 @@ def run_checks(home: OrchHome) -> list[Check]:
         checks.append(Check(False, f"config: {exc}", fatal=True))
         config = Config()
     for name in LLM_AGENTS:
-        executable = config.agents.get(name).command or name
-        found = shutil.which(executable)
-        checks.append(Check(found is not None, f"agent {name}: {found or f'{executable} not found on PATH'}"))
+        found = executable_path(config, name)
+        checks.append(Check(found is not None,
+                            f"agent {name}: {found or f'{executable(config, name)} not found on PATH'}"))
     checks.append(Check(True, "agent shell: built in"))
     if os.environ.get("ANTHROPIC_API_KEY"):
         checks.append(Check(True, f"router: llm with {config.router.model} (ANTHROPIC_API_KEY set)"))

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import string
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from importlib import resources
 from typing import Any
 
 import anthropic
-from orch.core.agents.registry import adapter_for, known_agents
+from orch.core.agents import registry
 from orch.core.config import Config
 from orch.core.errors import NoAgentAvailable
 from orch.core.home import OrchHome
@@ -39,15 +38,6 @@ NO_KEY_WARNING = "no ANTHROPIC_API_KEY: routing round-robin"
 # A route needs the gist of a task, not all of a pasted log; this keeps one call cheap and inside the context.
 _MAX_BODY_CHARS = 20_000
 _MAX_TOKENS = 1024
-
-
-def agent_installed(config: Config, name: str) -> bool:
-    """Whether the executable of agent `name` can be found (asking its adapter when one is registered)."""
-    agent_config = config.agents.get(name)
-    if name in known_agents():
-        return adapter_for(name).is_installed(agent_config)
-    # The LLM agents' adapters may not be registered; their executables are named after them.
-    return shutil.which(agent_config.command or name) is not None
 
 
 @dataclass(frozen=True)
@@ -76,7 +66,7 @@ class Router:
         self._settings = config.router
         self._store = store
         self._home = home
-        self._is_installed = is_installed or partial(agent_installed, config)
+        self._is_installed = is_installed or partial(registry.is_installed, config)
         self._owns_client = False
         self._client: anthropic.AsyncAnthropic | None = None
         if self._settings.mode == "llm":

@@ -10,10 +10,10 @@ from typing import Any
 
 import anthropic
 import pytest
-from orch.core.config import Config, parse_config
+from orch.core.config import parse_config
 from orch.core.errors import NoAgentAvailable
 from orch.core.home import OrchHome
-from orch.core.routing.router import NO_KEY_WARNING, Router, agent_installed
+from orch.core.routing.router import NO_KEY_WARNING, Router
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import NewTask, Task
 
@@ -435,13 +435,3 @@ async def test_routing_again_replaces_the_record(
     assert again.agent == "codex"
     assert (await store.get_route(task.id) or {})["agent"] == "codex"
     assert json.loads(home.route_file(task.id).read_text(encoding="utf-8"))["agent"] == "codex"
-
-
-# --- is_installed default ---------------------------------------------------------------------------------------
-
-def test_agent_installed_asks_the_adapter_or_the_path() -> None:
-    config = Config.model_validate({"agents": {"claude": {"command": "sh"},
-                                               "codex": {"command": "no-such-agent-binary-xyz"}}})
-    assert agent_installed(config, "shell")
-    assert agent_installed(config, "claude")
-    assert not agent_installed(config, "codex")

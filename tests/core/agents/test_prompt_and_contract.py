@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orch.core.agents.common import describe_tool, final_answer, status_error_kind, text_lines
+from orch.core.agents.contract import final_answer
+from orch.core.agents.decoding import describe_tool, status_error_kind
+from orch.core.agents.pane import text_lines
 from orch.core.agents.prompt import build_system_prompt, build_task_prompt
-from orch.core.agents.registry import adapter_for, known_agents
+from orch.core.agents.registry import adapter_for
+from orch.core.agents.structured import StructuredAgent
+from orch.core.names import AGENT_NAMES
 from orch.core.tasks.models import Delegation, Task, TaskStatus
+
+from tests.core.agents.conftest import render_output
 
 TASK = Task(id=7, title="Add login", body="Use sessions.\n", status=TaskStatus.IN_PROGRESS)
 
@@ -34,8 +40,8 @@ def test_task_prompt_with_children_results() -> None:
 def test_block_with_delegations_blocks() -> None:
     text = ('Split it.\n```orch-result\n{"summary": "Needs tests first.", "delegations": '
             '[{"title": "Write tests", "body": "for login", "labels": ["agent:codex"]}]}\n```\n')
-    result = final_answer(text, tokens_in=5)
-    assert result.status == "blocked" and result.summary == "Needs tests first." and result.tokens_in == 5
+    result = final_answer(text)
+    assert result.status == "blocked" and result.summary == "Needs tests first."
     assert result.delegations == (Delegation("Write tests", "for login", ("agent:codex",)),)
 
 
@@ -76,7 +82,9 @@ def test_result_block_is_shown_readably_in_the_pane() -> None:
                  "codex": '{"type": "item.completed", "item": {"type": "agent_message", "text": %s}}',
                  "opencode": '{"type": "text", "part": {"text": %s}}'}[name]
         block = json.dumps('Done.\n```orch-result\n{"summary": "ok"}\n```')
-        assert adapter_for(name).render_line(event % block) == ["Done.", "⚑ done: ok"], name
+        adapter = adapter_for(name)
+        assert isinstance(adapter, StructuredAgent)
+        assert render_output(adapter, event % block) == ["Done.", "⚑ done: ok"], name
 
 
 def test_plain_answer_is_done_but_empty_answer_is_not() -> None:
@@ -94,5 +102,5 @@ def test_status_codes_and_tool_lines() -> None:
 
 
 def test_registry_knows_every_agent() -> None:
-    assert known_agents() == ["claude", "codex", "opencode", "shell"]
+    assert [adapter_for(name).name for name in AGENT_NAMES] == ["claude", "codex", "opencode", "shell"]
     assert all(adapter_for(name).structured_output for name in ("claude", "codex", "opencode"))

@@ -1,4 +1,4 @@
-"""core.agents.render: the process that runs an agent CLI in the pane."""
+"""orch.core.agents.render: the process that runs an agent CLI in the pane."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from tests.agents.conftest import REPO_ROOT
+from tests.core.agents.conftest import REPO_ROOT
 
 TIMEOUT = 20.0
 
@@ -88,3 +88,13 @@ async def test_usage_errors(tmp_path: Path) -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
     assert process.returncode == 2
     assert b"no command given after --" in stderr
+
+
+async def test_only_structured_agents_are_rendered(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    for agent, message in (("shell", b"prints no structured output"), ("nope", b"unknown agent 'nope'")):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "orch.core.agents.render", agent, str(tmp_path / "raw.jsonl"), "--", "true",
+            cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE)
+        _, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
+        assert process.returncode == 2 and message in stderr, agent

@@ -10,13 +10,14 @@ from orch.core.agents.base import AttemptContext
 from orch.core.agents.opencode import OpencodeAgent
 from orch.core.config import AgentConfig
 
-from tests.agents.conftest import (
+from tests.core.agents.conftest import (
     DATA,
     Checkout,
     cli_version,
     home_env,
     make_context,
     prepare_opencode_home,
+    render_output,
     require_cli,
     run_render,
 )
@@ -73,13 +74,13 @@ def _recorded(name: str) -> str:
 
 
 def test_render_recorded_run() -> None:
-    pane = [line for raw in _recorded("write").splitlines() for line in ADAPTER.render_line(raw)]
+    pane = render_output(ADAPTER, _recorded("write"))
     assert pane[:3] == ["I'll write it.", "✎ write /tmp/orch-rec/wt/hello.txt", "$ ls"]
     assert pane[-1] == "✓ done (100 in / 20 out tokens)"
 
 
 def test_render_recorded_refusals() -> None:
-    pane = [line for raw in _recorded("denied").splitlines() for line in ADAPTER.render_line(raw)]
+    pane = render_output(ADAPTER, _recorded("denied"))
     assert pane[:2] == ["→ read /tmp/orch-rec/main/secret.txt",
                         "✗ The user has specified a rule which prevents you from using this specific tool call."]
 
@@ -106,6 +107,20 @@ def test_parse_recorded_refusals(checkout: Checkout) -> None:
     ctx = make_context("opencode", checkout, AgentConfig(), model=MODEL)
     result = ADAPTER.parse_result(ctx, 0, _recorded("denied"))
     assert (result.status, result.error_kind) == ("needs_review", "permission_denied")
+
+
+def test_an_answer_counts_only_with_exit_0(checkout: Checkout) -> None:
+    ctx = make_context("opencode", checkout, AgentConfig(), model=MODEL)
+    result = ADAPTER.parse_result(ctx, 1, _recorded("write"))
+    assert (result.status, result.error_kind, result.error) == ("failed", "exit_code", "opencode exited 1")
+    assert result.session_id == "ses_dee02d247ffeUVryHnjirJZYXz"
+
+
+def test_an_error_ends_the_run_whatever_follows(checkout: Checkout) -> None:
+    # After a context overflow opencode compacts the conversation and goes on; its steps after it are no answer.
+    ctx = make_context("opencode", checkout, AgentConfig(), model=MODEL)
+    assert ADAPTER.parse_result(ctx, 0, _recorded("ctx")).error_kind == "context_too_long"
+    assert not any(line.startswith("✓ done") for line in render_output(ADAPTER, _recorded("ctx")))
 
 
 def test_parse_run_that_stopped_after_a_rejected_tool(checkout: Checkout) -> None:
@@ -148,6 +163,7 @@ async def test_real_opencode_writes_a_file(checkout: Checkout) -> None:
     result = ADAPTER.parse_result(ctx, run.exit_code, run.raw)
     assert (result.status, result.summary, result.files_changed) == ("done", "Created hello.txt.", ("hello.txt",))
     assert (result.tokens_in, result.tokens_out) == (1200, 140)
+    assert result.session_id and result.session_id.startswith("ses_")
     assert result.cost_usd == pytest.approx((1200 * 3 + 140 * 15) / 1_000_000)
 
     work = [request for request in fake.requests if request.tool_names]

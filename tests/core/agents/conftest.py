@@ -2,7 +2,7 @@
 
 Run the live tests with:
     unshare -n sh -c 'ip link set lo up && NO_PROXY=127.0.0.1,localhost \
-        PATH=$PWD/.npm-cli/node_modules/.bin:$PATH python -m pytest tests/agents -q'
+        PATH=$PWD/.npm-cli/node_modules/.bin:$PATH python -m pytest tests/core/agents -q'
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ from pathlib import Path
 
 import pytest
 from orch.core.agents.base import AttemptContext, Launch
+from orch.core.agents.pane import pane_lines
 from orch.core.agents.prompt import build_system_prompt, build_task_prompt
+from orch.core.agents.structured import StructuredAgent
 from orch.core.config import AgentConfig, WorkflowConfig
 from orch.core.tasks.models import Task, TaskStatus
 
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.fakes.openai_responses import FakeResponsesAPI
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(__file__).parent / "data"
 CLI_TIMEOUT = 60.0
 
@@ -104,6 +106,12 @@ def make_context(agent: str, checkout: Checkout, config: AgentConfig, *, model: 
         result_file=attempt_dir / "result.json")
 
 
+def render_output(adapter: StructuredAgent, output: str) -> list[str]:
+    """The pane lines `python -m orch.core.agents.render` prints for this raw output of the adapter's CLI."""
+    decoder = adapter.decoder()
+    return [line for raw in output.splitlines() for line in pane_lines(decoder.decode(raw), adapter.name)]
+
+
 @dataclass
 class Run:
     exit_code: int
@@ -112,7 +120,7 @@ class Run:
 
 
 async def start_render(ctx: AttemptContext, launch: Launch) -> asyncio.subprocess.Process:
-    """Start `python -m core.agents.render` the way the runner does (cwd = worktree, env = Launch.env + ORCH_*)."""
+    """Start `python -m orch.core.agents.render` the way the runner does (cwd = worktree, env = Launch.env + ORCH_*)."""
     env = {**os.environ, **launch.env, "ORCH_TASK_ID": str(ctx.task.id), "ORCH_AGENT": ctx.agent,
            "ORCH_MODEL": ctx.model or "", "PYTHONPATH": str(REPO_ROOT)}
     stdin = ["--stdin", str(launch.stdin_file)] if launch.stdin_file else []

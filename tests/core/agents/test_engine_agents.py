@@ -5,7 +5,7 @@ the raw output, commits what the agent changed on the task branch and applies th
 The model behind each CLI is a local fake that scripts a file edit and a shell call printing the ORCH_* variables;
 what the CLI sent back to the fake shows what reached the agent's environment. Run as the other live tests:
     unshare -n sh -c 'ip link set lo up && NO_PROXY=127.0.0.1,localhost \
-        PATH=$PWD/.npm-cli/node_modules/.bin:$PATH python -m pytest tests/agents/test_engine_agents.py -q'
+        PATH=$PWD/.npm-cli/node_modules/.bin:$PATH python -m pytest tests/core/agents/test_engine_agents.py -q'
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from orch.core.projects.worktrees import branch_name
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import Task, TaskStatus
 
-from tests.agents.conftest import CLI_TIMEOUT, REPO_ROOT, cli_version, home_env, prepare_opencode_home, require_cli
 from tests.conftest import make_repo
+from tests.core.agents.conftest import CLI_TIMEOUT, REPO_ROOT, cli_version, home_env, prepare_opencode_home, require_cli
 from tests.fakes.anthropic_api import FakeAnthropicAPI
 from tests.fakes.openai_responses import FakeResponsesAPI, codex_provider_args
 from tests.helpers import Recorder, running_engine
@@ -45,7 +45,7 @@ MODELS = {"claude": "sonnet", "codex": "gpt-5.5", "opencode": OPENCODE_MODEL}
 
 @pytest.fixture(autouse=True)
 def _pane_imports_this_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pane runs `python -m core.agents.render`; the tmux server (started by this process, whose environment
+    """The pane runs `python -m orch.core.agents.render`; the tmux server (started by this process, whose environment
     it passes on) must import `core` from the checkout under test, not from wherever the venv points."""
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))
 

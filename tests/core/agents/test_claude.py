@@ -11,12 +11,13 @@ from orch.core.agents.base import AttemptContext
 from orch.core.agents.claude import ClaudeAgent, deny_rules
 from orch.core.config import AgentConfig
 
-from tests.agents.conftest import (
+from tests.core.agents.conftest import (
     CLI_TIMEOUT,
     DATA,
     Checkout,
     home_env,
     make_context,
+    render_output,
     require_cli,
     run_render,
     start_render,
@@ -73,7 +74,7 @@ def _recorded(name: str) -> str:
 
 
 def test_render_recorded_run() -> None:
-    pane = [line for raw in _recorded("write").splitlines() for line in ADAPTER.render_line(raw)]
+    pane = render_output(ADAPTER, _recorded("write"))
     assert pane[0] == "● claude 2.1.197 · claude-sonnet-5"
     assert "I'll write it." in pane
     assert "✎ Write /tmp/orch-rec/wt/hello.txt" in pane
@@ -83,10 +84,10 @@ def test_render_recorded_run() -> None:
 
 
 def test_render_tool_errors_and_non_json() -> None:
-    pane = [line for raw in _recorded("denied").splitlines() for line in ADAPTER.render_line(raw)]
+    pane = render_output(ADAPTER, _recorded("denied"))
     assert "✗ Permission to use Bash with command cat /tmp/orch-rec/main/secret.txt has been denied." in pane
     assert "✗ Exit code 1 … cat: secret.txt: No such file or directory" in pane
-    assert ADAPTER.render_line("warning: not json") == ["warning: not json"]
+    assert render_output(ADAPTER, "warning: not json") == ["warning: not json"]
 
 
 def test_parse_recorded_success(checkout: Checkout) -> None:
@@ -116,6 +117,14 @@ def test_parse_recorded_question_and_denials(checkout: Checkout) -> None:
                                                              "the agent asks: Which database?")
     denied = ADAPTER.parse_result(ctx, 0, _recorded("denied"))
     assert (denied.status, denied.error_kind) == ("needs_review", "permission_denied")
+
+
+def test_a_question_keeps_its_options_and_reads_as_one(checkout: Checkout) -> None:
+    ctx = make_context("claude", checkout, AgentConfig(), model="sonnet")
+    result = ADAPTER.parse_result(ctx, 0, _recorded("ask"))
+    assert (result.question, result.options) == ("Which database?", ("sqlite", "postgres"))
+    assert result.session_id == "cfc9cce2-712a-4429-b820-7467184d6dfd"
+    assert "? Which database? [sqlite | postgres]" in render_output(ADAPTER, _recorded("ask"))
 
 
 def test_parse_without_result_event(checkout: Checkout) -> None:
@@ -157,6 +166,7 @@ async def test_real_claude_writes_a_file(checkout: Checkout, anthropic_fake: Fak
     assert [(d.title, d.labels) for d in result.delegations] == [("Add a test", ("agent:codex",))]
     assert (result.tokens_in, result.tokens_out) == (1200, 140)
     assert result.cost_usd is not None and result.cost_usd > 0
+    assert result.session_id and result.session_id in run.raw.splitlines()[0]
 
     first = anthropic_fake.requests[0]
     assert first.query == {"beta": "true"}
@@ -220,6 +230,7 @@ async def test_real_claude_question_is_waiting_for_input(checkout: Checkout,
     result = ADAPTER.parse_result(ctx, run.exit_code, run.raw)
     assert (result.status, result.error_kind) == ("needs_review", "waiting_for_input")
     assert result.error == "the agent asks: Which database?"
+    assert (result.question, result.options) == ("Which database?", ("sqlite", "postgres"))
 
 
 async def test_real_claude_hang_is_stopped_by_sigterm(checkout: Checkout, anthropic_fake: FakeAnthropicAPI) -> None:

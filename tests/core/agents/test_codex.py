@@ -12,7 +12,7 @@ from orch.core.agents.codex import QUIET_ARGS, CodexAgent, classify_error, unwra
 from orch.core.config import AgentConfig
 from orch.core.errors import ConfigError
 
-from tests.agents.conftest import DATA, Checkout, home_env, make_context, require_cli, run_render
+from tests.core.agents.conftest import DATA, Checkout, home_env, make_context, render_output, require_cli, run_render
 from tests.fakes.openai_responses import FakeResponsesAPI, codex_provider_args
 
 ADAPTER = CodexAgent()
@@ -92,7 +92,7 @@ def _recorded(name: str) -> str:
 
 
 def test_render_recorded_run() -> None:
-    pane = [line for raw in _recorded("write").splitlines() for line in ADAPTER.render_line(raw)]
+    pane = render_output(ADAPTER, _recorded("write"))
     assert pane[0] == "● codex session started"
     assert "$ printf 'hi\\n' > shell.txt && ls" in pane
     assert "✎ add /tmp/orch-rec/wt/hello.txt" in pane
@@ -118,6 +118,17 @@ def test_parse_recorded_errors(checkout: Checkout, name: str, kind: str) -> None
     assert (result.status, result.error_kind) == ("failed", kind)
 
 
+def test_an_error_codex_recovers_from_does_not_fail_the_run(checkout: Checkout) -> None:
+    lines = _recorded("write").splitlines()
+    retry = json.dumps({"type": "error", "message": "Reconnecting... 1/5 (stream disconnected before completion)"})
+    output = "\n".join([*lines[:2], retry, *lines[2:]])
+    ctx = make_context("codex", checkout, AgentConfig(), model="gpt-5.5")
+    result = ADAPTER.parse_result(ctx, 0, output)
+    assert (result.status, result.summary, result.error_kind) == ("done", "wrote hello", None)
+    assert result.session_id == "01a211fa-6739-7e02-9ea2-13cd0440bd77"
+    assert "✗ Reconnecting... 1/5 (stream disconnected before completion)" in render_output(ADAPTER, output)
+
+
 # -- the real CLI ------------------------------------------------------------------------------------------------
 
 
@@ -141,6 +152,7 @@ async def test_real_codex_writes_files(checkout: Checkout, responses_fake: FakeR
     result = ADAPTER.parse_result(ctx, run.exit_code, run.raw)
     assert (result.status, result.summary, result.files_changed) == ("done", "Created hello.txt.", ("hello.txt",))
     assert (result.tokens_in, result.tokens_out) == (700, 90)
+    assert result.session_id and result.session_id in run.raw.splitlines()[0]
 
     first = responses_fake.requests[0]
     assert first.json["model"] == "gpt-5.5"
