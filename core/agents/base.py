@@ -62,6 +62,7 @@ class AgentResult:
     session_id: str | None = None  # the agent CLI's conversation, which a later attempt can resume
     question: str | None = None  # what the agent asks when it waits for input (error_kind waiting_for_input)
     options: tuple[str, ...] = ()  # the answers it offers to that question, if any
+    final_text: str = ""  # the agent's whole last message (a reviewer's verdict is read from it)
 
 
 class AgentAdapter(ABC):

@@ -32,7 +32,7 @@ from orch.core.agents.events import (
 from orch.core.agents.structured import StructuredAgent
 from orch.core.agents.text import first_line
 
-_EDIT_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
+EDIT_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 # claude's own names for the API error behind a synthetic assistant message.
 _API_ERRORS: dict[str, ErrorKind] = {
     "rate_limit": "rate_limit",
@@ -63,9 +63,12 @@ class ClaudeAgent(StructuredAgent):
         argv = [self.executable(config), *config.args, "-p", "--output-format", "stream-json", "--verbose"]
         if "--permission-mode" not in config.args:
             argv.append("--dangerously-skip-permissions")
-        if ctx.workflow.sandbox:
+        denied = [*deny_rules(ctx.main_checkout)] if ctx.workflow.sandbox else []
+        if ctx.read_only:
+            denied += list(EDIT_TOOLS)  # a reviewer reads; whatever its shell commands leave is set aside after
+        if denied:
             # --disallowedTools takes several values; the next option ends the list.
-            argv += ["--disallowedTools", *deny_rules(ctx.main_checkout)]
+            argv += ["--disallowedTools", *denied]
         if ctx.model:
             argv += ["--model", ctx.model]
         argv += ["--append-system-prompt", ctx.system_prompt]
@@ -112,7 +115,7 @@ class ClaudeDecoder(Decoder):
         if name == "AskUserQuestion":
             return [_question(tool_input)]
         path = tool_input.get("file_path") or tool_input.get("notebook_path")
-        if name in _EDIT_TOOLS and path:
+        if name in EDIT_TOOLS and path:
             self._edits[str(block.get("id"))] = str(path)
         return [ToolCall(name, describe_tool(name, tool_input))]
 

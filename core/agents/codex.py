@@ -112,8 +112,10 @@ class CodexAgent(StructuredAgent):
     def build_launch(self, ctx: AttemptContext) -> Launch:
         config = ctx.agent_config
         mode = sandbox_mode(config.sandbox)
-        argv = [self.executable(config), "exec", "--json", "--skip-git-repo-check", *QUIET_ARGS,
-                *SANDBOX_FLAGS[mode], *tmp_exclusions(ctx.workflow.sandbox, mode, ctx.main_checkout),
+        # A reviewer reads only, whatever the configured mode lets the author do.
+        sandbox = ("-s", "read-only") if ctx.read_only else (
+            *SANDBOX_FLAGS[mode], *tmp_exclusions(ctx.workflow.sandbox, mode, ctx.main_checkout))
+        argv = [self.executable(config), "exec", "--json", "--skip-git-repo-check", *QUIET_ARGS, *sandbox,
                 "-C", str(ctx.worktree),
                 "-c", f"developer_instructions={toml_string(ctx.system_prompt)}",
                 *config.args]

@@ -73,6 +73,7 @@ def fold(events: Iterable[Event], *, exit_code: int, worktree: Path) -> AgentRes
         outcome = exit_failure(exit_code)
     costs = [usage.cost_usd for usage in usages if usage.cost_usd is not None]
     return replace(outcome, session_id=session_id, files_changed=tuple(files),
+                   final_text=final.text if final is not None else "",
                    tokens_in=sum(usage.tokens_in for usage in usages) if usages else None,
                    tokens_out=sum(usage.tokens_out for usage in usages) if usages else None,
                    cost_usd=sum(costs) if costs else None)

@@ -37,11 +37,13 @@ _ERROR_NAMES: dict[str, ErrorKind] = {"ContextOverflowError": "context_too_long"
 _REFUSALS = ("rejected permission", "prevents you from using")
 
 
-def permissions(sandbox: bool, main_checkout: Path) -> dict[str, Any]:
-    """opencode permission rules; `run` rejects whatever would `ask`, so every rule is allow or deny."""
+def permissions(sandbox: bool, main_checkout: Path, read_only: bool = False) -> dict[str, Any]:
+    """opencode permission rules; `run` rejects whatever would `ask`, so every rule is allow or deny. A reviewer
+    (`read_only`) may not edit at all."""
+    rules: dict[str, Any] = {"edit": "deny"} if read_only else {}
     if not sandbox:
-        return {"external_directory": "allow"}
-    return {"external_directory": "deny", "bash": {f"*{main_checkout.resolve()}*": "deny"}}
+        return {**rules, "external_directory": "allow"}
+    return {**rules, "external_directory": "deny", "bash": {f"*{main_checkout.resolve()}*": "deny"}}
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -60,8 +62,8 @@ class OpencodeAgent(StructuredAgent):
         config = ctx.agent_config
         instructions = ctx.attempt_dir / "system.md"
         instructions.write_text(ctx.system_prompt, encoding="utf-8")
-        ours = {"instructions": [str(instructions)], "permission": permissions(ctx.workflow.sandbox,
-                                                                                 ctx.main_checkout)}
+        ours = {"instructions": [str(instructions)],
+                "permission": permissions(ctx.workflow.sandbox, ctx.main_checkout, ctx.read_only)}
         env = {**_QUIET_ENV, **config.env}
         theirs = json.loads(env["OPENCODE_CONFIG_CONTENT"]) if env.get("OPENCODE_CONFIG_CONTENT") else {}
         env["OPENCODE_CONFIG_CONTENT"] = json.dumps(_merge(theirs, ours))

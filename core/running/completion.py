@@ -61,6 +61,7 @@ class Completion:
             task_id=task.id, number=number, agent=reviewer, model=model, started_at=0.0, finished_at=time.time(),
             exit_code=exit_code, outcome=f"review: {answer.decision}", error=result.error, summary=answer.notes,
             cost_usd=result.cost_usd, tokens_in=result.tokens_in, tokens_out=result.tokens_out, kind="review",
+            session_id=result.session_id,
         ))
         await self._store.add_review(Review(task.id, number, reviewer, model, answer.decision, answer.notes,
                                             answer.comments, time.time()))
@@ -91,7 +92,7 @@ class Completion:
 def _verdict(result: AgentResult) -> ReviewAnswer:
     if result.status == "failed":
         return ReviewAnswer("error", f"the reviewer failed: {result.error or result.error_kind or 'no reason given'}")
-    return read_answer(result.summary)
+    return read_answer(result.final_text or result.summary)
 
 
 def _keep_aside(worktree: Worktree, task_id: int) -> None:

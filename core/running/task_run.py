@@ -196,7 +196,7 @@ class TaskRunner:
             task_id=task.id, number=number, agent=decision.agent, model=decision.model, started_at=0.0,
             finished_at=time.time(), exit_code=exit_code, outcome=result.error_kind or result.status,
             error=result.error, summary=result.summary, cost_usd=result.cost_usd, tokens_in=result.tokens_in,
-            tokens_out=result.tokens_out,
+            tokens_out=result.tokens_out, session_id=result.session_id,
         ))
         cost = (task.cost_usd or 0.0) + result.cost_usd if result.cost_usd is not None else task.cost_usd
         fields: dict[str, object] = {"cost_usd": cost}
