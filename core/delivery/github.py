@@ -94,7 +94,7 @@ class GitHub:
         except httpx.HTTPError as exc:
             raise DeliveryError(f"GitHub API unreachable: {type(exc).__name__}: {exc}") from None
         if response.status_code not in ok:
-            raise DeliveryError(f"GitHub API {method} {path.split('?')[0]}: {_describe(response)}")
+            raise DeliveryError(f"GitHub API {method} /{path.split('?')[0]}: {_describe(response)}")
         return response
 
 

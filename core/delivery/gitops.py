@@ -58,7 +58,8 @@ def has_remote(repo: Path, name: str) -> bool:
 
 
 def remote_url(repo: Path, name: str = "origin") -> str | None:
-    url = git(repo, "remote", "get-url", name, check=False)
+    """The remote's URL as configured (`get-url` would apply `insteadOf` rewrites and hide the forge's name)."""
+    url = git(repo, "config", "--get", f"remote.{name}.url", check=False)
     return url or None
 
 
@@ -112,7 +113,9 @@ def merge_into(repo: Path, branch: str, target: str, message: str, *, push_to: s
         _push(repo, push_to, f"{new}:refs/heads/{target}")
     checkout = _checked_out_at(repo, target)
     if checkout is None:
-        git(repo, "update-ref", "-m", message, f"refs/heads/{target}", new, old)
+        # A clone whose fetch refspec mirrors origin's branches has already moved its own with the push.
+        if rev(repo, f"refs/heads/{target}") != new:
+            git(repo, "update-ref", "-m", message, f"refs/heads/{target}", new, old)
     else:
         _advance_checkout(checkout, target, new)
     return Merged(new, fast_forward)

@@ -4,7 +4,8 @@
 - `branch`: the commit stays on the task's branch (nothing to do).
 - `push`: the branch goes to the project's `origin`.
 - `pr`: pushed, then a pull request on GitHub, with the task's review posted on it.
-- `merge`: merged into the project's default branch (see orch.core.delivery.gitops for how nobody's working tree
+- `merge`: merged into the branch the task started from, the project's default branch unless a `base:` label
+  said otherwise (see orch.core.delivery.gitops for how nobody's working tree
   is touched); a clone orch made pushes the merged branch to its origin first.
 
 A failure raises DeliveryError with the reason and leaves everything as it was (no ref moved, no branch deleted).
@@ -101,9 +102,14 @@ class DeliveryService:
         # A clone orch made mirrors its origin: the merge must reach origin or the next fetch undoes it.
         push_to = "origin" if project.managed and await asyncio.to_thread(gitops.has_remote, project.path, "origin") \
             else None
-        merged = await asyncio.to_thread(gitops.merge_into, project.path, task.branch, project.default_branch,
+        merged = await asyncio.to_thread(gitops.merge_into, project.path, task.branch, self._target(task, project),
                                          message, push_to=push_to)
         return await self._store.update_task(task.id, delivered="merge", merge_commit=merged.commit)
+
+    @staticmethod
+    def _target(task: Task, project: ProjectRef) -> str:
+        """Where the change goes: the branch the task started from."""
+        return task.base_branch or project.default_branch
 
     async def _pull_request(self, task: Task, project: ProjectRef) -> str:
         from orch.core.delivery.github import GitHub, owner_repo, token_from_env
@@ -121,7 +127,7 @@ class DeliveryService:
         reviews = await self._store.list_reviews(task.id)
         github = GitHub(token)
         try:
-            pull = await github.open_pull_request(repo, head=task.branch, base=project.default_branch,
+            pull = await github.open_pull_request(repo, head=task.branch, base=self._target(task, project),
                                                   title=task.title, body=await self._pr_body(task, project, reviews))
             if reviews:
                 await github.post_review(repo, pull.number, reviews[-1])
