@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from orch.core.config import Config
     from orch.core.cursors import Cursors
     from orch.core.delivery.service import DeliveryService
+    from orch.core.projects.cleanup import WorktreeCleanup
     from orch.core.projects.registry import Projects
     from orch.core.routing.router import Router
     from orch.core.routing.service import RoutingService
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from orch.core.running.engine import Engine
     from orch.core.schedule.jobs import JobBook
     from orch.core.schedule.scheduler import Scheduler
+    from orch.core.tasks.costs import CostService
     from orch.core.terminal.tmux import TmuxRunner
 
 
@@ -82,6 +84,18 @@ class Services:
         from orch.core.delivery.service import DeliveryService
 
         return DeliveryService(self._store, self.tasks, self.projects, self.config.redact.patterns)
+
+    @functools.cached_property
+    def costs(self) -> CostService:
+        from orch.core.tasks.costs import CostService
+
+        return CostService(self._store)
+
+    @functools.cached_property
+    def cleanup(self) -> WorktreeCleanup:
+        from orch.core.projects.cleanup import WorktreeCleanup
+
+        return WorktreeCleanup(self._store, self.projects)
 
     @functools.cached_property
     def cursors(self) -> Cursors:

@@ -13,6 +13,7 @@ from orch.core.projects.worktrees import Worktrees
 from orch.core.running.attempt import AttemptRunner
 from orch.core.running.completion import Completion
 from orch.core.running.executor import LocalExecutor
+from orch.core.running.housekeeping import Housekeeping
 from orch.core.running.launch import AttemptSetup
 from orch.core.running.loop import TaskLoop
 from orch.core.running.task_run import Cooldowns, TaskRunner
@@ -40,6 +41,7 @@ class Engine:
         self.loop = TaskLoop(services.home, store, services.states, hub, self.executor,
                              max_parallel=config.workflow.max_parallel, poll_interval=poll_interval)
         self._max_parallel = config.workflow.max_parallel
+        self.housekeeping = Housekeeping(services.cleanup, config.workflow.worktree_retention_days)
         self._poller_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -51,9 +53,11 @@ class Engine:
             log.info(routing)
         self._poller_task = asyncio.create_task(self.poller.run(), name="capture-poller")
         await self.loop.start()
+        self.housekeeping.start()
 
     async def stop(self) -> None:
         """Stop orch's own work; tmux sessions of running agents go on and are picked up at the next start."""
+        await self.housekeeping.stop()
         await self.loop.stop()
         await self.executor.stop()
         if self._poller_task is not None:

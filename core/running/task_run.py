@@ -248,8 +248,8 @@ class TaskRunner:
         if limit is None or (task.cost_usd or 0.0) <= limit:
             return False
         await self._states.move(task, TaskStatus.NEEDS_REVIEW, only_from=(TaskStatus.IN_PROGRESS,),
-                                review_reason=f"its attempts cost ${task.cost_usd:.2f}, over "
-                                              f"workflow.max_cost_per_task (${limit:.2f})")
+                                review_reason=f"its attempts cost ${task.cost_usd:.4f}, over "
+                                              f"workflow.max_cost_per_task (${limit:.4f})")
         return True
 
     async def _next_step(self, run: _Run, result: AgentResult, number: int) -> bool:

@@ -20,6 +20,7 @@ from orch.core.tasks.states import TaskStates
 
 UNBLOCKABLE = (TaskStatus.BLOCKED, TaskStatus.NEEDS_REVIEW)
 RETRYABLE = (TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED, TaskStatus.DONE)
+REVIEWABLE = (TaskStatus.DONE, TaskStatus.NEEDS_REVIEW)
 CANCELLABLE = (TaskStatus.NEW, TaskStatus.ROUTED, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
 
 
@@ -120,6 +121,18 @@ class TaskService:
         if task.status not in CANCELLABLE:
             raise UserError(f"task {task.id} is already {task.status.value}")
         changed = await self._states.move(task, TaskStatus.CANCELLED, only_from=CANCELLABLE)
+        if changed is None:
+            raise UserError(f"task {task.id} changed meanwhile; try again")
+        return changed
+
+    async def request_review(self, target: str | int) -> Task:
+        """`/task review ID`: the task runs again, starting with a review of its branch as it is."""
+        task = await self.get(target)
+        if task.status not in REVIEWABLE or not task.branch or not task.agent:
+            raise UserError(f"task {task.id} is {task.status.value}; only a done or needs_review task with a branch "
+                            "can be reviewed")
+        changed = await self._states.move(task, TaskStatus.ROUTED, only_from=REVIEWABLE, next_step="review",
+                                          attempts=0, review_reason=None)
         if changed is None:
             raise UserError(f"task {task.id} changed meanwhile; try again")
         return changed

@@ -200,3 +200,34 @@ async def test_codex_reviews_read_only(home: OrchHome, store: SqliteStore, repo:
     argv = shlex.split((home.attempt_dir(task.id, 2) / "command.txt").read_text())
     assert argv[argv.index("-s") + 1] == "read-only"
     assert [r.reviewer for r in await store.list_reviews(task.id)] == ["codex"]
+
+
+async def test_a_review_on_demand_runs_on_a_finished_task(
+    home: OrchHome, store: SqliteStore, repo: Path, tmp_path: Path, anthropic: FakeAnthropicAPI
+) -> None:
+    config = config_with(repo, tmp_path, "claude", claude_reviewer(tmp_path, anthropic), review=False)
+    async with running_engine(home, store, config) as (orch, events):
+        task = await orch.tasks.create("write hello", BODY, project="app", agent="shell")
+        await events.wait_status(task.id, DONE, REVIEW, timeout=CLI_TIMEOUT)
+        assert await store.list_reviews(task.id) == []
+        anthropic.queue_text(verdict("approve", "Fine on a second look."))
+        asked = await orch.tasks.request_review(task.id)
+        assert (asked.status, asked.next_step) == (TaskStatus.ROUTED, "review")
+        await events.wait_for(lambda _: events.statuses(task.id).count(DONE) == 2, timeout=CLI_TIMEOUT)
+    reviewed = await store.get_task(task.id)
+    assert reviewed is not None and (reviewed.review_decision, reviewed.next_step) == ("approve", None)
+    assert [a.kind for a in await store.list_attempts(task.id)] == ["work", "review"]
+    with pytest.raises(Exception, match="task 2 not found"):
+        await orch.tasks.request_review(2)
+
+
+async def test_a_task_over_its_budget_needs_review_before_its_next_attempt(
+    home: OrchHome, store: SqliteStore, repo: Path, tmp_path: Path, anthropic: FakeAnthropicAPI
+) -> None:
+    anthropic.queue_text(verdict("request_changes", "Again, please."), input_tokens=50_000)
+    config = config_with(repo, tmp_path, "claude", claude_reviewer(tmp_path, anthropic), max_cost_per_task=0.01)
+    task, _ = await run(home, store, config)
+
+    assert task.status is REVIEW and task.cost_usd is not None and task.cost_usd > 0.01
+    assert task.review_reason == f"its attempts cost ${task.cost_usd:.4f}, over workflow.max_cost_per_task ($0.0100)"
+    assert [a.kind for a in await store.list_attempts(task.id)] == ["work", "review"], "no further attempt"
