@@ -39,3 +39,12 @@ class NoAgentAvailable(OrchError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def describe(exc: BaseException) -> str:
+    """An unexpected exception as one line a person can act on: its own message, with its type when the
+    message alone would not say what happened (`KeyError: 'x'`, `OperationalError: database is locked`)."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, OrchError) and message:
+        return message
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

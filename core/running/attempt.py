@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 from orch.core.agents.base import AgentAdapter, AgentResult, AttemptContext
 from orch.core.config import Config
+from orch.core.errors import describe
 from orch.core.events import EventHub
 from orch.core.running.launch import AttemptSetup
 from orch.core.running.recording import OutputRecorder
@@ -21,6 +23,8 @@ from orch.core.store.base import Store
 from orch.core.tasks.models import Attempt
 from orch.core.terminal.capture import CapturePoller, PaneCapture
 from orch.core.terminal.tmux import PaneProcess, StartedPane, TmuxRunner, session_name
+
+log = logging.getLogger("orch.running")
 
 # (kind, message) of an attempt orch had to stop, or whose session vanished.
 Stopped = tuple[str, str]
@@ -44,15 +48,23 @@ class AttemptRunner:
         `setup` is the project's setup command, run in the pane before the agent.
         """
         task_id = ctx.task.id
-        started, offset = await self._reattach(ctx) if resume else (None, 0)
-        if started is None:
-            started = await self._launch(ctx, adapter, kind, setup)
+        try:
+            started, offset = await self._reattach(ctx) if resume else (None, 0)
+            if started is None:
+                started = await self._launch(ctx, adapter, kind, setup)
+        except Exception as exc:  # tmux refused, the attempt's folder cannot be written, ...: this attempt failed
+            log.exception("task %s attempt %s could not start", task_id, ctx.attempt)
+            return AgentResult(status="failed", error_kind="start_failed",
+                               error=f"the agent could not be started: {describe(exc)}"), None
         recorder = OutputRecorder(self._store, self._hub, task_id, ctx.attempt, await self._store.last_seq(task_id) + 1,
                                   self._config.redact.patterns, prefix)
         key = f"{task_id}:{ctx.attempt}"
         self._poller.watch(key, PaneCapture(started.pipe_file, started.nonce, offset), recorder.record)
         try:
             stopped = await self._supervise(recorder, started, ctx)
+        except Exception as exc:  # watching the session failed: the attempt cannot be followed any more
+            log.exception("task %s attempt %s: supervision failed", task_id, ctx.attempt)
+            stopped = ("lost", f"orch could not follow the agent: {describe(exc)}")
         finally:
             self._poller.unwatch(key)
         # Not on cancellation: when orch serve stops, the agent goes on and the next start picks it up.
@@ -68,7 +80,12 @@ class AttemptRunner:
                                      + (f": {tail}" if tail else "")), recorder.exit_code
         output = ctx.raw_output_file.read_text(encoding="utf-8", errors="replace") if adapter.structured_output \
             and ctx.raw_output_file.exists() else "\n".join(recorder.tail)
-        return adapter.parse_result(ctx, recorder.exit_code, output), recorder.exit_code
+        try:
+            return adapter.parse_result(ctx, recorder.exit_code, output), recorder.exit_code
+        except Exception as exc:
+            log.exception("task %s attempt %s: its result could not be read", task_id, ctx.attempt)
+            return AgentResult(status="failed", error_kind="unparseable",
+                               error=f"orch could not read the result: {describe(exc)}"), recorder.exit_code
 
     async def _reattach(self, ctx: AttemptContext) -> tuple[StartedPane | None, int]:
         nonce_file = ctx.attempt_dir / "nonce"

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from orch.core.errors import describe
 from orch.core.running.task_run import TaskRunner
 from orch.core.tasks.models import Task
 from orch.core.terminal.tmux import TmuxRunner, session_name
+
+log = logging.getLogger("orch.running")
 
 
 class Executor(ABC):
@@ -24,6 +28,10 @@ class Executor(ABC):
     @abstractmethod
     def start(self, task: Task, *, resume: bool, when_done: Callable[[], None]) -> None:
         """Start running `task` (`resume`: re-attach to its attempt after a restart); call `when_done` after."""
+
+    @abstractmethod
+    def last_failure(self, task_id: int) -> str | None:
+        """Why the task's runner stopped without ending the task, if it died of an error."""
 
     @abstractmethod
     async def cancel(self, task_id: int) -> None:
@@ -39,16 +47,27 @@ class LocalExecutor(Executor):
         self._runner = runner
         self._tmux = tmux
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._failures: dict[int, str] = {}
 
     def running(self) -> set[int]:
         return set(self._running)
 
+    def last_failure(self, task_id: int) -> str | None:
+        return self._failures.get(task_id)
+
     def start(self, task: Task, *, resume: bool, when_done: Callable[[], None]) -> None:
         work = asyncio.create_task(self._runner.run(task, resume=resume), name=f"task-{task.id}")
         self._running[task.id] = work
+        self._failures.pop(task.id, None)
 
-        def finished(_: asyncio.Task[None]) -> None:
+        def finished(done: asyncio.Task[None]) -> None:
             self._running.pop(task.id, None)
+            if not done.cancelled() and done.exception() is not None:
+                # The runner ends every task it can; this one it could not (its store failing, say).
+                error = done.exception()
+                assert error is not None
+                log.error("the runner of task %s stopped: %s", task.id, describe(error), exc_info=error)
+                self._failures[task.id] = describe(error)
             when_done()
 
         work.add_done_callback(finished)

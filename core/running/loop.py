@@ -21,6 +21,9 @@ from orch.core.tasks.states import TaskStates
 
 log = logging.getLogger("orch.loop")
 
+# Times the watchdog takes up a task whose runner died before it gives up on it (needs_review with the cause).
+MAX_REPAIRS = 3
+
 
 class TaskLoop:
     def __init__(self, home: OrchHome, store: Store, states: TaskStates, hub: EventHub, executor: Executor, *,
@@ -35,6 +38,7 @@ class TaskLoop:
         self._wake = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
         self._announced_cancels: set[int] = set()
+        self._repairs: dict[int, int] = {}  # task -> times the watchdog had to take it up again
 
     async def start(self) -> None:
         await self._recover()
@@ -82,6 +86,7 @@ class TaskLoop:
             self._wake.clear()
 
     async def _reconcile(self) -> None:
+        await self._watch()
         for task_id in sorted(self._executor.running()):
             task = await self._store.get_task(task_id)
             if task is not None and task.status is TaskStatus.CANCELLED:
@@ -114,11 +119,32 @@ class TaskLoop:
     async def _recover(self) -> None:
         """After a restart: tasks that were running go on (their tmux sessions survived) or are retried."""
         for task in await self._store.list_tasks(status=TaskStatus.IN_PROGRESS):
-            history = await self._store.list_attempts(task.id)
-            last = history[-1] if history else None
-            if last is not None and last.finished_at is None and \
-                    (self._home.attempt_dir(task.id, last.number) / "nonce").exists():
-                log.info("resuming task %s attempt %s", task.id, last.number)
-                self._executor.start(task, resume=True, when_done=self._wake.set)
-            else:
-                await self._states.move(task, TaskStatus.NEW, only_from=(TaskStatus.IN_PROGRESS,))
+            await self._take_up(task)
+
+    async def _watch(self) -> None:
+        """The watchdog: a task in progress that nothing runs (its runner died) is taken up again, at most
+        MAX_REPAIRS times; then it needs review with the cause."""
+        running = self._executor.running()
+        for task in await self._store.list_tasks(status=TaskStatus.IN_PROGRESS):
+            if task.id in running:
+                continue
+            repairs = self._repairs[task.id] = self._repairs.get(task.id, 0) + 1
+            cause = self._executor.last_failure(task.id) or "its runner stopped"
+            if repairs > MAX_REPAIRS:
+                log.error("task %s: still in progress with nothing running it; giving up (%s)", task.id, cause)
+                await self._states.move(task, TaskStatus.NEEDS_REVIEW, only_from=(TaskStatus.IN_PROGRESS,),
+                                        review_reason=f"orch could not keep running it: {cause}")
+                continue
+            log.warning("task %s: in progress with nothing running it (%s); taking it up again", task.id, cause)
+            await self._take_up(task)
+
+    async def _take_up(self, task: Task) -> None:
+        """Re-attach to the task's last attempt if its agent may still be running, else start it afresh."""
+        history = await self._store.list_attempts(task.id)
+        last = history[-1] if history else None
+        if last is not None and last.finished_at is None and \
+                (self._home.attempt_dir(task.id, last.number) / "nonce").exists():
+            log.info("resuming task %s attempt %s", task.id, last.number)
+            self._executor.start(task, resume=True, when_done=self._wake.set)
+        else:
+            await self._states.move(task, TaskStatus.NEW, only_from=(TaskStatus.IN_PROGRESS,))

@@ -33,24 +33,35 @@ class OutputRecorder:
         self.finished = asyncio.Event()
         self.exit_code: int | None = None
         self._prefix = prefix
+        # A batch whose chunks could not be stored yet: retried as they are (same seqs, already redacted).
+        self._unstored: tuple[CaptureBatch, list[Chunk]] | None = None
 
     async def record(self, batch: CaptureBatch) -> None:
+        """Store, then publish, one batch. When storing fails the same batch comes again (the capture loop
+        retries it) and is stored with the same chunks, so a retry neither loses nor repeats a line."""
         self.last_output = time.monotonic()
-        lines = self._redactor.redact_lines(batch.lines)
-        chunks: list[Chunk] = []
-        now = time.time()
-        if lines:
-            self.tail.extend(lines)
-            shown = [self._prefix + line for line in lines] if self._prefix else lines
-            chunks.append(Chunk(self.task_id, self._next_seq, "\n".join(shown), now))
-            self._next_seq += 1
-        if batch.finished:
-            chunks.append(Chunk(self.task_id, self._next_seq, "", now, is_final=True))
-            self._next_seq += 1
+        if self._unstored is None or self._unstored[0] is not batch:
+            self._unstored = (batch, self._chunks(batch))
+        chunks = self._unstored[1]
         if chunks:
             await self._store.append_chunks(chunks, attempt=self.attempt, byte_offset=batch.resume_offset)
+            self._next_seq = chunks[-1].seq + 1
             for chunk in chunks:
                 self._hub.publish(OutputChunk(chunk))
+        self._unstored = None
         if batch.finished:
             self.exit_code = batch.exit_code
             self.finished.set()
+
+    def _chunks(self, batch: CaptureBatch) -> list[Chunk]:
+        lines = self._redactor.redact_lines(batch.lines)
+        self.tail.extend(lines)
+        chunks: list[Chunk] = []
+        now, seq = time.time(), self._next_seq
+        if lines:
+            shown = [self._prefix + line for line in lines] if self._prefix else lines
+            chunks.append(Chunk(self.task_id, seq, "\n".join(shown), now))
+            seq += 1
+        if batch.finished:
+            chunks.append(Chunk(self.task_id, seq, "", now, is_final=True))
+        return chunks

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from orch.core.agents.base import AgentAdapter, AgentResult
 from orch.core.agents.registry import adapter_for, installed_agents
 from orch.core.config import Config
-from orch.core.errors import NoAgentAvailable, OrchError
+from orch.core.errors import NoAgentAvailable, describe
 from orch.core.projects.registry import ProjectRef, Projects
 from orch.core.projects.worktrees import Worktree, Worktrees, never_committed
 from orch.core.running.attempt import AttemptRunner
@@ -92,12 +92,14 @@ class TaskRunner:
         """Take `task` to an end. `resume`: it was in progress when orch stopped; re-attach to its attempt."""
         try:
             await self._run(task, resume=resume)
-        except (OrchError, OSError) as exc:
+        except Exception as exc:
+            # Anything unforeseen ends the task visibly with its real cause; were the store itself failing, the
+            # task stays in_progress and the loop's watchdog takes it up again once the store works.
             log.exception("task %s failed", task.id)
             current = await self._store.get_task(task.id)
             if current is not None and not current.status.is_terminal:
                 await self._states.move(current, TaskStatus.NEEDS_REVIEW, only_from=(current.status,),
-                                        review_reason=f"orch error: {exc}")
+                                        review_reason=f"orch error: {describe(exc)}")
 
     async def _run(self, task: Task, *, resume: bool) -> None:
         stored = await self._store.get_route(task.id)

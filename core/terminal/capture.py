@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import logging
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +199,8 @@ class PaneCapture:
 
 
 BatchHandler = Callable[[CaptureBatch], Awaitable[None]]
+log = logging.getLogger("orch.capture")
+_COMPLAIN_EVERY = 60.0
 
 
 class CapturePoller:
@@ -209,11 +213,16 @@ class CapturePoller:
     """
 
     def __init__(self, fast_interval: float = 0.01, slow_interval: float = 0.05, quiet_after: float = 1.0,
-                 safety_interval: float = 1.0, use_inotify: bool = True) -> None:
+                 safety_interval: float = 1.0, use_inotify: bool = True, retry_interval: float = 0.5) -> None:
         self._fast = fast_interval
         self._slow = slow_interval
         self._quiet_after = quiet_after
         self._safety = safety_interval
+        self._retry = retry_interval
+        # A batch its handler could not take (the store refused it: disk full, database locked); retried as it
+        # is, while the other panes go on. The pane file keeps everything meanwhile.
+        self._pending: dict[str, CaptureBatch] = {}
+        self._failing: dict[str, float] = {}  # key -> when it last said so in the log
         self._watched: dict[str, tuple[PaneCapture, BatchHandler]] = {}
         self._wake = asyncio.Event()
         self._inotify = Inotify.open() if use_inotify else None
@@ -230,6 +239,8 @@ class CapturePoller:
         self._wake.set()
 
     def unwatch(self, key: str) -> None:
+        self._pending.pop(key, None)
+        self._failing.pop(key, None)
         entry = self._watched.pop(key, None)
         if entry is not None:
             entry[0].close()
@@ -259,15 +270,13 @@ class CapturePoller:
             # Cleared before reading, so a write that lands while we read wakes the next round.
             self._wake.clear()
             for key, (capture, handler) in list(self._watched.items()):
-                batch = capture.poll()
-                if batch is None:
-                    continue
-                last_output = loop.time()
-                await handler(batch)
-                if batch.finished:
-                    self.unwatch(key)
+                if await self._read(key, capture, handler):
+                    last_output = loop.time()
             if not self._watched:
                 await self._wake.wait()
+                continue
+            if self._pending:
+                await asyncio.sleep(self._retry)
                 continue
             if self._unnotified:
                 quiet = loop.time() - last_output > self._quiet_after
@@ -276,3 +285,31 @@ class CapturePoller:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._safety):
                     await self._wake.wait()
+
+    async def _read(self, key: str, capture: PaneCapture, handler: BatchHandler) -> bool:
+        """Hand the pane's next batch (or the one that failed before) to its handler; True if there was one."""
+        try:
+            batch = self._pending.pop(key, None) or capture.poll()
+        except OSError as exc:
+            self._complain(key, f"cannot read {capture.path}: {exc}")
+            return False
+        if batch is None:
+            return False
+        try:
+            await handler(batch)
+        except Exception as exc:
+            self._pending[key] = batch
+            self._complain(key, f"{type(exc).__name__}: {exc}")
+            return True
+        if self._failing.pop(key, None) is not None:
+            log.warning("capture %s: recovered; its output is flowing again", key)
+        if batch.finished:
+            self.unwatch(key)
+        return True
+
+    def _complain(self, key: str, problem: str) -> None:
+        """Log a failing pane at once, then at most once a minute while it goes on failing."""
+        now = time.monotonic()
+        if now - self._failing.get(key, -_COMPLAIN_EVERY) >= _COMPLAIN_EVERY:
+            log.error("capture %s: %s; retrying (the pane's output is kept in its pane.log meanwhile)", key, problem)
+            self._failing[key] = now

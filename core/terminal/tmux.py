@@ -118,17 +118,30 @@ class TmuxRunner:
         (process.attempt_dir / "command.txt").write_text(shlex.join(process.argv) + "\n", encoding="utf-8")
         pipe_file = process.attempt_dir / "pane.log"
         pipe_file.touch()
-        if self.server.has_session(process.session):
-            self.server.kill_session(process.session)
-        session = self.server.new_session(
-            session_name=process.session, start_directory=str(process.cwd),
-            window_command=f"sh {shlex.quote(str(script))}", environment=process.env,
-            x=PANE_WIDTH, y=PANE_HEIGHT,
-        )
+        if self.is_alive_sync(process.session):
+            self.kill_sync(process.session)
+        session = self._new_session(process, script)
         target = session.session_id or process.session
         self._tmux("pipe-pane", "-o", "-t", target, f"cat >> {shlex.quote(str(pipe_file))}")
         self._tmux("wait-for", "-S", go_channel)
         return StartedPane(process.session, pipe_file, process.attempt_dir / "exit_code", nonce)
+
+    def _new_session(self, process: PaneProcess, script: Path) -> libtmux.Session:
+        def create() -> libtmux.Session:
+            return self.server.new_session(
+                session_name=process.session, start_directory=str(process.cwd),
+                window_command=f"sh {shlex.quote(str(script))}", environment=process.env,
+                x=PANE_WIDTH, y=PANE_HEIGHT,
+            )
+
+        try:
+            return create()
+        except LibTmuxException as exc:
+            # When the last session of the server ends just as a new one is created, tmux answers "server exited
+            # unexpectedly": the server was on its way out. A second try starts a new server.
+            if "server exited unexpectedly" not in str(exc):
+                raise
+            return create()
 
     async def start(self, process: PaneProcess) -> StartedPane:
         return await asyncio.to_thread(self.start_sync, process)
