@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -377,6 +378,14 @@ class FakeDiscord:
             self._ws = None
         self._notify()
         return ws
+
+
+def decoded(message: FakeMessage) -> str:
+    """What a person reads: without the code fence, the zero-width spaces and the markdown escapes."""
+    content = message.content
+    if content.startswith("```\n") and content.endswith("\n```"):
+        return content[4:-4].replace("\u200b", "")
+    return re.sub(r"\\([\\*_~|`>#\[\]()-])", r"\1", content)
 
 
 def _option(name: str, value: Any) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from tests.fakes.discord_api import (
     Attachment,
     FakeDiscord,
     FakeMessage,
+    decoded,
 )
 from tests.helpers import fast_config
 
@@ -119,14 +120,6 @@ Connect = Callable[..., AbstractAsyncContextManager[Harness]]
 @pytest.fixture
 def connect(home: OrchHome, store: SqliteStore, fake: FakeDiscord) -> Connect:
     return functools.partial(connected, home, store, fake)
-
-
-def decoded(message: FakeMessage) -> str:
-    """What a person reads: without the code fence, the zero-width spaces and the markdown escapes."""
-    content = message.content
-    if content.startswith("```\n") and content.endswith("\n```"):
-        return content[4:-4].replace("\u200b", "")
-    return re.sub(r"\\([\\*_~|`>#\[\]()-])", r"\1", content)
 
 
 def read_lines(messages: Sequence[FakeMessage]) -> list[str]:

@@ -52,6 +52,8 @@ _NO_MENTIONS = discord.AllowedMentions.none()  # output may contain @everyone or
 # discord.py sleeps through shorter rate limits itself; a longer one is raised so that the outbox decides.
 _MAX_RATELIMIT_WAIT = 30.0
 _THREAD_NAME_LIMIT = 100
+# Under the per-channel limit of five messages in five seconds, edits included.
+INTERVAL = 1.0
 _LOGGER = "discord"  # discord.py's loggers, whose records may carry the token
 
 
@@ -62,9 +64,10 @@ class DiscordTransport(Transport):
     capabilities = Capabilities(max_message_length=MAX_MESSAGE_LENGTH, can_edit=True)
 
     def __init__(self, config: DiscordTransportConfig, *, defer_after: float = 2.0,
-                 guild_ready_timeout: float = 2.0, ready_timeout: float = 60.0,
+                 guild_ready_timeout: float = 2.0, ready_timeout: float = 60.0, interval: float = INTERVAL,
                  log_filter: RedactingFilter | None = None) -> None:
-        """`defer_after`: how long a command may run before the interaction is deferred (Discord allows 3 s)."""
+        """`defer_after`: how long a command may run before the interaction is deferred (Discord allows 3 s);
+        `interval`: between two sends/edits in one channel."""
         if not config.token:
             raise ConfigError("transports.discord.token: empty; set it (e.g. ${DISCORD_BOT_TOKEN})")
         self._config = config
@@ -72,6 +75,7 @@ class DiscordTransport(Transport):
         self._defer_after = defer_after
         self._guild_ready_timeout = guild_ready_timeout
         self._ready_timeout = ready_timeout
+        self._interval = interval
         self._sink: CommandSink | None = None
         self._client: discord.Client | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -151,7 +155,7 @@ class DiscordTransport(Transport):
         return rendered_length(text, preformatted)
 
     def min_interval(self, chat_id: str) -> float:
-        return 1.0  # under the per-channel limit of five messages in five seconds, edits included
+        return self._interval
 
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
