@@ -39,6 +39,11 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+class Undeliverable(Exception):
+    """The service refused a message for good (the bot was blocked or removed, the chat is gone, the request is
+    malformed): trying again cannot help, so the outbox drops it at once instead of retrying."""
+
+
 class ChatPort(Protocol):
     """One chat service as the outboxes see it: it renders, measures and sends; the outbox splits and paces."""
 
@@ -57,16 +62,16 @@ class ChatPort(Protocol):
 
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
         """Send one message (a text that fits it: the outbox splits); returns its id. Raises RateLimited on a
-        flood-control answer."""
+        flood-control answer, Undeliverable on a refusal for good."""
         ...
 
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
-        """Replace a message's text. Raises RateLimited on a flood-control answer."""
+        """Replace a message's text. Raises RateLimited and Undeliverable like send."""
         ...
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
-        """Send `data` as a file named `filename` with a one-line caption; returns the message id.
-        Raises RateLimited on a flood-control answer."""
+        """Send `data` as a file named `filename` with a one-line caption; returns the message id. Raises
+        RateLimited and Undeliverable like send."""
         ...
 
 

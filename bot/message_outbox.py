@@ -28,9 +28,9 @@ Pacing: two sends/edits in one chat are at least `port.min_interval(chat_id)` ap
 group than of a private chat). Every operation is composed just before it goes out, from everything pending,
 so a chat that falls behind gets one full edit or message instead of a backlog of small ones. `RateLimited`
 waits `retry_after` and retries (with whatever was queued meanwhile merged in), as often as the service asks:
-no line is dropped for a 429. Any other error is logged and retried with exponential backoff up to
-`max_attempts` times; then that one operation is dropped, with an error log line saying how many lines were
-lost.
+no line is dropped for a 429. `Undeliverable` (the bot was blocked, the chat is gone) drops that operation at
+once. Any other error is logged and retried with exponential backoff up to `max_attempts` times; then that
+one operation is dropped. A drop is logged as an error saying how many lines were lost.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orch.bot.chat import ChatPort, RateLimited, Reply
+from orch.bot.chat import ChatPort, RateLimited, Reply, Undeliverable
 from orch.bot.outbox import Outbox
 from orch.bot.split import cut_point, fit_count, join
 
@@ -220,6 +220,11 @@ class MessageOutbox(Outbox):
                 log.info("chat %s rate limited: retrying in %.1f s", chat.chat_id, exc.retry_after)
                 chat.next_at = loop.time() + max(exc.retry_after, chat.interval)
                 continue
+            except Undeliverable:
+                log.exception("chat %s refused %s for good: dropped", chat.chat_id, self._describe(op))
+                self._drop(chat, op)
+                chat.next_at = loop.time() + chat.interval
+                continue
             except Exception:
                 chat.failures += 1
                 chat.next_at = loop.time() + self._backoff * 2 ** (chat.failures - 1)
@@ -229,13 +234,16 @@ class MessageOutbox(Outbox):
                     continue
                 log.exception("delivery to chat %s failed %d times: dropped %s", chat.chat_id, chat.failures,
                               self._describe(op))
-                chat.failures = 0
-                chat.open = None  # its state on the service is unknown now
-                self._consume(chat, op)
+                self._drop(chat, op)
                 continue
             chat.failures = 0
             chat.next_at = loop.time() + chat.interval
             self._consume(chat, op)
+
+    def _drop(self, chat: _Chat, op: _Op) -> None:
+        chat.failures = 0
+        chat.open = None  # its state on the service is unknown now
+        self._consume(chat, op)
 
     @staticmethod
     def _describe(op: _Op) -> str:

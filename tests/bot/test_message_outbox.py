@@ -308,3 +308,18 @@ async def test_each_chat_is_paced_at_the_interval_the_port_asks_for_it() -> None
     # The private chat was not held back by the group's pace.
     assert port.ok_calls("7")[-1].at < port.ok_calls("-100")[-1].at
     await outbox.close()
+
+
+async def test_a_chat_that_refuses_for_good_is_not_retried_and_a_reply_there_returns(
+        caplog: pytest.LogCaptureFixture) -> None:
+    port = FakeChatPort(max_length=4096, refuse=lambda chat_id: chat_id == "blocked")
+    outbox = MessageOutbox(port, backoff_seconds=10.0)  # a retry would outlast the test's timeout
+    await outbox.reply("blocked", Reply("task 1 created: x (new)"))
+    await outbox.output("blocked", 1, ["lost", "lines"])
+    await outbox.reply(CHAT, Reply("elsewhere all is well"))
+    await outbox.flush()
+    assert [c.outcome for c in port.calls if c.chat_id == "blocked"] == ["refused", "refused"]
+    assert port.texts(CHAT, preformatted=False) == ["elsewhere all is well"]
+    dropped = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(dropped) == 2 and "a reply (1 lines" in dropped[0] and "output of task 1 (2 lines" in dropped[1]
+    await outbox.close()

@@ -84,11 +84,16 @@ class Slow:
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """Answer 403, as Telegram does once a user blocked the bot (or removed it from a group)."""
+
+
+@dataclass(frozen=True)
 class Pass:
     """Answer this call normally (to place faults after it)."""
 
 
-Fault = RateLimit | ServerError | Slow | Pass
+Fault = RateLimit | ServerError | Slow | Blocked | Pass
 
 
 @dataclass
@@ -263,6 +268,9 @@ class FakeTelegram:
                 "ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {fault.retry_after}",
                 "parameters": {"retry_after": fault.retry_after},
             })
+        elif isinstance(fault, Blocked):
+            return await self._answer(method, params, 403, {"ok": False, "error_code": 403,
+                                                            "description": "Forbidden: bot was blocked by the user"})
         elif isinstance(fault, ServerError):
             return await self._answer(method, params, fault.status, {"ok": False, "error_code": fault.status,
                                                                      "description": "Internal Server Error"})

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from orch.bot import format as fmt
 from orch.bot.app import NOT_ALLOWED, BotApp
-from orch.bot.chat import ChatRef, RateLimited, Reply
+from orch.bot.chat import ChatRef, RateLimited, Reply, Undeliverable
 from orch.bot.message_outbox import MessageOutbox
 from orch.bot.split import split_text, utf16_length
 from orch.core.config import DiscordTransportConfig
@@ -284,6 +284,14 @@ async def test_a_long_rate_limit_is_raised_for_the_outbox(fake: FakeDiscord, con
             await h.transport.edit(CHANNEL, message_id, "hello again", preformatted=True)
         await h.transport.edit(CHANNEL, message_id, "hello again", preformatted=True)
         assert fake.messages[message_id].versions == ["```\nhello\n```", "```\nhello again\n```"]
+
+
+async def test_a_channel_the_bot_may_not_write_in_refuses_for_good(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
+        fake.fail_next("POST", f"/channels/{CHANNEL}/messages", status=403)
+        with pytest.raises(Undeliverable):  # the outbox drops it instead of retrying
+            await h.transport.send(CHANNEL, "hello")
+        assert fake.channel_messages(CHANNEL) == []
 
 
 async def test_long_text_is_split_at_2000_characters(fake: FakeDiscord, connect: Connect) -> None:

@@ -33,6 +33,7 @@ from telegram.error import NetworkError
 from tests.fakes.telegram_api import (
     MAX_CAPTION,
     TELEGRAM_TOKEN,
+    Blocked,
     Document,
     FakeTelegram,
     Pass,
@@ -434,6 +435,16 @@ async def test_a_429_storm_loses_no_reply_and_no_piece_of_a_long_text(
     half = len(pieces) // 2
     assert "\n".join(pieces[:half]) == text and "\n".join(pieces[half:]) == text
     assert fake_telegram.pending_faults == 0
+
+
+async def test_a_chat_that_blocked_the_bot_does_not_hold_up_the_others(
+    fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
+) -> None:
+    fake_telegram.fail(Blocked())
+    await handled(fake_telegram, await fake_telegram.push_message(USER, USER, "/status"))
+    # Refused for good: not retried (which would hold up every chat's commands), and the next one is answered.
+    assert await ask(fake_telegram, "/task new after the block") == ["task 1 created: after the block (new)"]
+    assert [call.status for call in fake_telegram.calls_to("sendMessage")] == [403, 200]
 
 
 async def test_server_errors_and_slow_answers_are_retried(fake_telegram: FakeTelegram, orch: Orch) -> None:

@@ -32,7 +32,7 @@ except ImportError as exc:  # the optional extra is not installed
     raise ConfigError("the discord transport needs discord.py: pip install 'orch-agents[discord]'") from exc
 
 from orch.bot.app import NOT_ALLOWED
-from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited, Reply
+from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited, Reply, Undeliverable
 from orch.bot.commands import Command
 from orch.bot.outbox import Outbox
 from orch.bot.split import split_text, utf16_length
@@ -160,18 +160,18 @@ class DiscordTransport(Transport):
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
         content = _within_limit(render(text, preformatted))
-        message = await _rate_limited(channel.send(content, allowed_mentions=_NO_MENTIONS))
+        message = await _request(channel.send(content, allowed_mentions=_NO_MENTIONS))
         return str(message.id)
 
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
         message = self._connected().get_partial_messageable(int(chat_id)).get_partial_message(int(message_id))
         content = _within_limit(render(text, preformatted))
-        await _rate_limited(message.edit(content=content, allowed_mentions=_NO_MENTIONS))
+        await _request(message.edit(content=content, allowed_mentions=_NO_MENTIONS))
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
         attachment = discord.File(io.BytesIO(data), filename=filename)
-        message = await _rate_limited(channel.send(render_caption(caption) if caption.strip() else None,
+        message = await _request(channel.send(render_caption(caption) if caption.strip() else None,
                                                    file=attachment, allowed_mentions=_NO_MENTIONS))
         return str(message.id)
 
@@ -286,18 +286,20 @@ class DiscordTransport(Transport):
         return str(thread["id"])
 
 
-async def _rate_limited(call: Awaitable[T]) -> T:
-    """Await a REST call, turning Discord's flood control into bot.chat.RateLimited."""
+async def _request(call: Awaitable[T]) -> T:
+    """Await a REST call, turning Discord's flood control into bot.chat.RateLimited and a refusal for good (no
+    access to the channel, an unknown channel or message, a malformed request) into bot.chat.Undeliverable."""
     try:
         return await call
     except discord.RateLimited as exc:
         raise RateLimited(exc.retry_after) from exc
     except discord.HTTPException as exc:
-        if exc.status != 429:
-            raise
-        # discord.py retried several times already; Retry-After says how long is still left.
-        retry_after = float(exc.response.headers.get("Retry-After", 1.0))
-        raise RateLimited(retry_after) from exc
+        if exc.status == 429:
+            # discord.py retried several times already; Retry-After says how long is still left.
+            raise RateLimited(float(exc.response.headers.get("Retry-After", 1.0))) from exc
+        if 400 <= exc.status < 500:
+            raise Undeliverable(str(exc)) from exc
+        raise
 
 
 def _within_limit(content: str) -> str:

@@ -20,8 +20,9 @@ a refused chat.
 Sending. The transport renders (render.py: HTML, `<pre>` for output, UTF-16 lengths) and sends one message at
 a time; the outbox splits and paces. It declares its pace with `min_interval`: one operation a second in a
 chat, one per three seconds in a group (Telegram allows 20 messages a minute there). A 429 becomes
-bot.chat.RateLimited(retry_after) for the outbox to wait out. Timeouts, connection errors and 5xx are retried
-here with backoff a bounded number of times; an edit that changes nothing is not an error.
+bot.chat.RateLimited(retry_after) for the outbox to wait out, a refusal for good (the bot blocked by the user or
+removed from the group, a bad request) bot.chat.Undeliverable for it to drop. Timeouts, connection errors and
+5xx are retried here with backoff a bounded number of times; an edit that changes nothing is not an error.
 
 The bot token is part of every request URL: httpx logs those at INFO and PTB logs its base URL at DEBUG. The
 httpx logger is raised to WARNING, and the log filter (core.redact.RedactingFilter, orch serve's, which this
@@ -39,7 +40,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited
+from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited, Undeliverable
 from orch.bot.outbox import Outbox
 from orch.bot.split import utf16_length
 from orch.core.config import TelegramTransportConfig
@@ -50,7 +51,7 @@ from orch.transports.base import CursorStore, Transport
 try:
     from telegram import LinkPreviewOptions, Message, Update
     from telegram.constants import ParseMode
-    from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
+    from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
     from telegram.ext import Application, ApplicationBuilder, ContextTypes
     from telegram.warnings import PTBDeprecationWarning
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -204,13 +205,16 @@ class TelegramTransport(Transport):
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
         rendered = _within_limit(render(text, preformatted))
         bot = self._require_app().bot
-        try:
-            await self._request(chat_id, lambda: bot.edit_message_text(
-                rendered, chat_id=int(chat_id), message_id=int(message_id), parse_mode=ParseMode.HTML,
-                link_preview_options=_NO_PREVIEW))
-        except BadRequest as exc:
-            if "message is not modified" not in exc.message.lower():
-                raise
+
+        async def call() -> None:
+            try:
+                await bot.edit_message_text(rendered, chat_id=int(chat_id), message_id=int(message_id),
+                                            parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW)
+            except BadRequest as exc:
+                if "message is not modified" not in exc.message.lower():
+                    raise
+
+        await self._request(chat_id, call)
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
         bot = self._require_app().bot
@@ -225,8 +229,8 @@ class TelegramTransport(Transport):
                 return await call()
             except RetryAfter as exc:
                 raise RateLimited(_retry_seconds(exc)) from None
-            except BadRequest:
-                raise
+            except (BadRequest, Forbidden) as exc:  # a malformed request; the bot blocked or out of the chat
+                raise Undeliverable(exc.message) from exc
             except NetworkError as exc:  # timeouts, connection errors, 5xx
                 if delay is None:
                     raise
