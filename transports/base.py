@@ -1,7 +1,8 @@
 """The Transport seam: what every chat service (stdout, Telegram, Discord) implements for `orch serve`.
 
 A transport receives commands and renders, measures and sends text; splitting and pacing are its outbox's
-(bot/outbox.py), which every reply, notice, output line and file goes through.
+(bot/outbox.py), which every reply, notice, output line and file goes through (Discord's answers to its
+interactions aside: they have a channel of their own, see transports/discord/transport.py).
 """
 
 from __future__ import annotations

@@ -171,8 +171,8 @@ class DiscordTransport(Transport):
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
         attachment = discord.File(io.BytesIO(data), filename=filename)
-        message = await _request(channel.send(render_caption(caption) if caption.strip() else None,
-                                                   file=attachment, allowed_mentions=_NO_MENTIONS))
+        content = render_caption(caption) if caption.strip() else None
+        message = await _request(channel.send(content, file=attachment, allowed_mentions=_NO_MENTIONS))
         return str(message.id)
 
     def _connected(self) -> discord.Client:
