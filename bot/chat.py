@@ -22,7 +22,6 @@ class ChatRef:
 class Capabilities:
     max_message_length: int  # of the rendered text, in the transport's own unit (see ChatPort.rendered_length)
     can_edit: bool
-    min_interval_seconds: float  # between two sends/edits in one chat, to stay under flood limits
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,14 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+class Undeliverable(Exception):
+    """The service refused a message for good (the bot was blocked or removed, the chat is gone, the request is
+    malformed): trying again cannot help, so the outbox drops it at once instead of retrying."""
+
+
 class ChatPort(Protocol):
+    """One chat service as the outboxes see it: it renders, measures and sends; the outbox splits and paces."""
+
     name: str
     capabilities: Capabilities
 
@@ -50,17 +56,28 @@ class ChatPort(Protocol):
         """Length of `text` once escaped and wrapped for this transport, in its own unit."""
         ...
 
+    def min_interval(self, chat_id: str) -> float:
+        """Seconds between two sends/edits in this chat that stay under the service's flood limits."""
+        ...
+
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
-        """Send a message; returns its id. Raises RateLimited on a flood-control answer."""
+        """Send one message (a text that fits it: the outbox splits); returns its id. Raises RateLimited on a
+        flood-control answer, Undeliverable on a refusal for good."""
         ...
 
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
-        """Replace a message's text. Raises RateLimited on a flood-control answer."""
+        """Replace a message's text. Raises RateLimited and Undeliverable like send."""
+        ...
+
+    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
+        """Send `data` as a file named `filename` with a one-line caption; returns the message id. Raises
+        RateLimited and Undeliverable like send."""
         ...
 
 
 class CommandSink(Protocol):
-    """What a transport calls when a person types a command; it returns the replies to deliver."""
+    """What a transport calls when a person types a command; it returns the replies to deliver (through the
+    transport's outbox, bot.outbox.Outbox.reply)."""
 
     async def handle_text(self, chat: ChatRef, text: str) -> list[Reply]: ...
 

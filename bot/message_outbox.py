@@ -1,30 +1,36 @@
-"""MessageOutbox: followed output and notices for chat services with message limits (Telegram, Discord).
+"""MessageOutbox: everything a chat service with message limits (Telegram, Discord) gets — followed output,
+notices, command replies and files — split and paced in one place.
 
-Each chat has one FIFO queue and one background worker, so `output()` and `notice()` only append to a list
-and return: publishing never waits for the network.
+Each chat has one queue and one background worker, so `output()` and `notice()` only append to a list and
+return: publishing never waits for the network. `reply()` and `send_file()` wait until theirs was sent.
 
 How output becomes messages:
 - A message holds lines of one task only. Lines are joined with "\\n" and sent preformatted; a message is
   as full as `capabilities.max_message_length` allows, measured with `port.rendered_length(text,
-  preformatted=True)` (the transport knows its escaping, wrapping and unit). Messages are split at line
-  boundaries; only a line that does not fit in an empty message is cut, at a code point, so a UTF-16
-  surrogate pair is never split, and its rest starts the next message.
+  preformatted=True)` (the transport knows its escaping, wrapping and unit). Splitting is bot.split's: at line
+  boundaries; only a line that does not fit in an empty message is cut, at a code point, and its rest starts
+  the next message.
 - When the port can edit, the last output message stays "open" and grows by edits while lines fit — live
   output in one place. It is closed when the next line does not fit, and also when anything else (a notice,
-  another task's output) is sent in the chat after it, so a chat always reads top to bottom in time order.
+  a reply, another task's output) is sent in the chat after it, so a chat always reads top to bottom in time
+  order.
 - When a chat follows several tasks, a new message whose task differs from the task of the previous output
   message in that chat starts with the plain line `[task N]` inside its text (a preformatted message cannot
   carry a separate plain header). A chat that only ever sees one task gets no header lines at all.
 - A notice (status line) is sent with preformatted=False after every output line queued before it. Output
   lines of one task queued before the next notice may overtake other tasks' lines: order is kept per task
   and relative to notices, which is what a reader can see.
+- A reply (and a file) goes ahead of queued output and notices, after earlier replies: a person is waiting for
+  it, and a chat that is behind on output must not make them wait for all of it. A reply is split like
+  output, in messages of its own.
 
-Pacing: two sends/edits in one chat are at least `capabilities.min_interval_seconds` apart. Every operation
-is composed just before it goes out, from everything pending, so a chat that falls behind gets one full
-edit or message instead of a backlog of small ones. `RateLimited` waits `retry_after` and retries (with
-whatever was queued meanwhile merged in), as often as the service asks: no line is dropped for a 429. Any
-other error is logged and retried with exponential backoff up to `max_attempts` times; then that one
-operation is dropped, with an error log line saying how many lines were lost.
+Pacing: two sends/edits in one chat are at least `port.min_interval(chat_id)` apart (Telegram asks more of a
+group than of a private chat). Every operation is composed just before it goes out, from everything pending,
+so a chat that falls behind gets one full edit or message instead of a backlog of small ones. `RateLimited`
+waits `retry_after` and retries (with whatever was queued meanwhile merged in), as often as the service asks:
+no line is dropped for a 429. `Undeliverable` (the bot was blocked, the chat is gone) drops that operation at
+once. Any other error is logged and retried with exponential backoff up to `max_attempts` times; then that
+one operation is dropped. A drop is logged as an error saying how many lines were lost.
 """
 
 from __future__ import annotations
@@ -36,18 +42,35 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orch.bot.chat import ChatPort, RateLimited
+from orch.bot.chat import ChatPort, RateLimited, Reply, Undeliverable
 from orch.bot.outbox import Outbox
+from orch.bot.split import cut_point, fit_count, join
 
 log = logging.getLogger("orch.outbox")
 
 
-@dataclass
-class _Segment:
-    """Consecutive queued lines of one task's output, or one notice (task_id None)."""
+@dataclass(frozen=True)
+class _File:
+    filename: str
+    data: bytes
 
-    task_id: int | None
+
+@dataclass(eq=False)  # compared by identity: an operation remembers the segments it was composed from
+class _Segment:
+    """Queued text: consecutive lines of one task's output, or a message of its own (a notice, a reply, or a
+    file with its caption as the one line)."""
+
+    task_id: int | None  # the task whose output this is; None: a message of its own
     lines: deque[str]
+    preformatted: bool
+    urgent: bool = False  # a reply or a file: ahead of queued output and notices
+    file: _File | None = None
+    delivered: asyncio.Future[None] | None = None  # set once it has left the queue, for whoever waits on it
+
+    def describe(self) -> str:
+        if self.task_id is not None:
+            return f"output of task {self.task_id}"
+        return "a file" if self.file is not None else "a reply" if self.urgent else "a notice"
 
 
 @dataclass
@@ -61,16 +84,21 @@ class _Open:
 
 @dataclass(frozen=True)
 class _Op:
-    task_id: int | None  # None: a notice
+    sources: tuple[_Segment, ...]  # the segments it draws from, first one first
     text: str
     message_id: str | None  # set: an edit of this message
     whole: int  # queued lines this op delivers entirely
     rest: str | None  # what stays queued of the next line when that line had to be cut
 
+    @property
+    def head(self) -> _Segment:
+        return self.sources[0]
+
 
 @dataclass
 class _Chat:
     chat_id: str
+    interval: float  # between two operations, from the port
     segments: deque[_Segment] = field(default_factory=deque)
     open: _Open | None = None
     last_task: int | None = None  # task of the last output message sent here, for `[task N]` headers
@@ -99,13 +127,30 @@ class MessageOutbox(Outbox):
         if tail is not None and tail.task_id == task_id:
             tail.lines.extend(lines)
         else:
-            chat.segments.append(_Segment(task_id, deque(lines)))
+            chat.segments.append(_Segment(task_id, deque(lines), preformatted=True))
         self._wake(chat)
 
     async def notice(self, chat_id: str, text: str) -> None:
         chat = self._chat(chat_id)
-        chat.segments.append(_Segment(None, deque(text.split("\n"))))
+        chat.segments.append(_Segment(None, deque(text.split("\n")), preformatted=False))
         self._wake(chat)
+
+    async def reply(self, chat_id: str, reply: Reply) -> None:
+        await self._urgent(chat_id, _Segment(None, deque(reply.text.split("\n")), reply.preformatted, urgent=True))
+
+    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> None:
+        await self._urgent(chat_id, _Segment(None, deque([caption]), preformatted=False, urgent=True,
+                                             file=_File(filename, data)))
+
+    async def _urgent(self, chat_id: str, segment: _Segment) -> None:
+        chat = self._chat(chat_id)
+        segment.delivered = asyncio.get_running_loop().create_future()
+        ahead = 0
+        while ahead < len(chat.segments) and chat.segments[ahead].urgent:
+            ahead += 1
+        chat.segments.insert(ahead, segment)
+        self._wake(chat)
+        await segment.delivered
 
     async def flush(self) -> None:
         # Re-check after each wait: a chat already waited for may have received more meanwhile.
@@ -128,13 +173,15 @@ class MessageOutbox(Outbox):
         for worker in workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+        for chat in self._chats.values():
+            _release(chat.segments)  # whoever waits for a reply that was not delivered goes on
 
     def _chat(self, chat_id: str) -> _Chat:
         if self._closed:
             raise RuntimeError("MessageOutbox is closed")
         chat = self._chats.get(chat_id)
         if chat is None:
-            chat = self._chats[chat_id] = _Chat(chat_id)
+            chat = self._chats[chat_id] = _Chat(chat_id, self._port.min_interval(chat_id))
         if chat.worker is None:
             chat.worker = asyncio.create_task(self._run(chat), name=f"outbox-{self._port.name}-{chat_id}")
             chat.worker.add_done_callback(lambda task: self._worker_done(chat, task))
@@ -146,12 +193,14 @@ class MessageOutbox(Outbox):
         chat.wake.set()
 
     def _worker_done(self, chat: _Chat, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
             # A bug, not a delivery failure: say so, and let the next output start a fresh worker rather
-            # than leaving flush() waiting forever.
-            log.error("outbox worker for chat %s died", chat.chat_id, exc_info=task.exception())
+            # than leaving flush() (or a reply's sender) waiting forever.
+            log.error("outbox worker for chat %s died", chat.chat_id, exc_info=error)
             chat.worker = None
             chat.idle.set()
+            _release(chat.segments, error)
 
     async def _run(self, chat: _Chat) -> None:
         loop = asyncio.get_running_loop()
@@ -169,7 +218,12 @@ class MessageOutbox(Outbox):
                 await self._perform(chat, op)
             except RateLimited as exc:
                 log.info("chat %s rate limited: retrying in %.1f s", chat.chat_id, exc.retry_after)
-                chat.next_at = loop.time() + max(exc.retry_after, self._port.capabilities.min_interval_seconds)
+                chat.next_at = loop.time() + max(exc.retry_after, chat.interval)
+                continue
+            except Undeliverable:
+                log.exception("chat %s refused %s for good: dropped", chat.chat_id, self._describe(op))
+                self._drop(chat, op)
+                chat.next_at = loop.time() + chat.interval
                 continue
             except Exception:
                 chat.failures += 1
@@ -180,49 +234,56 @@ class MessageOutbox(Outbox):
                     continue
                 log.exception("delivery to chat %s failed %d times: dropped %s", chat.chat_id, chat.failures,
                               self._describe(op))
-                chat.failures = 0
-                chat.open = None  # its state on the service is unknown now
-                self._consume(chat, op)
+                self._drop(chat, op)
                 continue
             chat.failures = 0
-            chat.next_at = loop.time() + self._port.capabilities.min_interval_seconds
+            chat.next_at = loop.time() + chat.interval
             self._consume(chat, op)
+
+    def _drop(self, chat: _Chat, op: _Op) -> None:
+        chat.failures = 0
+        chat.open = None  # its state on the service is unknown now
+        self._consume(chat, op)
 
     @staticmethod
     def _describe(op: _Op) -> str:
         lines = op.whole + (1 if op.rest is not None else 0)
-        what = "a notice" if op.task_id is None else f"output of task {op.task_id}"
-        return f"{what} ({lines} lines, {'edit' if op.message_id else 'send'})"
+        return f"{op.head.describe()} ({lines} lines, {'edit' if op.message_id else 'send'})"
 
     async def _perform(self, chat: _Chat, op: _Op) -> None:
-        preformatted = op.task_id is not None
+        head = op.head
+        if head.file is not None:
+            await self._port.send_file(chat.chat_id, head.file.filename, head.file.data, op.text)
+            chat.open = None
+            return
         if op.message_id is not None:
-            await self._port.edit(chat.chat_id, op.message_id, op.text, preformatted=preformatted)
+            await self._port.edit(chat.chat_id, op.message_id, op.text, preformatted=head.preformatted)
             if chat.open is not None:
                 chat.open.text = op.text
             return
-        message_id = await self._port.send(chat.chat_id, op.text, preformatted=preformatted)
+        message_id = await self._port.send(chat.chat_id, op.text, preformatted=head.preformatted)
         chat.open = None
-        if op.task_id is not None:
-            chat.last_task = op.task_id
+        if head.task_id is not None:
+            chat.last_task = head.task_id
             if self._port.capabilities.can_edit:
-                chat.open = _Open(op.task_id, message_id, op.text)
+                chat.open = _Open(head.task_id, message_id, op.text)
 
     # composing
-    def _sources(self, chat: _Chat) -> list[_Segment]:
-        """The segments the next op draws from: the head notice, or the head task's output up to a notice."""
+    @staticmethod
+    def _sources(chat: _Chat) -> tuple[_Segment, ...]:
+        """The segments the next op draws from: the head message, or the head task's output up to a notice."""
         head = chat.segments[0]
         if head.task_id is None:
-            return [head]
+            return (head,)
         sources = []
         for segment in chat.segments:
             if segment.task_id is None:
                 break
             if segment.task_id == head.task_id:
                 sources.append(segment)
-        return sources
+        return tuple(sources)
 
-    def _candidates(self, sources: list[_Segment], base: str | None) -> list[str]:
+    def _candidates(self, sources: Sequence[_Segment], base: str | None) -> list[str]:
         # A rendered text is never shorter than its code points, so lines past this budget cannot fit.
         budget = self._port.capabilities.max_message_length - (len(base) if base is not None else 0)
         candidates: list[str] = []
@@ -234,75 +295,62 @@ class MessageOutbox(Outbox):
                     return candidates
         return candidates
 
-    def _fits(self, text: str, preformatted: bool) -> bool:
-        return self._port.rendered_length(text, preformatted) <= self._port.capabilities.max_message_length
-
-    def _fit_count(self, base: str | None, lines: list[str], preformatted: bool) -> int:
-        """How many of `lines` fit after `base` (rendered length grows with the text: binary search)."""
-        low, high = 0, len(lines)
-        while low < high:
-            middle = (low + high + 1) // 2
-            if self._fits(_join(base, lines[:middle]), preformatted):
-                low = middle
-            else:
-                high = middle - 1
-        return low
-
-    def _cut(self, base: str | None, line: str, preformatted: bool) -> int:
-        """Where to cut a line that does not fit: the most code points that fit, at least one.
-
-        Cutting at a code point (a Python string index) never splits a UTF-16 surrogate pair: the pair is
-        one code point here and only becomes two units in the transport's encoding.
-        """
-        low, high = 1, len(line) - 1
-        while low < high:
-            middle = (low + high + 1) // 2
-            if self._fits(_join(base, [line[:middle]]), preformatted):
-                low = middle
-            else:
-                high = middle - 1
-        return low
-
     def _compose(self, chat: _Chat) -> _Op:
         sources = self._sources(chat)
-        task_id = sources[0].task_id
-        preformatted = task_id is not None
+        head = sources[0]
+        if head.file is not None:  # the caption is the transport's to fit: it is never split
+            return _Op(sources, head.lines[0], None, 1, None)
+        limit = self._port.capabilities.max_message_length
+
+        def fits(text: str) -> bool:
+            return self._port.rendered_length(text, head.preformatted) <= limit
+
+        task_id = head.task_id
         if task_id is not None and chat.open is not None and chat.open.task_id == task_id:
             lines = self._candidates(sources, chat.open.text)
-            count = self._fit_count(chat.open.text, lines, preformatted)
+            count = fit_count(lines, fits, chat.open.text)
             if count:
-                return _Op(task_id, _join(chat.open.text, lines[:count]), chat.open.message_id, count, None)
+                return _Op(sources, join(chat.open.text, lines[:count]), chat.open.message_id, count, None)
             chat.open = None  # full: the next line starts a new message
         header = f"[task {task_id}]" if task_id is not None and chat.last_task not in (None, task_id) else None
         lines = self._candidates(sources, header)
-        count = self._fit_count(header, lines, preformatted)
+        count = fit_count(lines, fits, header)
         if count:
-            return _Op(task_id, _join(header, lines[:count]), None, count, None)
+            return _Op(sources, join(header, lines[:count]), None, count, None)
         line = lines[0]
-        if header is not None and self._fits(line, preformatted):
+        if header is not None and fits(line):
             # Better an unlabelled message than a line cut only to make room for its label.
-            return _Op(task_id, line, None, 1, None)
-        at = self._cut(header, line, preformatted)
+            return _Op(sources, line, None, 1, None)
+        at = cut_point(line, fits, header)
         if at >= len(line):  # a message too small for even one code point after the header: send it anyway
-            return _Op(task_id, _join(header, [line]), None, 1, None)
-        return _Op(task_id, _join(header, [line[:at]]), None, 0, line[at:])
+            return _Op(sources, join(header, [line]), None, 1, None)
+        return _Op(sources, join(header, [line[:at]]), None, 0, line[at:])
 
-    def _consume(self, chat: _Chat, op: _Op) -> None:
+    @staticmethod
+    def _consume(chat: _Chat, op: _Op) -> None:
         """Remove what `op` delivered (or what was dropped) from the queue."""
         whole = op.whole
-        sources = self._sources(chat)
-        for segment in sources:
+        for segment in op.sources:
             taken = min(whole, len(segment.lines))
             for _ in range(taken):
                 segment.lines.popleft()
             whole -= taken
-            if whole == 0 and op.rest is not None and segment.lines:
-                segment.lines[0] = op.rest
+            if whole == 0 and (op.rest is None or segment.lines):
+                if op.rest is not None:
+                    segment.lines[0] = op.rest
                 break
-            if whole == 0 and op.rest is None:
-                break
+        finished = [segment for segment in chat.segments if not segment.lines]
         chat.segments = deque(segment for segment in chat.segments if segment.lines)
+        _release(finished)
 
 
-def _join(base: str | None, lines: list[str]) -> str:
-    return "\n".join(lines if base is None else [base, *lines])
+def _release(segments: Sequence[_Segment], error: BaseException | None = None) -> None:
+    """Let whoever waits for these segments go on: they were delivered or given up on (with `error`: failed)."""
+    for segment in segments:
+        waiter = segment.delivered
+        if waiter is None or waiter.done():
+            continue
+        if error is None:
+            waiter.set_result(None)
+        else:
+            waiter.set_exception(error)

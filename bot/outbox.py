@@ -1,6 +1,7 @@
-"""Outboxes: how followed output and notices reach one transport's chats.
+"""Outboxes: the one way text reaches one transport's chats — followed output, notices, command replies, files.
 
-LineOutbox serves transports without message limits (the terminal): each line goes out at once as
+An outbox owns splitting and pacing, so a reply and streamed output never race for a chat's flood budget.
+LineOutbox serves transports without message limits (the terminal): everything goes out at once, output as
 `[N] line`. Chat services with limits get MessageOutbox (bot/message_outbox.py).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from orch.bot.chat import ChatPort
+from orch.bot.chat import ChatPort, Reply
 
 
 class Outbox(ABC):
@@ -20,6 +21,15 @@ class Outbox(ABC):
     @abstractmethod
     async def notice(self, chat_id: str, text: str) -> None:
         """Queue a plain message, delivered after every output line queued before it."""
+
+    @abstractmethod
+    async def reply(self, chat_id: str, reply: Reply) -> None:
+        """Deliver a command's reply ahead of queued output and notices (a person is waiting for it); returns
+        once it is sent, or given up on (which is logged)."""
+
+    @abstractmethod
+    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> None:
+        """Deliver a file with a one-line caption, queued and returning like a reply."""
 
     async def flush(self) -> None:
         """Wait until everything queued has been delivered."""
@@ -38,3 +48,9 @@ class LineOutbox(Outbox):
 
     async def notice(self, chat_id: str, text: str) -> None:
         await self._port.send(chat_id, text)
+
+    async def reply(self, chat_id: str, reply: Reply) -> None:
+        await self._port.send(chat_id, reply.text, preformatted=reply.preformatted)
+
+    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> None:
+        await self._port.send_file(chat_id, filename, data, caption)

@@ -151,25 +151,60 @@ class Redactor:
 class RedactingFilter(logging.Filter):
     """Redacts log records: the formatted message, and the traceback text (exception messages carry URLs).
 
-    Attach it to handlers, not loggers: a logger's filters do not see records propagated from its children.
+    Besides the shapes of secrets it knows, it replaces literal ones it is given: a chat transport hands it
+    its bot token (`add_secret`), which appears whole in the request URLs some libraries log.
+
+    Put it on handlers (orch serve's file and stderr handlers), which see every record that reaches them, and
+    `install` it on the loggers of a library that logs secrets, so that whichever handler a record reaches (a
+    test's, or one a user added) gets it redacted: a logger's filter sees only records logged on that very
+    logger, not those propagated from its children.
     """
 
-    def __init__(self, redactor: Redactor | None = None) -> None:
+    def __init__(self, redactor: Redactor | None = None, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self._redactor = redactor or Redactor()
+        self._secrets: list[str] = []
         self._formatter = logging.Formatter()
+        for secret in secrets:
+            self.add_secret(secret)
+
+    def add_secret(self, secret: str) -> None:
+        if secret and secret not in self._secrets:
+            self._secrets.append(secret)
+
+    def install(self, *names: str) -> None:
+        """Filter every record logged on the named loggers and on their descendants that exist now."""
+        for logger in _family(names):
+            logger.addFilter(self)
+
+    def uninstall(self, *names: str) -> None:
+        for logger in _family(names):
+            logger.removeFilter(self)
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MARK)
+        return self._redactor.redact_text(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a bad format string is logging's error to report, with the record as it is
             return True
-        record.msg = self._redactor.redact_text(message)
+        record.msg = self.redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self._redactor.redact_text(record.exc_text)
+            record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
-            record.stack_info = self._redactor.redact_text(record.stack_info)
+            record.stack_info = self.redact(record.stack_info)
         return True
+
+
+def _family(names: Iterable[str]) -> list[logging.Logger]:
+    """The named loggers and every existing logger below them (filters are not inherited by children)."""
+    roots = tuple(names)
+    existing = [name for name in logging.Logger.manager.loggerDict
+                if any(name.startswith(f"{root}.") for root in roots)]
+    return [logging.getLogger(name) for name in dict.fromkeys([*roots, *existing])]

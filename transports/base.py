@@ -1,4 +1,9 @@
-"""The Transport seam."""
+"""The Transport seam: what every chat service (stdout, Telegram, Discord) implements for `orch serve`.
+
+A transport receives commands and renders, measures and sends text; splitting and pacing are its outbox's
+(bot/outbox.py), which every reply, notice, output line and file goes through (Discord's answers to its
+interactions aside: they have a channel of their own, see transports/discord/transport.py).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Protocol
 
 from orch.bot.chat import Capabilities, ChatRef, CommandSink
+from orch.bot.outbox import Outbox
 
 
 class CursorStore(Protocol):
@@ -19,15 +25,16 @@ class CursorStore(Protocol):
 class Transport(ABC):
     """One chat service inside `orch serve`.
 
-    start() returns once the transport is receiving (its own background tasks do the work) and hands every
-    command it receives to the sink; stop() ends them. Implements bot.chat.ChatPort.
+    start() returns once the transport is receiving (its own background tasks do the work), hands every
+    command it receives to the sink and delivers the replies through `outbox`, the one BotApp was given for
+    this transport; stop() ends them. Implements bot.chat.ChatPort.
     """
 
     name: str
     capabilities: Capabilities
 
     @abstractmethod
-    async def start(self, sink: CommandSink) -> None: ...
+    async def start(self, sink: CommandSink, outbox: Outbox) -> None: ...
 
     @abstractmethod
     async def stop(self) -> None: ...
@@ -40,6 +47,12 @@ class Transport(ABC):
 
     @abstractmethod
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None: ...
+
+    @abstractmethod
+    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str: ...
+
+    @abstractmethod
+    def min_interval(self, chat_id: str) -> float: ...
 
     def rendered_length(self, text: str, preformatted: bool) -> int:
         return len(text)

@@ -10,7 +10,7 @@ import signal
 
 from orch.bot.app import BotApp
 from orch.bot.message_outbox import MessageOutbox
-from orch.bot.outbox import LineOutbox
+from orch.bot.outbox import LineOutbox, Outbox
 from orch.core.config import Config
 from orch.core.errors import ConfigError, UserError
 from orch.core.events import EventHub
@@ -33,16 +33,17 @@ def transport_names(config: Config, requested: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build_transport(name: str, config: Config, services: Services) -> Transport:
+def build_transport(name: str, config: Config, services: Services, log_filter: RedactingFilter) -> Transport:
+    """The transport `name`; a chat transport hands its token to `log_filter` (serve's log handlers')."""
     # Chat transports are imported only when enabled: their libraries are optional extras.
     if name == "telegram":
         from orch.transports.telegram.transport import TelegramTransport
 
-        return TelegramTransport(config.transports.telegram, services.cursors)
+        return TelegramTransport(config.transports.telegram, services.cursors, log_filter=log_filter)
     if name == "discord":
         from orch.transports.discord.transport import DiscordTransport
 
-        return DiscordTransport(config.transports.discord)
+        return DiscordTransport(config.transports.discord, log_filter=log_filter)
     return StdoutTransport()
 
 
@@ -67,11 +68,12 @@ async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
     names = transport_names(config, requested)
     home.ensure()
     check_not_running(home)
-    setup_logging(home, [RedactingFilter(Redactor(config.redact.patterns))])
+    log_filter = RedactingFilter(Redactor(config.redact.patterns))
+    setup_logging(home, [log_filter])
     hub = EventHub()
     services = await Services.open(home, config=config, hub=hub)
     try:
-        await _serve(home, services, hub, [build_transport(name, config, services) for name in names])
+        await _serve(home, services, hub, [build_transport(name, config, services, log_filter) for name in names])
     finally:
         await services.close()
 
@@ -80,13 +82,18 @@ async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: 
     home.pid_file.write_text(f"{os.getpid()}\n")
     engine = services.engine()
     scheduler = services.scheduler()
-    app = BotApp(services, engine, hub, outbox_factory=MessageOutbox)
+    app = BotApp(services, engine, hub)
+    # One outbox per transport, shared by the bot (output, notices) and the transport (replies): the one
+    # owner of what reaches its chats and how fast.
+    outboxes: dict[str, Outbox] = {}
     for transport in transports:
         if isinstance(transport, StdoutTransport):
+            outboxes[transport.name] = LineOutbox(transport)
             # The terminal is its owner's console: it also hears about the tasks scheduled jobs create.
-            app.attach(transport, LineOutbox(transport), jobs_chat=TERMINAL_CHAT)
+            app.attach(transport, outboxes[transport.name], jobs_chat=TERMINAL_CHAT)
         else:
-            app.attach(transport)
+            outboxes[transport.name] = MessageOutbox(transport)
+            app.attach(transport, outboxes[transport.name])
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -97,7 +104,7 @@ async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: 
         # After the engine, so a task the first tick creates is picked up at once; a bad jobs.yml stops serve.
         await scheduler.start()
         for transport in transports:
-            await transport.start(app)
+            await transport.start(app, outboxes[transport.name])
             started.append(transport)
         await app.start()
         log.info("orch serve running (home %s, transports %s)", home.root, ", ".join(t.name for t in transports))

@@ -2,7 +2,7 @@
 
 Works with a terminal or with pipes and files. A line ending in a backslash continues on the next line, so a
 `/task new` can carry a body. At the end of stdin it keeps serving (tasks keep streaming) until orch serve
-is stopped.
+is stopped. A file is printed as its caption, a `--- NAME ---` line and its text.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import threading
 from typing import IO
 
 from orch.bot.chat import Capabilities, ChatRef, CommandSink
+from orch.bot.outbox import Outbox
 from orch.transports.base import Transport
 
 CHAT_ID = "terminal"
@@ -22,7 +23,7 @@ CHAT_ID = "terminal"
 class StdoutTransport(Transport):
     name = "stdout"
     # No message limits on a terminal: output is printed line by line as `[N] line` (bot.outbox.LineOutbox).
-    capabilities = Capabilities(max_message_length=0, can_edit=False, min_interval_seconds=0.0)
+    capabilities = Capabilities(max_message_length=0, can_edit=False)
 
     def __init__(self, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None) -> None:
         self._stdin = stdin if stdin is not None else sys.stdin.buffer
@@ -31,7 +32,7 @@ class StdoutTransport(Transport):
         self._consumer: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
 
-    async def start(self, sink: CommandSink) -> None:
+    async def start(self, sink: CommandSink, outbox: Outbox) -> None:
         loop = asyncio.get_running_loop()
 
         def read() -> None:
@@ -41,9 +42,9 @@ class StdoutTransport(Transport):
             loop.call_soon_threadsafe(self._lines.put_nowait, None)
 
         threading.Thread(target=read, name="stdin-reader", daemon=True).start()
-        self._consumer = asyncio.create_task(self._consume(sink), name="stdout-transport")
+        self._consumer = asyncio.create_task(self._consume(sink, outbox), name="stdout-transport")
 
-    async def _consume(self, sink: CommandSink) -> None:
+    async def _consume(self, sink: CommandSink, outbox: Outbox) -> None:
         pending: list[str] = []
         while (raw := await self._lines.get()) is not None:
             line = raw.rstrip("\r\n")
@@ -55,7 +56,7 @@ class StdoutTransport(Transport):
             if not text:
                 continue
             for reply in await sink.handle_text(ChatRef(self.name, CHAT_ID, "local"), text):
-                await self.send(CHAT_ID, reply.text, preformatted=reply.preformatted)
+                await outbox.reply(CHAT_ID, reply)
 
     async def stop(self) -> None:
         if self._consumer is not None:
@@ -67,6 +68,9 @@ class StdoutTransport(Transport):
         # Whoever can type on orch serve's stdin started it: the terminal is its owner's.
         return chat.transport == self.name
 
+    def min_interval(self, chat_id: str) -> float:
+        return 0.0  # a terminal has no flood limits
+
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
         async with self._write_lock:
             self._stdout.write(text + "\n")
@@ -75,3 +79,7 @@ class StdoutTransport(Transport):
 
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
         await self.send(chat_id, text, preformatted=preformatted)
+
+    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
+        text = data.decode("utf-8", errors="replace").removesuffix("\n")
+        return await self.send(chat_id, f"{caption}\n--- {filename} ---\n{text}")

@@ -6,6 +6,7 @@ import random
 from itertools import pairwise
 
 import pytest
+from orch.bot.chat import Reply
 from orch.bot.message_outbox import MessageOutbox
 
 from tests.fakes.chat_port import Call, FakeChatPort
@@ -241,3 +242,84 @@ async def test_chats_are_independent_and_close_delivers_then_stops() -> None:
     assert all(task.done() for task in asyncio.all_tasks() if task.get_name().startswith("outbox-"))
     with pytest.raises(RuntimeError):
         await outbox.output("a", 1, ["too late"])
+
+
+async def test_a_reply_goes_ahead_of_queued_output_and_returns_once_sent() -> None:
+    port = FakeChatPort(max_length=4096, can_edit=True, min_interval=0.01)
+    port.gate = asyncio.Event()  # the service hangs until the gate opens: output piles up meanwhile
+    outbox = MessageOutbox(port)
+    await outbox.output(CHAT, 1, ["first line"])
+    await asyncio.sleep(0)  # the worker takes the first line and waits at the gate
+    await outbox.output(CHAT, 1, ["queued line"])
+    await outbox.notice(CHAT, "task 1 done")
+    replied = asyncio.create_task(outbox.reply(CHAT, Reply("task 2 created: x (new)")))
+    second = asyncio.create_task(outbox.reply(CHAT, Reply("a table", preformatted=True)))
+    await asyncio.sleep(0)
+    assert not replied.done()
+    port.gate.set()
+    await replied
+    assert [c.text for c in port.ok_calls()][-1] == "task 2 created: x (new)"
+    await second
+    await outbox.flush()
+    # The first line was on its way already; the replies overtook what was queued behind it, in their order,
+    # and closed the live message: the rest of the output is a new one.
+    assert [(c.kind, c.text, c.preformatted) for c in port.ok_calls()] == [
+        ("send", "first line", True), ("send", "task 2 created: x (new)", False), ("send", "a table", True),
+        ("send", "queued line", True), ("send", "task 1 done", False)]
+    assert_paced(port.calls, 0.01)
+    await outbox.close()
+
+
+async def test_a_long_reply_is_split_at_lines_and_waits_out_429s() -> None:
+    def storm(n: int) -> float | None:
+        return 0.002 if n % 2 == 0 else None
+
+    port = FakeChatPort(max_length=300, can_edit=True, rate_limit=storm)
+    outbox = MessageOutbox(port)
+    lines = numbered(120, seed=3)
+    await outbox.reply(CHAT, Reply("\n".join(lines), preformatted=True))
+    texts = port.texts(CHAT)
+    assert len(texts) > 5 and [line for text in texts for line in text.split("\n")] == lines
+    assert [c.kind for c in port.ok_calls()] == ["send"] * len(texts)  # a reply is never edited into
+    assert_all_fit(port)
+    await outbox.close()
+
+
+async def test_files_are_sent_with_their_caption_like_a_reply() -> None:
+    port = FakeChatPort(max_length=4096, rate_limit=lambda n: 0.002 if n == 0 else None)
+    outbox = MessageOutbox(port)
+    await outbox.output(CHAT, 4, ["queued output"])
+    await outbox.send_file(CHAT, "task-4.diff", b"+added\n-removed\n", "task 4: 1 file changed")
+    await outbox.flush()
+    assert list(port.files.values()) == [("task-4.diff", b"+added\n-removed\n", "task 4: 1 file changed")]
+    assert [(c.kind, c.outcome) for c in port.calls] == [("file", "429"), ("file", "ok"), ("send", "ok")]
+    await outbox.close()
+
+
+async def test_each_chat_is_paced_at_the_interval_the_port_asks_for_it() -> None:
+    port = FakeChatPort(max_length=20, can_edit=False, min_interval=0.001, group_interval=0.03)
+    outbox = MessageOutbox(port)
+    for chat in ("-100", "7"):
+        for n in range(4):
+            await outbox.notice(chat, f"notice {n} in {chat}")
+    await outbox.flush()
+    assert_paced(port.ok_calls("-100"), 0.03)
+    assert_paced(port.ok_calls("7"), 0.001)
+    # The private chat was not held back by the group's pace.
+    assert port.ok_calls("7")[-1].at < port.ok_calls("-100")[-1].at
+    await outbox.close()
+
+
+async def test_a_chat_that_refuses_for_good_is_not_retried_and_a_reply_there_returns(
+        caplog: pytest.LogCaptureFixture) -> None:
+    port = FakeChatPort(max_length=4096, refuse=lambda chat_id: chat_id == "blocked")
+    outbox = MessageOutbox(port, backoff_seconds=10.0)  # a retry would outlast the test's timeout
+    await outbox.reply("blocked", Reply("task 1 created: x (new)"))
+    await outbox.output("blocked", 1, ["lost", "lines"])
+    await outbox.reply(CHAT, Reply("elsewhere all is well"))
+    await outbox.flush()
+    assert [c.outcome for c in port.calls if c.chat_id == "blocked"] == ["refused", "refused"]
+    assert port.texts(CHAT, preformatted=False) == ["elsewhere all is well"]
+    dropped = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(dropped) == 2 and "a reply (1 lines" in dropped[0] and "output of task 1 (2 lines" in dropped[1]
+    await outbox.close()

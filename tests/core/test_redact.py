@@ -146,6 +146,23 @@ def test_the_log_filter_redacts_message_args_and_traceback(caplog: pytest.LogCap
         assert secret not in caplog.text
 
 
+def test_the_log_filter_replaces_literal_secrets_on_a_library_s_loggers(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = "MTIz.opaque-bot-token.shape-no-rule-knows"
+    child = logging.getLogger("orchtestlib.http.client")  # exists before install, as a library's module loggers do
+    log_filter = RedactingFilter(secrets=[token])
+    log_filter.install("orchtestlib")
+    try:
+        child.debug("GET https://api.example/bot%s/getMe", token)
+        logging.getLogger("orchtestlib").info("token %s in the parent's own record", token)
+    finally:
+        log_filter.uninstall("orchtestlib")
+    child.debug("after uninstall: %s", token)
+    assert [record.getMessage() for record in caplog.records] == [
+        "GET https://api.example/bot[REDACTED]/getMe", "token [REDACTED] in the parent's own record",
+        f"after uninstall: {token}"]
+
+
 def test_a_token_split_across_two_reads_is_redacted_once_the_line_is_whole() -> None:
     # The pane is read in arbitrary pieces, here mid-token and mid-escape-sequence; the assembler only hands
     # out finished lines, so the redactor always sees the token whole.

@@ -1,6 +1,6 @@
 """A ChatPort fake that behaves like a strict chat service: it enforces the message length (counted like
 Telegram: UTF-16 units of the HTML-escaped text inside `<pre></pre>`), rejects edits that change nothing,
-answers 429 on a schedule, and records every call with its time."""
+answers 429 on a schedule, and records every call (send, edit, file) with its time."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orch.bot.chat import Capabilities, ChatRef, RateLimited
+from orch.bot.chat import Capabilities, ChatRef, RateLimited, Undeliverable
 
 PRE_TAGS = len("<pre></pre>")
 
@@ -29,30 +29,35 @@ class ServiceDown(Exception):
 
 @dataclass(frozen=True)
 class Call:
-    kind: str  # send | edit
+    kind: str  # send | edit | file
     chat_id: str
     message_id: str
-    text: str
+    text: str  # a file's caption for a file
     preformatted: bool
     at: float  # time.monotonic(), the clock asyncio's loop.time() uses
-    outcome: str  # ok | 429 | too_long | not_modified | error
+    outcome: str  # ok | 429 | refused | too_long | not_modified | error
 
 
 class FakeChatPort:
     name = "fake"
 
     def __init__(self, *, max_length: int = 100, can_edit: bool = True, min_interval: float = 0.0,
-                 rate_limit: Callable[[int], float | None] | None = None,
-                 fail: Callable[[int], bool] | None = None) -> None:
-        """`rate_limit(n)` returns a retry_after to answer call n (from 0) with 429, or None;
-        `fail(n)` says whether call n fails with a non-429 error."""
-        self.capabilities = Capabilities(max_message_length=max_length, can_edit=can_edit,
-                                         min_interval_seconds=min_interval)
+                 group_interval: float | None = None, rate_limit: Callable[[int], float | None] | None = None,
+                 fail: Callable[[int], bool] | None = None, refuse: Callable[[str], bool] | None = None) -> None:
+        """`min_interval` between calls in a chat, `group_interval` (when given) in a chat whose id starts with
+        "-" (as Telegram's groups do); `rate_limit(n)` returns a retry_after to answer call n (from 0) with 429,
+        or None; `fail(n)` says whether call n fails with a non-429 error; `refuse(chat_id)` whether a chat
+        refuses everything for good (the bot was blocked there)."""
+        self.capabilities = Capabilities(max_message_length=max_length, can_edit=can_edit)
+        self._min_interval = min_interval
+        self._group_interval = group_interval
         self._rate_limit = rate_limit
         self._fail = fail
+        self._refuse = refuse
         self.calls: list[Call] = []
         self.messages: dict[str, str] = {}  # in the order they were sent
         self.preformatted: dict[str, bool] = {}
+        self.files: dict[str, tuple[str, bytes, str]] = {}  # message id -> filename, data, caption
         self.gate: asyncio.Event | None = None  # when set to an unset Event, every call waits for it
 
     def is_allowed(self, chat: ChatRef) -> bool:
@@ -62,8 +67,13 @@ class FakeChatPort:
         escaped = html.escape(text, quote=False)
         return len(escaped.encode("utf-16-le")) // 2 + (PRE_TAGS if preformatted else 0)
 
+    def min_interval(self, chat_id: str) -> float:
+        if self._group_interval is not None and chat_id.startswith("-"):
+            return self._group_interval
+        return self._min_interval
+
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
-        message_id = str(len(self.messages) + 1)
+        message_id = str(len(self.messages) + len(self.files) + 1)
         await self._call("send", chat_id, message_id, text, preformatted)
         self.messages[message_id] = text
         self.preformatted[message_id] = preformatted
@@ -73,6 +83,12 @@ class FakeChatPort:
         await self._call("edit", chat_id, message_id, text, preformatted)
         self.messages[message_id] = text
 
+    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
+        message_id = str(len(self.messages) + len(self.files) + 1)
+        await self._call("file", chat_id, message_id, caption, False)
+        self.files[message_id] = (filename, data, caption)
+        return message_id
+
     async def _call(self, kind: str, chat_id: str, message_id: str, text: str, preformatted: bool) -> None:
         if self.gate is not None:
             await self.gate.wait()
@@ -81,6 +97,8 @@ class FakeChatPort:
         retry_after = self._rate_limit(number) if self._rate_limit else None
         if retry_after is not None:
             outcome = "429"
+        elif self._refuse is not None and self._refuse(chat_id):
+            outcome = "refused"
         elif self._fail is not None and self._fail(number):
             outcome = "error"
         elif self.rendered_length(text, preformatted) > self.capabilities.max_message_length:
@@ -90,6 +108,8 @@ class FakeChatPort:
         self.calls.append(Call(kind, chat_id, message_id, text, preformatted, time.monotonic(), outcome))
         if retry_after is not None:
             raise RateLimited(retry_after)
+        if outcome == "refused":
+            raise Undeliverable("403 Forbidden: bot was blocked by the user")
         if outcome == "error":
             raise ServiceDown("503 service unavailable")
         if outcome == "too_long":

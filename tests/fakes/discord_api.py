@@ -2,8 +2,9 @@
 
 Enough of Discord for the real discord.py: login, command sync, the gateway (HELLO, IDENTIFY -> READY,
 heartbeat ACK, RESUME -> RESUMED), slash-command interactions injected by the test, interaction callbacks
-and followups, channel messages, threads from messages, and 429 answers on demand. It records every request
-and every message (id -> current content, per channel) for the test to assert on.
+and followups, channel messages (with file attachments, sent as multipart), threads from messages, and 429
+answers on demand. It records every request and every message (id -> current content and attachments, per
+channel) for the test to assert on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,15 +21,24 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Handler
 
+# The shape of a real token (three dot-separated parts), so a leak in logs would look like one.
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.fake-bot-token.do-not-log-me"
 APP_ID = "900000000000000001"
 BOT_USER = {"id": APP_ID, "username": "orch", "discriminator": "0", "global_name": "orch", "avatar": None,
             "bot": True}
 GUILD_ID = "910000000000000001"
 EPHEMERAL = 64
 _BODY: web.RequestKey[Any] = web.RequestKey("body", object)
+_FILES: web.RequestKey[Any] = web.RequestKey("files", object)
 # Interaction callback types (Discord's numbers).
 CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
 
 
 @dataclass
@@ -37,6 +48,7 @@ class FakeMessage:
     content: str
     flags: int = 0
     versions: list[str] = field(default_factory=list)  # every content it had, the current one last
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def ephemeral(self) -> bool:
@@ -56,7 +68,8 @@ class Request:
     method: str
     path: str
     query: dict[str, str]
-    body: Any
+    body: Any  # of a multipart request: its payload_json
+    files: tuple[Attachment, ...] = ()
 
 
 def _user(user_id: str) -> dict[str, Any]:
@@ -204,12 +217,17 @@ class FakeDiscord:
     def _message_payload(self, message: FakeMessage) -> dict[str, Any]:
         return {"id": message.id, "channel_id": message.channel_id, "type": 0, "content": message.content,
                 "author": BOT_USER, "timestamp": _now(), "edited_timestamp": None, "tts": False,
-                "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+                "mention_everyone": False, "mentions": [], "mention_roles": [], "embeds": [],
+                "attachments": [{"id": f"{message.id}{n}", "filename": attachment.filename,
+                                 "size": len(attachment.content), "url": f"{self.api_base}/files/{attachment.filename}",
+                                 "proxy_url": f"{self.api_base}/files/{attachment.filename}"}
+                                for n, attachment in enumerate(message.attachments)],
                 "pinned": False, "flags": message.flags, "components": []}
 
-    def _new_message(self, channel_id: str, body: dict[str, Any]) -> FakeMessage:
+    def _new_message(self, channel_id: str, body: dict[str, Any],
+                     attachments: tuple[Attachment, ...] = ()) -> FakeMessage:
         content = body.get("content") or ""
-        message = FakeMessage(self._id(), channel_id, content, int(body.get("flags") or 0), [content])
+        message = FakeMessage(self._id(), channel_id, content, int(body.get("flags") or 0), [content], attachments)
         self.messages[message.id] = message
         return message
 
@@ -227,10 +245,16 @@ class FakeDiscord:
     @web.middleware
     async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         body: Any = None
-        if request.can_read_body:
+        files: tuple[Attachment, ...] = ()
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            body = json.loads(str(form["payload_json"]))
+            files = tuple(Attachment(part.filename, part.file.read()) for part in form.values()
+                          if isinstance(part, web.FileField))
+        elif request.can_read_body:
             raw = await request.read()
             body = json.loads(raw) if raw and request.content_type == "application/json" else raw.decode()
-        self.requests.append(Request(request.method, request.path, dict(request.query), body))
+        self.requests.append(Request(request.method, request.path, dict(request.query), body, files))
         try:
             for (method, suffix), queue in self._failures.items():
                 if queue and request.method == method and request.path.endswith(suffix):
@@ -241,6 +265,7 @@ class FakeDiscord:
                                         body=json.dumps({"message": "You are being rate limited.",
                                                          "retry_after": retry_after, "global": False}).encode())
             request[_BODY] = body
+            request[_FILES] = files
             return await handler(request)
         finally:
             self._notify()
@@ -294,7 +319,7 @@ class FakeDiscord:
         return self._json(self._message_payload(self._new_message(interaction.channel_id, request[_BODY])))
 
     async def _create_message(self, request: web.Request) -> web.Response:
-        message = self._new_message(request.match_info["channel"], request[_BODY])
+        message = self._new_message(request.match_info["channel"], request[_BODY], request[_FILES])
         return self._json(self._message_payload(message))
 
     async def _edit_message(self, request: web.Request) -> web.Response:
@@ -353,6 +378,14 @@ class FakeDiscord:
             self._ws = None
         self._notify()
         return ws
+
+
+def decoded(message: FakeMessage) -> str:
+    """What a person reads: without the code fence, the zero-width spaces and the markdown escapes."""
+    content = message.content
+    if content.startswith("```\n") and content.endswith("\n```"):
+        return content[4:-4].replace("\u200b", "")
+    return re.sub(r"\\([\\*_~|`>#\[\]()-])", r"\1", content)
 
 
 def _option(name: str, value: Any) -> dict[str, Any]:

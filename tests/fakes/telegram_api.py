@@ -1,13 +1,14 @@
 """A fake Telegram Bot API server for tests: the real python-telegram-bot talks to it over HTTP.
 
 Runs on 127.0.0.1 (port 0) in the test's event loop. It speaks the methods orch uses (getMe, getUpdates,
-sendMessage, editMessageText, deleteWebhook, setMyCommands, getMyCommands), records every call, lets a test
+sendMessage, editMessageText, sendDocument, deleteWebhook, setMyCommands, getMyCommands), records every call
+(with the time it was answered), lets a test
 inject incoming messages and faults (429 with retry_after, 5xx, slow answers), and keeps each chat's messages
 as Telegram would show them (HTML parsed to plain text), so a test can read back everything a chat received.
 
-Like Telegram it answers 400 to a message longer than 4096 UTF-16 units (measured on the text as sent,
-markup included: stricter than Telegram, which counts after parsing), to HTML it cannot parse, to an empty
-text, and to an edit that changes nothing.
+Like Telegram it answers 400 to a message longer than 4096 UTF-16 units, or a caption longer than 1024
+(measured on the text as sent, markup included: stricter than Telegram, which counts after parsing), to HTML
+it cannot parse, to an empty text, and to an edit that changes nothing.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
 from aiohttp import web
 
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 # The shape of a real token (bot id, colon, secret), so a leak in logs would look like one.
 TELEGRAM_TOKEN = "7123456789:AAF3kq-secret-token-Zx9_yWvQ0pLmN4rT8sUv"
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
@@ -46,10 +48,19 @@ def utf16_len(text: str) -> int:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file the bot sent: its name and content as they arrived in the multipart upload."""
+
+    filename: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Call:
     method: str
-    params: dict[str, Any]
+    params: dict[str, Any]  # an uploaded file is a Document
     status: int  # what the fake answered
+    at: float = field(default_factory=time.monotonic)  # when it was answered
 
 
 @dataclass(frozen=True)
@@ -73,21 +84,27 @@ class Slow:
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """Answer 403, as Telegram does once a user blocked the bot (or removed it from a group)."""
+
+
+@dataclass(frozen=True)
 class Pass:
     """Answer this call normally (to place faults after it)."""
 
 
-Fault = RateLimit | ServerError | Slow | Pass
+Fault = RateLimit | ServerError | Slow | Blocked | Pass
 
 
 @dataclass
 class Message:
     message_id: int
     chat_id: int
-    text: str  # what the chat shows: markup removed, entities decoded
+    text: str  # what the chat shows: markup removed, entities decoded (a document's caption)
     raw: str  # what the bot sent
     parse_mode: str | None
     edits: int = 0
+    document: Document | None = None
 
 
 @dataclass
@@ -207,6 +224,10 @@ class FakeTelegram:
         """Each message of the chat as it reads now (after edits), oldest first."""
         return [message.text for _, message in sorted(self.chats.get(chat_id, {}).items())]
 
+    def documents(self, chat_id: int) -> list[Message]:
+        """The chat's messages that carry a file, oldest first."""
+        return [message for _, message in sorted(self.chats.get(chat_id, {}).items()) if message.document]
+
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
@@ -225,6 +246,9 @@ class FakeTelegram:
         form = await request.post()
         params: dict[str, Any] = {}
         for key, value in form.items():
+            if isinstance(value, web.FileField):
+                params[key] = Document(value.filename, value.file.read())
+                continue
             text = value if isinstance(value, str) else str(value)
             params[key] = json.loads(text) if key in _JSON_PARAMS else text
         if request.match_info["token"] != self.token:
@@ -244,6 +268,9 @@ class FakeTelegram:
                 "ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {fault.retry_after}",
                 "parameters": {"retry_after": fault.retry_after},
             })
+        elif isinstance(fault, Blocked):
+            return await self._answer(method, params, 403, {"ok": False, "error_code": 403,
+                                                            "description": "Forbidden: bot was blocked by the user"})
         elif isinstance(fault, ServerError):
             return await self._answer(method, params, fault.status, {"ok": False, "error_code": fault.status,
                                                                      "description": "Internal Server Error"})
@@ -329,6 +356,24 @@ class FakeTelegram:
         message = Message(len(chat) + 1, chat_id, visible, raw, params.get("parse_mode"))
         chat[message.message_id] = message
         return self._message_json(message)
+
+    async def _api_sendDocument(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        document = params.get("document")
+        if not isinstance(document, Document):
+            raise ValueError("Bad Request: there is no document in the request")
+        raw = str(params.get("caption", ""))
+        if utf16_len(raw) > MAX_CAPTION:
+            raise ValueError("Bad Request: message caption is too long")
+        caption = parse_html(raw) if params.get("parse_mode") == "HTML" else raw
+        chat = self.chats.setdefault(chat_id, {})
+        message = Message(len(chat) + 1, chat_id, caption, raw, params.get("parse_mode"), document=document)
+        chat[message.message_id] = message
+        payload = self._message_json(message)
+        del payload["text"]
+        return {**payload, "caption": caption, "document": {
+            "file_id": f"file-{chat_id}-{message.message_id}", "file_unique_id": f"u{message.message_id}",
+            "file_name": document.filename, "file_size": len(document.content)}}
 
     async def _api_editMessageText(self, params: dict[str, Any]) -> Any:
         chat_id = int(params["chat_id"])

@@ -12,13 +12,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import discord
 import pytest
-import yarl
 from orch.bot import format as fmt
 from orch.bot.app import NOT_ALLOWED, BotApp
-from orch.bot.chat import ChatRef, RateLimited, Reply
+from orch.bot.chat import ChatRef, RateLimited, Reply, Undeliverable
 from orch.bot.message_outbox import MessageOutbox
+from orch.bot.split import split_text, utf16_length
 from orch.core.config import DiscordTransportConfig
 from orch.core.errors import ConfigError
 from orch.core.events import EventHub, OutputChunk, TaskChanged
@@ -28,13 +27,21 @@ from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import Chunk, TaskStatus
 from orch.core.tasks.service import TaskService
-from orch.transports.discord.render import MAX_MESSAGE_LENGTH, discord_length, render, split_text
+from orch.transports.discord.render import MAX_MESSAGE_LENGTH, fits, render
 from orch.transports.discord.transport import DiscordTransport
 
-from tests.fakes.discord_api import CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, GUILD_ID, FakeDiscord, FakeMessage
+from tests.fakes.discord_api import (
+    CHANNEL_MESSAGE,
+    DEFERRED_CHANNEL_MESSAGE,
+    DISCORD_TOKEN,
+    GUILD_ID,
+    Attachment,
+    FakeDiscord,
+    FakeMessage,
+    decoded,
+)
 from tests.helpers import fast_config
 
-TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.fake-bot-token.do-not-log-me"
 ALLOWED = 950000000000000001
 STRANGER = 950000000000000002
 CHANNEL = "940000000000000001"
@@ -55,6 +62,7 @@ class Harness:
     service: TaskService
     app: BotApp
     transport: DiscordTransport
+    outbox: MessageOutbox
 
     async def publish_output(self, task_id: int, lines: Sequence[str], *, per_chunk: int = 7) -> None:
         """What the engine does with output: store the chunks first, then publish them."""
@@ -73,39 +81,32 @@ class Harness:
 
 
 @pytest.fixture
-async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeDiscord]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    server = FakeDiscord(TOKEN)
-    await server.start()
-    # The transport sets these class attributes from its config; monkeypatch puts the originals back.
-    monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
-    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(server.gateway_url))
-    yield server
-    await server.close()
+def fake(fake_discord: FakeDiscord) -> FakeDiscord:
+    return fake_discord
 
 
 @asynccontextmanager
 async def connected(home: OrchHome, store: SqliteStore, fake: FakeDiscord, *, engine: object | None = None,
                     defer_after: float = 2.0,
-                    token: str = TOKEN) -> AsyncIterator[Harness]:
+                    token: str = DISCORD_TOKEN) -> AsyncIterator[Harness]:
     """A BotApp with the Discord transport attached and started; the real engine unless `engine` is given."""
     hub = EventHub()
     config = fast_config()
     services = Services(home, store, config=config, hub=hub)
     real_engine = services.engine(poll_interval=0.1) if engine is None else None
-    app = BotApp(services, real_engine or engine, hub, outbox_factory=MessageOutbox)  # type: ignore[arg-type]
+    app = BotApp(services, real_engine or engine, hub)  # type: ignore[arg-type]
     transport = DiscordTransport(
         DiscordTransportConfig(enabled=True, token=token, allowed_user_ids=[ALLOWED], guild_ids=[int(GUILD_ID)],
                                api_base=fake.api_base),
         defer_after=defer_after, guild_ready_timeout=0.05, ready_timeout=10.0,
     )
-    app.attach(transport)
+    outbox = MessageOutbox(transport)
+    app.attach(transport, outbox)
     try:
         if real_engine is not None:
             await real_engine.start()
-        await transport.start(app)
-        yield Harness(fake, store, hub, services.tasks, app, transport)
+        await transport.start(app, outbox)
+        yield Harness(fake, store, hub, services.tasks, app, transport, outbox)
     finally:
         await transport.stop()
         await app.stop()
@@ -119,14 +120,6 @@ Connect = Callable[..., AbstractAsyncContextManager[Harness]]
 @pytest.fixture
 def connect(home: OrchHome, store: SqliteStore, fake: FakeDiscord) -> Connect:
     return functools.partial(connected, home, store, fake)
-
-
-def decoded(message: FakeMessage) -> str:
-    """What a person reads: without the code fence, the zero-width spaces and the markdown escapes."""
-    content = message.content
-    if content.startswith("```\n") and content.endswith("\n```"):
-        return content[4:-4].replace("\u200b", "")
-    return re.sub(r"\\([\\*_~|`>#\[\]()-])", r"\1", content)
 
 
 def read_lines(messages: Sequence[FakeMessage]) -> list[str]:
@@ -192,7 +185,7 @@ async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(fak
         got = read_lines(fake.channel_messages(thread_id))
         assert got[:-1] == lines and got[-1] == "task 1 done"
         assert len(first.versions) > 1  # live output grows by edits of the message in place
-        assert all(discord_length(m.content) <= MAX_MESSAGE_LENGTH for m in fake.messages.values())
+        assert all(utf16_length(m.content) <= MAX_MESSAGE_LENGTH for m in fake.messages.values())
         sends = [r.body for r in fake.requests if r.method == "POST" and r.path.endswith(f"/{thread_id}/messages")]
         assert sends and all(body["allowed_mentions"]["parse"] == [] for body in sends)  # nobody gets pinged
         # The channel holds the reply only; the output went to the thread.
@@ -293,11 +286,19 @@ async def test_a_long_rate_limit_is_raised_for_the_outbox(fake: FakeDiscord, con
         assert fake.messages[message_id].versions == ["```\nhello\n```", "```\nhello again\n```"]
 
 
+async def test_a_channel_the_bot_may_not_write_in_refuses_for_good(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect(engine=FakeEngine()) as h:
+        fake.fail_next("POST", f"/channels/{CHANNEL}/messages", status=403)
+        with pytest.raises(Undeliverable):  # the outbox drops it instead of retrying
+            await h.transport.send(CHANNEL, "hello")
+        assert fake.channel_messages(CHANNEL) == []
+
+
 async def test_long_text_is_split_at_2000_characters(fake: FakeDiscord, connect: Connect) -> None:
     long_line = "z" * 4500
     lines = [f"{n:04d} " + "y" * 90 for n in range(60)] + [long_line, "tail ```` end"]
     async with connect(engine=FakeEngine()) as h:
-        await h.transport.send(CHANNEL, "\n".join(lines), preformatted=True)
+        await h.outbox.reply(CHANNEL, Reply("\n".join(lines), preformatted=True))
         messages = fake.channel_messages(CHANNEL)
         assert len(messages) >= 6
         assert all(len(m.content) <= MAX_MESSAGE_LENGTH for m in messages)
@@ -324,24 +325,39 @@ async def test_a_long_reply_goes_out_in_several_messages(fake: FakeDiscord, conn
         assert len(followups) == len(messages) - 1
 
 
-async def test_an_edit_too_long_for_one_message_continues_in_new_ones(fake: FakeDiscord, connect: Connect) -> None:
+async def test_output_growing_past_a_message_continues_in_new_ones(fake: FakeDiscord, connect: Connect) -> None:
     lines = [f"edited line {n:03d} " + "w" * 60 for n in range(80)]
     async with connect(engine=FakeEngine()) as h:
-        message_id = await h.transport.send(CHANNEL, "short", preformatted=True)
-        await h.transport.edit(CHANNEL, message_id, "\n".join(lines), preformatted=True)
+        await h.outbox.output(CHANNEL, 1, ["short"])
+        await h.outbox.flush()
+        [first] = fake.channel_messages(CHANNEL)
+        await h.outbox.output(CHANNEL, 1, lines)
+        await h.outbox.flush()
         messages = fake.channel_messages(CHANNEL)
-        assert messages[0].id == message_id and len(messages) >= 3
-        assert read_lines(messages) == lines
+        assert messages[0].id == first.id and len(first.versions) == 2 and len(messages) >= 3
+        assert read_lines(messages) == ["short", *lines]
+        assert all(utf16_length(m.content) <= MAX_MESSAGE_LENGTH for m in messages)
+
+
+async def test_a_file_is_a_message_with_an_attachment(fake: FakeDiscord, connect: Connect) -> None:
+    data = "diff --git a/x b/x\n+é 🚀\n".encode() + bytes(range(256))
+    async with connect(engine=FakeEngine()) as h:
+        await h.transport.send_file(CHANNEL, "task-1.diff", data, "task 1 *diff* " + "x" * 3000)
+        [message] = fake.channel_messages(CHANNEL)
+        assert message.attachments == (Attachment("task-1.diff", data),)
+        assert message.content.startswith("task 1 \\*diff\\* xxx") and message.content.endswith("…")
+        assert utf16_length(message.content) <= MAX_MESSAGE_LENGTH
+        assert [r.body["allowed_mentions"]["parse"] for r in fake.requests if r.files] == [[]]
 
 
 def test_splitting_keeps_lines_whole_and_the_fence_closed() -> None:
     text = "\n".join(["a" * 1000, "b" * 1000, "``````", "c" * 2500, "😀" * 1200])
-    pieces = split_text(text, preformatted=True)
-    assert all(discord_length(render(piece, True)) <= MAX_MESSAGE_LENGTH for piece in pieces)
+    pieces = split_text(text, fits(True))
+    assert all(utf16_length(render(piece, True)) <= MAX_MESSAGE_LENGTH for piece in pieces)
     assert pieces[0] == "a" * 1000 and pieces[1] == "b" * 1000 + "\n``````"
     assert "```" not in render("``````", True)[4:-4]
     assert "".join(pieces).replace("\n", "") == text.replace("\n", "")
-    assert split_text("*bold*", preformatted=False) == ["*bold*"] and render("*bold*", False) == "\\*bold\\*"
+    assert split_text("*bold*", fits(False)) == ["*bold*"] and render("*bold*", False) == "\\*bold\\*"
 
 
 def test_a_missing_token_is_a_config_error() -> None:
@@ -375,9 +391,9 @@ async def test_say_passes_typed_options_and_the_token_is_never_logged(
         [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))
         # The typed id reached the command: the task exists but has no agent running to type into.
         assert callback["data"]["content"] == "task 1 is new; say needs a running task"
-        logging.getLogger("discord.http").warning("leaking %s", TOKEN)
-    assert TOKEN not in caplog.text
-    assert "leaking [redacted]" in caplog.text
+        logging.getLogger("discord.http").warning("leaking %s", DISCORD_TOKEN)
+    assert DISCORD_TOKEN not in caplog.text
+    assert "leaking [REDACTED]" in caplog.text
 
 
 async def test_with_the_real_engine(fake: FakeDiscord, connect: Connect) -> None:

@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from orch.bot.app import NOT_ALLOWED, BotApp
 from orch.bot.chat import ChatRef, RateLimited, Reply
 from orch.bot.commands import top_level_commands
 from orch.bot.message_outbox import MessageOutbox
+from orch.bot.split import Fits, split_text
 from orch.core.config import Config, TelegramTransportConfig
 from orch.core.errors import ConfigError
 from orch.core.events import EventHub, OutputChunk, TaskChanged
@@ -24,10 +26,22 @@ from orch.core.running.engine import Engine
 from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import Chunk, TaskStatus
-from orch.transports.telegram.transport import MAX_MESSAGE, TelegramTransport, split_text
+from orch.transports.telegram.render import MAX_MESSAGE_LENGTH, rendered_length
+from orch.transports.telegram.transport import TelegramTransport
 from telegram.error import NetworkError
 
-from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram, Pass, RateLimit, ServerError, Slow, utf16_len
+from tests.fakes.telegram_api import (
+    MAX_CAPTION,
+    TELEGRAM_TOKEN,
+    Blocked,
+    Document,
+    FakeTelegram,
+    Pass,
+    RateLimit,
+    ServerError,
+    Slow,
+    utf16_len,
+)
 from tests.helpers import fast_config
 
 CHAT = 1001  # on the allow-list by chat id
@@ -50,15 +64,21 @@ class Orch:
     hub: EventHub
     services: Services
     app: BotApp
+    outbox: MessageOutbox | None = None  # the last transport's, which the bot and the transport share
 
 
 @pytest.fixture
 async def orch(home: OrchHome, store: SqliteStore) -> AsyncIterator[Orch]:
     hub = EventHub()
     services = Services(home, store, config=Config(), hub=hub)
-    app = BotApp(services, StubStatus(), hub, outbox_factory=MessageOutbox)
+    app = BotApp(services, StubStatus(), hub)
     yield Orch(home, store, hub, services, app)
     await app.stop()
+
+
+def outbox(orch: Orch) -> MessageOutbox:
+    assert orch.outbox is not None, "make_transport first"
+    return orch.outbox
 
 
 def make_transport(fake: FakeTelegram, orch: Orch, **overrides: Any) -> TelegramTransport:
@@ -66,17 +86,18 @@ def make_transport(fake: FakeTelegram, orch: Orch, **overrides: Any) -> Telegram
     settings.update({key: overrides.pop(key) for key in list(overrides) if key in settings})
     config = TelegramTransportConfig(enabled=True, token=TELEGRAM_TOKEN, base_url=fake.base_url, **settings)
     options: dict[str, Any] = {"poll_timeout": 10.0, "request_timeout": 2.0, "retry_delays": (0.05, 0.1, 0.2),
-                               "group_interval": 0.2}
+                               "interval": 0.05, "group_interval": 0.2}
     options.update(overrides)
     transport = TelegramTransport(config, orch.services.cursors, **options)
-    orch.app.attach(transport)
+    orch.outbox = MessageOutbox(transport)
+    orch.app.attach(transport, orch.outbox)
     return transport
 
 
 @pytest.fixture
 async def telegram(fake_telegram: FakeTelegram, orch: Orch) -> AsyncIterator[TelegramTransport]:
     transport = make_transport(fake_telegram, orch)
-    await transport.start(orch.app)
+    await transport.start(orch.app, outbox(orch))
     yield transport
     await transport.stop()
 
@@ -152,7 +173,7 @@ async def test_long_output_in_a_429_storm_arrives_complete_in_messages_within_th
     assert fake_telegram.pending_faults == 0
     statuses = [call.status for call in fake_telegram.calls if call.method in ("sendMessage", "editMessageText")]
     assert statuses.count(429) == 4 and set(statuses) == {200, 429}
-    assert all(utf16_len(call.params["text"]) <= MAX_MESSAGE for call in fake_telegram.calls
+    assert all(utf16_len(call.params["text"]) <= MAX_MESSAGE_LENGTH for call in fake_telegram.calls
                if call.method in ("sendMessage", "editMessageText"))
     lines = output_lines(fake_telegram, CHAT)
     cut = [index for index, line in enumerate(lines) if line.startswith("x")]
@@ -186,7 +207,7 @@ async def test_a_user_on_the_allow_list_may_use_the_bot_in_any_chat(
 
 async def test_empty_allow_lists_allow_nobody(fake_telegram: FakeTelegram, orch: Orch) -> None:
     transport = make_transport(fake_telegram, orch, allowed_chat_ids=[], allowed_user_ids=[])
-    await transport.start(orch.app)
+    await transport.start(orch.app, outbox(orch))
     try:
         [reply] = await ask(fake_telegram, "/help")
         assert reply == NOT_ALLOWED
@@ -200,7 +221,8 @@ async def test_a_missing_or_rejected_token_is_a_config_error(fake_telegram: Fake
         TelegramTransport(TelegramTransportConfig(enabled=True), orch.services.cursors)
     config = TelegramTransportConfig(enabled=True, token="999:wrong", base_url=fake_telegram.base_url)
     with pytest.raises(ConfigError, match="does not accept this token"):
-        await TelegramTransport(config, orch.services.cursors).start(orch.app)
+        transport = TelegramTransport(config, orch.services.cursors)
+        await transport.start(orch.app, MessageOutbox(transport))
 
 
 async def test_start_help_unknown_commands_and_plain_text(
@@ -263,7 +285,7 @@ async def test_restart_loses_no_command_and_runs_none_twice(
 
     monkeypatch.setattr(orch.app, "handle_text", gated)
     first = make_transport(fake_telegram, orch)
-    await first.start(orch.app)
+    await first.start(orch.app, outbox(orch))
     for n in range(1, 6):
         await fake_telegram.push_message(CHAT, USER, f"/task new t{n}")
     await asyncio.wait_for(entered.wait(), WAIT)
@@ -274,7 +296,7 @@ async def test_restart_loses_no_command_and_runs_none_twice(
     assert [task.title for task in await orch.store.list_tasks()] == ["t1", "t2", "t3"]
 
     second = make_transport(fake_telegram, orch)
-    await second.start(orch.app)
+    await second.start(orch.app, outbox(orch))
     try:
         await fake_telegram.wait_for(lambda: len(fake_telegram.texts(CHAT)) >= 5, WAIT)
         await handled(fake_telegram, 5)
@@ -286,14 +308,14 @@ async def test_restart_loses_no_command_and_runs_none_twice(
 
 async def test_a_stop_during_the_long_poll_acknowledges_nothing_new(fake_telegram: FakeTelegram, orch: Orch) -> None:
     transport = make_transport(fake_telegram, orch)
-    await transport.start(orch.app)
+    await transport.start(orch.app, outbox(orch))
     await ask(fake_telegram, "/task new one")
     await handled(fake_telegram, 1)  # the transport is in its next long poll
     await transport.stop()
     assert await orch.store.kv_get("telegram.7123456789.update_offset") == "2"
 
     again = make_transport(fake_telegram, orch)
-    await again.start(orch.app)
+    await again.start(orch.app, outbox(orch))
     try:
         [reply] = await ask(fake_telegram, "/task new two")
     finally:
@@ -310,7 +332,7 @@ async def test_a_command_that_fails_is_logged_and_not_retried(
 
     monkeypatch.setattr(orch.app, "handle_text", failing)
     transport = make_transport(fake_telegram, orch)
-    await transport.start(orch.app)
+    await transport.start(orch.app, outbox(orch))
     try:
         await handled(fake_telegram, await fake_telegram.push_message(CHAT, USER, "/status"))
     finally:
@@ -322,7 +344,7 @@ async def test_a_command_that_fails_is_logged_and_not_retried(
 async def test_polling_goes_on_after_getupdates_fails(fake_telegram: FakeTelegram, orch: Orch) -> None:
     fake_telegram.fail(ServerError(502), methods=("getUpdates",))
     transport = make_transport(fake_telegram, orch)
-    await transport.start(orch.app)
+    await transport.start(orch.app, outbox(orch))
     try:
         assert await ask(fake_telegram, "/task new after the outage") == ["task 1 created: after the outage (new)"]
     finally:
@@ -332,17 +354,17 @@ async def test_polling_goes_on_after_getupdates_fails(fake_telegram: FakeTelegra
 
 # sending
 async def test_long_text_is_split_at_lines_within_4096_utf16_units(
-    fake_telegram: FakeTelegram, telegram: TelegramTransport
+    fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
 ) -> None:
     lines = [f"{n:04} 🚀 <&> " + "x" * (n % 70) for n in range(400)]
     lines.insert(200, "é🚀&" * 2000)  # one line longer than a whole message: it alone is cut
     text = "\n".join(lines)
 
-    await telegram.send(str(CHAT), text, preformatted=True)
+    await outbox(orch).reply(str(CHAT), Reply(text, preformatted=True))
 
     calls = fake_telegram.calls_to("sendMessage")
     assert len(calls) > 2 and all(call.status == 200 for call in calls)
-    assert all(utf16_len(call.params["text"]) <= MAX_MESSAGE for call in calls)
+    assert all(utf16_len(call.params["text"]) <= MAX_MESSAGE_LENGTH for call in calls)
     pieces = fake_telegram.texts(CHAT)
     # Joined at line breaks, they are the text again once the breaks cut into the long line are removed.
     assert re.sub(r"(?<=[é🚀&])\n(?=[é🚀&])", "", "\n".join(pieces)) == text
@@ -350,10 +372,13 @@ async def test_long_text_is_split_at_lines_within_4096_utf16_units(
 
 
 def test_split_counts_escaping_and_utf16_units() -> None:
-    assert split_text("a\nb", preformatted=True) == ["a\nb"]
-    pieces = split_text("&" * 1000, preformatted=False, limit=100)
+    def within(limit: int, preformatted: bool) -> Fits:
+        return lambda text: rendered_length(text, preformatted) <= limit
+
+    assert split_text("a\nb", within(MAX_MESSAGE_LENGTH, True)) == ["a\nb"]
+    pieces = split_text("&" * 1000, within(100, False))
     assert all(len(piece) * 5 <= 100 for piece in pieces) and "".join(pieces) == "&" * 1000
-    emoji = split_text("🚀" * 100, preformatted=True, limit=51)
+    emoji = split_text("🚀" * 100, within(51, True))
     assert all(utf16_len(piece) <= 40 for piece in emoji) and "".join(emoji) == "🚀" * 100
 
 
@@ -365,6 +390,17 @@ async def test_edit_replaces_the_text_and_an_unchanged_edit_is_fine(
     await telegram.edit(str(CHAT), message_id, "first line\nsecond <line>", preformatted=True)
     assert fake_telegram.texts(CHAT) == ["first line\nsecond <line>"]
     assert [call.status for call in fake_telegram.calls_to("editMessageText")] == [200, 400]
+
+
+async def test_a_file_arrives_with_its_name_content_and_a_caption_cut_to_fit(
+    fake_telegram: FakeTelegram, telegram: TelegramTransport
+) -> None:
+    data = "diff --git a/x b/x\n+é 🚀\n".encode() + bytes(range(256))
+    await telegram.send_file(str(CHAT), "task-1.diff", data, "task 1 <diff> & " + "x" * 2000)
+    [message] = fake_telegram.documents(CHAT)
+    assert message.document == Document("task-1.diff", data)
+    assert message.text.startswith("task 1 <diff> & xxx") and message.text.endswith("…")
+    assert utf16_len(message.raw) <= MAX_CAPTION
 
 
 async def test_flood_answer_becomes_rate_limited(fake_telegram: FakeTelegram, telegram: TelegramTransport) -> None:
@@ -390,20 +426,30 @@ async def test_a_429_storm_loses_no_reply_and_no_piece_of_a_long_text(
     await fake_telegram.wait_for(lambda: len(fake_telegram.texts(CHAT)) == 3, WAIT)
     assert fake_telegram.texts(CHAT) == [f"task {n} created: storm {n} (new)" for n in range(1, 4)]
 
-    # Once the first message of a split text is out, flood answers are waited out here, not repeated.
+    # Each piece of a long reply waits out its own flood answers: none is lost or sent twice.
     text = "\n".join(f"line {n:05}" for n in range(1500))
-    await telegram.send(str(CHAT), text, preformatted=True)
+    await outbox(orch).reply(str(CHAT), Reply(text, preformatted=True))
     fake_telegram.fail(Pass(), *[RateLimit(0.02)] * 6)
-    await telegram.send(str(CHAT), text, preformatted=True)
+    await outbox(orch).reply(str(CHAT), Reply(text, preformatted=True))
     pieces = fake_telegram.texts(CHAT)[3:]
     half = len(pieces) // 2
     assert "\n".join(pieces[:half]) == text and "\n".join(pieces[half:]) == text
     assert fake_telegram.pending_faults == 0
 
 
+async def test_a_chat_that_blocked_the_bot_does_not_hold_up_the_others(
+    fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
+) -> None:
+    fake_telegram.fail(Blocked())
+    await handled(fake_telegram, await fake_telegram.push_message(USER, USER, "/status"))
+    # Refused for good: not retried (which would hold up every chat's commands), and the next one is answered.
+    assert await ask(fake_telegram, "/task new after the block") == ["task 1 created: after the block (new)"]
+    assert [call.status for call in fake_telegram.calls_to("sendMessage")] == [403, 200]
+
+
 async def test_server_errors_and_slow_answers_are_retried(fake_telegram: FakeTelegram, orch: Orch) -> None:
     transport = make_transport(fake_telegram, orch, request_timeout=0.3)
-    await transport.start(orch.app)
+    await transport.start(orch.app, outbox(orch))
     try:
         fake_telegram.fail(ServerError(500), Slow(5.0), ServerError(502))
         message_id = await transport.send(str(CHAT), "made it")
@@ -417,19 +463,24 @@ async def test_server_errors_and_slow_answers_are_retried(fake_telegram: FakeTel
     assert fake_telegram.texts(CHAT) == ["made it twice"]
 
 
-async def test_groups_are_paced_by_the_transport(fake_telegram: FakeTelegram, orch: Orch) -> None:
-    transport = make_transport(fake_telegram, orch, group_interval=30.0)
-    await transport.start(orch.app)
+async def test_groups_are_paced_slower_than_private_chats(fake_telegram: FakeTelegram, orch: Orch) -> None:
+    # Telegram allows 20 messages a minute in a group: the transport says so, the outbox paces.
+    transport = make_transport(fake_telegram, orch, group_interval=0.3)
+    await transport.start(orch.app, outbox(orch))
     try:
-        await transport.send("-5005", "one")
-        with pytest.raises(RateLimited) as raised:
-            await transport.send("-5005", "two")
-        assert 29 < raised.value.retry_after <= 30
-        await transport.send(str(CHAT), "private chats are not held back")
-        await transport.send(str(CHAT), "by the transport")
+        group = asyncio.gather(*(outbox(orch).reply("-5005", Reply(f"group {n}")) for n in range(3)))
+        for n in range(3):
+            await outbox(orch).reply(str(CHAT), Reply(f"private {n}"))
+        await group
     finally:
         await transport.stop()
-    assert fake_telegram.texts(-5005) == ["one"]
+    assert transport.min_interval("-5005") == 0.3 and transport.min_interval(str(CHAT)) == 0.05
+    assert fake_telegram.texts(-5005) == ["group 0", "group 1", "group 2"]
+    sent = fake_telegram.calls_to("sendMessage")
+    group_times = [call.at for call in sent if call.params["chat_id"] == "-5005"]
+    private_times = [call.at for call in sent if call.params["chat_id"] == str(CHAT)]
+    assert all(after - before >= 0.3 - 0.01 for before, after in pairwise(group_times))
+    assert private_times[-1] < group_times[-1]  # the private chat was not held back by the group
 
 
 async def test_the_token_never_reaches_the_logs(
@@ -437,7 +488,7 @@ async def test_the_token_never_reaches_the_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     transport = make_transport(fake_telegram, orch)
-    await transport.start(orch.app)
+    await transport.start(orch.app, outbox(orch))
     httpx_log = logging.getLogger("httpx")
     assert httpx_log.getEffectiveLevel() >= logging.WARNING
     httpx_log.setLevel(logging.DEBUG)  # as someone debugging a connection would

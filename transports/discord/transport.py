@@ -2,12 +2,22 @@
 
 It runs inside `orch serve`'s event loop: login, then the gateway connection as a background task. A task
 created with /task new gets a thread made from the reply, and its output is followed there.
+
+Sending. The transport renders (render.py: code blocks, escaping, UTF-16 lengths) and sends one message at a
+time; the outbox splits and paces channel messages (one operation a second in a channel). A command's reply is
+the one exception: it must answer its interaction (the first part as the interaction's response, the rest as
+followups), which goes through the interaction's own webhook and rate limits rather than the channel's, so
+it is split here with the same splitter (bot.split) and sent at once.
+
+The token is kept out of the logs by the log filter (core.redact.RedactingFilter, orch serve's, which this
+transport hands its token to), installed on discord.py's loggers while the transport runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
@@ -22,12 +32,15 @@ except ImportError as exc:  # the optional extra is not installed
     raise ConfigError("the discord transport needs discord.py: pip install 'orch-agents[discord]'") from exc
 
 from orch.bot.app import NOT_ALLOWED
-from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited, Reply
+from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited, Reply, Undeliverable
 from orch.bot.commands import Command
+from orch.bot.outbox import Outbox
+from orch.bot.split import split_text, utf16_length
 from orch.core.config import DiscordTransportConfig
+from orch.core.redact import RedactingFilter
 from orch.transports.base import Transport
 from orch.transports.discord.commands import OrchCommandTree, build_tree
-from orch.transports.discord.render import MAX_MESSAGE_LENGTH, render, rendered_length, split_text
+from orch.transports.discord.render import MAX_MESSAGE_LENGTH, fits, render, render_caption, rendered_length
 
 log = logging.getLogger("orch.discord")
 
@@ -39,41 +52,22 @@ _NO_MENTIONS = discord.AllowedMentions.none()  # output may contain @everyone or
 # discord.py sleeps through shorter rate limits itself; a longer one is raised so that the outbox decides.
 _MAX_RATELIMIT_WAIT = 30.0
 _THREAD_NAME_LIMIT = 100
-
-
-class _RedactToken(logging.Filter):
-    """Keeps the bot token out of every record of discord.py's loggers."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self._token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is the logging module's to report, not ours
-            return True
-        if self._token in message:
-            record.msg = message.replace(self._token, "[redacted]")
-            record.args = None
-        return True
-
-
-def _discord_loggers() -> list[logging.Logger]:
-    # Filters are not inherited by child loggers, so each of discord.py's module loggers gets its own.
-    names = [name for name in logging.Logger.manager.loggerDict if name == "discord" or name.startswith("discord.")]
-    return [logging.getLogger(name) for name in dict.fromkeys(["discord", *names])]
+# Under the per-channel limit of five messages in five seconds, edits included.
+INTERVAL = 1.0
+_LOGGER = "discord"  # discord.py's loggers, whose records may carry the token
 
 
 class DiscordTransport(Transport):
     """Discord through discord.py: slash commands built from bot/commands.py, output in code blocks."""
 
     name = "discord"
-    capabilities = Capabilities(max_message_length=MAX_MESSAGE_LENGTH, can_edit=True, min_interval_seconds=1.0)
+    capabilities = Capabilities(max_message_length=MAX_MESSAGE_LENGTH, can_edit=True)
 
     def __init__(self, config: DiscordTransportConfig, *, defer_after: float = 2.0,
-                 guild_ready_timeout: float = 2.0, ready_timeout: float = 60.0) -> None:
-        """`defer_after`: how long a command may run before the interaction is deferred (Discord allows 3 s)."""
+                 guild_ready_timeout: float = 2.0, ready_timeout: float = 60.0, interval: float = INTERVAL,
+                 log_filter: RedactingFilter | None = None) -> None:
+        """`defer_after`: how long a command may run before the interaction is deferred (Discord allows 3 s);
+        `interval`: between two sends/edits in one channel."""
         if not config.token:
             raise ConfigError("transports.discord.token: empty; set it (e.g. ${DISCORD_BOT_TOKEN})")
         self._config = config
@@ -81,16 +75,18 @@ class DiscordTransport(Transport):
         self._defer_after = defer_after
         self._guild_ready_timeout = guild_ready_timeout
         self._ready_timeout = ready_timeout
+        self._interval = interval
         self._sink: CommandSink | None = None
         self._client: discord.Client | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._redact = _RedactToken(config.token)
+        self._log_filter = log_filter or RedactingFilter()
+        self._log_filter.add_secret(config.token)
 
     # lifecycle
-    async def start(self, sink: CommandSink) -> None:
+    async def start(self, sink: CommandSink, outbox: Outbox) -> None:
+        """Replies answer their interactions (see the module doc): `outbox` is BotApp's for output alone."""
         self._sink = sink
-        for logger in _discord_loggers():
-            logger.addFilter(self._redact)
+        self._log_filter.install(_LOGGER)
         if self._config.api_base:
             discord.http.Route.BASE = self._config.api_base.rstrip("/")
         client = discord.Client(intents=discord.Intents.none(), allowed_mentions=_NO_MENTIONS,
@@ -149,8 +145,7 @@ class DiscordTransport(Transport):
         if self._runner is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._runner
-        for logger in _discord_loggers():
-            logger.removeFilter(self._redact)
+        self._log_filter.uninstall(_LOGGER)
 
     # ChatPort
     def is_allowed(self, chat: ChatRef) -> bool:
@@ -159,22 +154,26 @@ class DiscordTransport(Transport):
     def rendered_length(self, text: str, preformatted: bool) -> int:
         return rendered_length(text, preformatted)
 
+    def min_interval(self, chat_id: str) -> float:
+        return self._interval
+
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
-        # An outbox keeps within the limit; a longer text (e.g. from a line-by-line outbox) goes out in parts.
-        message_id = ""
-        for piece in split_text(text, preformatted):
-            message = await _rate_limited(channel.send(render(piece, preformatted), allowed_mentions=_NO_MENTIONS))
-            message_id = str(message.id)
-        return message_id
+        content = _within_limit(render(text, preformatted))
+        message = await _request(channel.send(content, allowed_mentions=_NO_MENTIONS))
+        return str(message.id)
 
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
+        message = self._connected().get_partial_messageable(int(chat_id)).get_partial_message(int(message_id))
+        content = _within_limit(render(text, preformatted))
+        await _request(message.edit(content=content, allowed_mentions=_NO_MENTIONS))
+
+    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
-        first, *rest = split_text(text, preformatted)
-        message = channel.get_partial_message(int(message_id))
-        await _rate_limited(message.edit(content=render(first, preformatted), allowed_mentions=_NO_MENTIONS))
-        for piece in rest:  # what does not fit is not dropped
-            await _rate_limited(channel.send(render(piece, preformatted), allowed_mentions=_NO_MENTIONS))
+        attachment = discord.File(io.BytesIO(data), filename=filename)
+        content = render_caption(caption) if caption.strip() else None
+        message = await _request(channel.send(content, file=attachment, allowed_mentions=_NO_MENTIONS))
+        return str(message.id)
 
     def _connected(self) -> discord.Client:
         if self._client is None:
@@ -255,7 +254,7 @@ class DiscordTransport(Transport):
         original_pending = interaction.response.is_done()
         for reply in replies:
             first: int | None = None
-            for piece in split_text(reply.text, reply.preformatted):
+            for piece in split_text(reply.text, fits(reply.preformatted)):
                 content = render(piece, reply.preformatted)
                 if not interaction.response.is_done():
                     response = await interaction.response.send_message(content, allowed_mentions=_NO_MENTIONS)
@@ -287,15 +286,24 @@ class DiscordTransport(Transport):
         return str(thread["id"])
 
 
-async def _rate_limited(call: Awaitable[T]) -> T:
-    """Await a REST call, turning Discord's flood control into bot.chat.RateLimited."""
+async def _request(call: Awaitable[T]) -> T:
+    """Await a REST call, turning Discord's flood control into bot.chat.RateLimited and a refusal for good (no
+    access to the channel, an unknown channel or message, a malformed request) into bot.chat.Undeliverable."""
     try:
         return await call
     except discord.RateLimited as exc:
         raise RateLimited(exc.retry_after) from exc
     except discord.HTTPException as exc:
-        if exc.status != 429:
-            raise
-        # discord.py retried several times already; Retry-After says how long is still left.
-        retry_after = float(exc.response.headers.get("Retry-After", 1.0))
-        raise RateLimited(retry_after) from exc
+        if exc.status == 429:
+            # discord.py retried several times already; Retry-After says how long is still left.
+            raise RateLimited(float(exc.response.headers.get("Retry-After", 1.0))) from exc
+        if 400 <= exc.status < 500:
+            raise Undeliverable(str(exc)) from exc
+        raise
+
+
+def _within_limit(content: str) -> str:
+    """The outbox splits text to fit; a longer one here is a bug to report, not a message to send."""
+    if (length := utf16_length(content)) > MAX_MESSAGE_LENGTH:
+        raise ValueError(f"a message of {length} UTF-16 units: over Discord's {MAX_MESSAGE_LENGTH}")
+    return content
