@@ -66,7 +66,7 @@ def _discord_loggers() -> list[logging.Logger]:
 
 
 class DiscordTransport(Transport):
-    """Discord through discord.py: slash commands built from bot/commands.py, output in code blocks."""
+    """Discord through discord.py: slash commands built from bot/commands/, output in code blocks."""
 
     name = "discord"
     capabilities = Capabilities(max_message_length=MAX_MESSAGE_LENGTH, can_edit=True, min_interval_seconds=1.0)
@@ -207,7 +207,8 @@ class DiscordTransport(Transport):
             else:
                 await interaction.response.send_message(text, ephemeral=True)
 
-    async def _on_command(self, interaction: discord.Interaction, command: Command, values: dict[str, Any]) -> None:
+    async def _on_command(self, interaction: discord.Interaction, command: Command[Any],
+                          values: dict[str, Any]) -> None:
         if self._sink is None:
             raise RuntimeError("the discord transport is not started")
         sink = self._sink
