@@ -84,7 +84,7 @@ class CommandContext(Protocol):
         ...
 
     def engine_status(self) -> list[str]:
-        """The engine's own lines for /status (what runs, what waits)."""
+        """The engine's own lines for /status."""
         ...
 
 
