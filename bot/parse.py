@@ -1,69 +1,115 @@
-"""Turning a typed line into a command and its arguments."""
+"""Turning what someone typed into a command and its typed arguments.
+
+Two ways in: a typed line (`/task new fix it agent:codex`, from Telegram and the terminal) and a transport's
+already-typed options (Discord's slash commands). Both end in the command's own arguments dataclass, through the
+same conversion of each value. Works over any CommandSet (orch's is bot.commands.COMMANDS) and imports only the
+declarations.
+"""
 
 from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
-from orch.bot.commands import COMMANDS, Command, Param
+from orch.bot.declare import Command, CommandSet, Invocation, Param
 from orch.core.errors import UserError
+from orch.core.ids import parse_id
 
 _OPTION = re.compile(r"([a-z_]+):(.+)", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class ParsedCommand:
-    command: Command
-    args: dict[str, Any]
-
-
-def find_command(words: list[str]) -> tuple[Command, int]:
+def find_command(commands: CommandSet, words: list[str]) -> tuple[Command[Any], int]:
     """The declared command named by the first words, and how many words its name took."""
     if not words or not words[0].startswith("/"):
         raise UserError("commands start with / — try /help")
     head = words[0][1:].split("@", 1)[0].lower()  # Telegram appends @botname in groups
-    for command in COMMANDS:
+    for command in commands:
         if command.path[0] != head:
             continue
         if len(command.path) == 1:
             return command, 1
         if len(words) > 1 and words[1].lower() == command.path[1]:
             return command, 2
-    subcommands = [c.path[1] for c in COMMANDS if c.path[0] == head and len(c.path) > 1]
-    if subcommands:
+    known = commands.subcommands(head)
+    if known:
         given = f" {words[1]}" if len(words) > 1 else ""
-        raise UserError(f"unknown command /{head}{given} (try /{head} {'|'.join(subcommands)})")
+        raise UserError(f"unknown command /{head}{given} (try /{head} {'|'.join(known)})")
     raise UserError(f"unknown command /{head} — try /help")
 
 
-def parse_line(text: str) -> ParsedCommand:
+def parse_line(commands: CommandSet, text: str) -> Invocation[Any]:
+    """A typed line (further lines are the body of /task new, or part of a final greedy argument)."""
     text = text.strip()
     first_line, _, rest = text.partition("\n")
-    command, taken = find_command(first_line.split())
+    command, taken = find_command(commands, first_line.split())
     if any(param.option for param in command.params):
-        return ParsedCommand(command, _parse_with_options(command, first_line, rest, taken))
-    # Positional parameters; a final `greedy` one keeps the rest of the text exactly as typed.
-    pieces = text.split(maxsplit=taken + len(command.params) - 1)[taken:]
-    args: dict[str, Any] = {}
+        return command.build(_with_options(command, first_line, rest, taken))
+    return command.build(_positional(command, text, taken))
+
+
+def parse_call(commands: CommandSet, path: tuple[str, ...], values: Mapping[str, object]) -> Invocation[Any]:
+    """A command called with typed options by name; an empty or None value counts as not given."""
+    command = commands.at(path)
+    if command is None:
+        raise UserError(f"unknown command /{' '.join(path)} — try /help")
+    declared = {param.name: param for param in command.params}
+    unknown = set(values) - set(declared)
+    if unknown:
+        raise UserError(f"unknown option {sorted(unknown)[0]} for /{command.name}")
+    converted: dict[str, object] = {}
+    for name, value in values.items():
+        if value is None or value == "":
+            continue
+        param = declared[name]
+        if param.repeated:
+            items = value if isinstance(value, list | tuple) else [value]
+            converted[name] = tuple(convert(param, item) for item in items)
+        else:
+            converted[name] = convert(param, value)
+    _check_required(command, converted)
+    return command.build(converted)
+
+
+def convert(param: Param, value: object) -> str | int:
+    """One value as its parameter's type: an int is an id (orch.core.ids' rule); a choice must be one of them."""
+    if param.kind == "int":
+        return parse_id(value if isinstance(value, int) else str(value), param.id_of)
+    text = str(value)
+    if param.choices and text not in param.choices:
+        raise UserError(f"{param.name} must be one of {', '.join(param.choices)}, not {text!r}")
+    return text
+
+
+def _positional(command: Command[Any], text: str, taken: int) -> dict[str, object]:
+    if not command.params:
+        return {}  # words after the name of a command without parameters are ignored: `/help me` still answers
+    # A final `greedy` parameter keeps the rest of the text exactly as typed, later lines included.
+    if command.params[-1].greedy:
+        pieces = text.split(maxsplit=taken + len(command.params) - 1)[taken:]
+    else:
+        pieces = text.split()[taken:]
+    values: dict[str, object] = {}
     for index, param in enumerate(command.params):
         if index < len(pieces):
-            args[param.name] = convert(param, pieces[index] if param.greedy else pieces[index].strip())
-        elif param.required:
-            raise UserError(f"missing {param.name}: {command.usage}")
+            values[param.name] = convert(param, pieces[index] if param.greedy else pieces[index].strip())
+    _check_required(command, values)
     if len(pieces) > len(command.params):
         raise UserError(f"too many arguments: {command.usage}")
-    return ParsedCommand(command, args)
+    return values
 
 
-def _parse_with_options(command: Command, first_line: str, rest: str, taken: int) -> dict[str, Any]:
+def _with_options(command: Command[Any], first_line: str, rest: str, taken: int) -> dict[str, object]:
+    """Options as name:value anywhere on the first line (quotes group words); the other words are the one
+    positional argument; later lines go to the argument that takes them."""
     try:
         words = shlex.split(first_line)[taken:]
     except ValueError as exc:
         raise UserError(f"cannot read that line: {exc} (check your quotes)") from None
     options = {param.name: param for param in command.params if param.option}
-    args: dict[str, Any] = {}
+    values: dict[str, object] = {}
+    repeated: dict[str, list[str | int]] = {}
     free: list[str] = []
     for word in words:
         match = _OPTION.fullmatch(word)
@@ -74,37 +120,33 @@ def _parse_with_options(command: Command, first_line: str, rest: str, taken: int
         param = options.get(key)
         if param is None:
             raise UserError(f"unknown option {key}: (options: {' '.join(name + ':' for name in options)})")
-        value = convert(param, value)
         if param.repeated:
-            args.setdefault(key, []).append(value)
-        elif key in args:
+            repeated.setdefault(key, []).append(convert(param, value))
+        elif key in values:
             raise UserError(f"option {key}: given twice")
         else:
-            args[key] = value
+            values[key] = convert(param, value)
+    values.update((key, tuple(items)) for key, items in repeated.items())
     positional = [param for param in command.params if not param.option]
-    if positional:
-        main = positional[0]
-        if free:
-            args[main.name] = " ".join(free)
-        elif main.required:
-            raise UserError(f"missing {main.name}: {command.usage}")
+    if positional and free:
+        values[positional[0].name] = convert(positional[0], " ".join(free))
     elif free:
         raise UserError(f"too many arguments: {command.usage}")
     if rest.strip():
-        extra = rest.strip("\n")
-        args["body"] = f"{args['body']}\n{extra}" if args.get("body") else extra
-    return args
+        _add_later_lines(command, values, rest.strip("\n"))
+    _check_required(command, values)
+    return values
 
 
-def convert(param: Param, value: Any) -> Any:
-    if param.kind == "int":
-        if isinstance(value, int):
-            return value
-        text = str(value).strip().lstrip("#")
-        if not text.isdigit():
-            raise UserError(f"{param.name} must be a number, not {value!r}")
-        return int(text)
-    text = str(value)
-    if param.choices and text not in param.choices:
-        raise UserError(f"{param.name} must be one of {', '.join(param.choices)}, not {text!r}")
-    return text
+def _add_later_lines(command: Command[Any], values: dict[str, object], lines: str) -> None:
+    taker = next((param for param in command.params if param.later_lines), None)
+    if taker is None:
+        raise UserError(f"too many arguments: {command.usage}")
+    given = values.get(taker.name)
+    values[taker.name] = f"{given}\n{lines}" if given else lines
+
+
+def _check_required(command: Command[Any], values: Mapping[str, object]) -> None:
+    for param in command.params:
+        if param.required and param.name not in values:
+            raise UserError(f"missing {param.name}: {command.usage}")

@@ -99,7 +99,7 @@ async def test_bad_input_gets_one_line_and_changes_nothing(serve: Serve, env: di
         "/task new x foo:bar": "unknown option foo: (options: body: agent: complexity: project: parent: label:)",
         "/task new x agent:gpt": "agent must be one of claude, codex, opencode, shell, not 'gpt'",
         "/task show 999": "task 999 not found",
-        "/task show abc": "id must be a number, not 'abc'",
+        "/task show abc": "task id must be a number, not 'abc'",
         '/task new "unbalanced': "cannot read that line: No closing quotation (check your quotes)",
         "/task unblock 999": "task 999 not found",
         "/task new x project:nope": "project 'nope' not found (known: none; run `orch init` in a git repository)",

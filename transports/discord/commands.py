@@ -1,4 +1,4 @@
-"""Discord slash commands built from the declarations in bot/commands.py.
+"""Discord slash commands built from the declarations in bot/commands/.
 
 Each declared command becomes an app command with typed options: a two-word path such as ("task", "new")
 becomes a subcommand of an app_commands.Group. A repeated parameter (label) is one string option whose
@@ -18,7 +18,7 @@ from orch.bot.commands import COMMANDS, Command, Param, top_level_commands
 # Discord refuses longer names and descriptions for commands and options.
 _DESCRIPTION_LIMIT = 100
 
-OnCommand = Callable[[discord.Interaction, Command, dict[str, Any]], Awaitable[None]]
+OnCommand = Callable[[discord.Interaction, Command[Any], dict[str, Any]], Awaitable[None]]
 Check = Callable[[discord.Interaction], Awaitable[bool]]
 OnError = Callable[[discord.Interaction, app_commands.AppCommandError], Awaitable[None]]
 
@@ -31,7 +31,7 @@ def _param_description(param: Param) -> str:
     return _description(f"{param.help}; several: comma-separated" if param.repeated else param.help)
 
 
-def _callback(command: Command, on_command: OnCommand) -> Callable[..., Coroutine[Any, Any, None]]:
+def _callback(command: Command[Any], on_command: OnCommand) -> Callable[..., Coroutine[Any, Any, None]]:
     async def callback(interaction: discord.Interaction, **values: Any) -> None:
         await on_command(interaction, command, values)
 

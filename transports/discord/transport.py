@@ -58,7 +58,7 @@ _LOGGER = "discord"  # discord.py's loggers, whose records may carry the token
 
 
 class DiscordTransport(Transport):
-    """Discord through discord.py: slash commands built from bot/commands.py, output in code blocks."""
+    """Discord through discord.py: slash commands built from bot/commands/, output in code blocks."""
 
     name = "discord"
     capabilities = Capabilities(max_message_length=MAX_MESSAGE_LENGTH, can_edit=True)
@@ -206,7 +206,8 @@ class DiscordTransport(Transport):
             else:
                 await interaction.response.send_message(text, ephemeral=True)
 
-    async def _on_command(self, interaction: discord.Interaction, command: Command, values: dict[str, Any]) -> None:
+    async def _on_command(self, interaction: discord.Interaction, command: Command[Any],
+                          values: dict[str, Any]) -> None:
         if self._sink is None:
             raise RuntimeError("the discord transport is not started")
         sink = self._sink

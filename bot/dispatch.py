@@ -1,0 +1,71 @@
+"""Running a command for a chat: the allow-list, parsing, the handler, and every failure as one reply line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orch.bot.chat import ChatPort, ChatRef, Reply
+from orch.bot.declare import CommandSet, Invocation
+from orch.bot.follows import Following
+from orch.bot.parse import parse_call, parse_line
+from orch.core.errors import UserError
+from orch.core.services import Services
+
+log = logging.getLogger("orch.bot")
+
+NOT_ALLOWED = "not allowed: this chat is not on orch's allow-list"
+FAILED = "internal error: the command failed; see orch.log"
+
+
+@dataclass(frozen=True)
+class ChatContext:
+    """What a handler gets (bot.declare.CommandContext), for the chat the command came from."""
+
+    services: Services
+    chat: ChatRef
+    following: Following
+    status_lines: Callable[[], list[str]]
+
+    async def follow(self, task_id: int, *, from_start: bool = False) -> None:
+        await self.following.follow(self.chat, task_id, from_start=from_start)
+
+    async def unfollow(self, task_id: int) -> bool:
+        return await self.following.unfollow(self.chat, task_id)
+
+    def engine_status(self) -> list[str]:
+        return self.status_lines()
+
+
+class Dispatcher:
+    def __init__(self, commands: CommandSet, services: Services, following: Following,
+                 ports: Mapping[str, ChatPort], status_lines: Callable[[], list[str]]) -> None:
+        """`ports`: the attached transports by name, read at each command (transports attach after this);
+        `status_lines`: the engine's lines for /status."""
+        self._commands = commands
+        self._services = services
+        self._following = following
+        self._ports = ports
+        self._status_lines = status_lines
+
+    async def handle_text(self, chat: ChatRef, text: str) -> list[Reply]:
+        return await self._run(chat, lambda: parse_line(self._commands, text))
+
+    async def handle_call(self, chat: ChatRef, path: tuple[str, ...], args: Mapping[str, object]) -> list[Reply]:
+        return await self._run(chat, lambda: parse_call(self._commands, path, args))
+
+    async def _run(self, chat: ChatRef, parse: Callable[[], Invocation[Any]]) -> list[Reply]:
+        port = self._ports.get(chat.transport)
+        if port is None or not port.is_allowed(chat):
+            log.warning("refused a command from %s chat %s user %s", chat.transport, chat.chat_id, chat.user_id)
+            return [Reply(NOT_ALLOWED)]
+        try:
+            invocation = parse()
+            return await invocation.run(ChatContext(self._services, chat, self._following, self._status_lines))
+        except UserError as exc:
+            return [Reply(str(exc))]
+        except Exception:
+            log.exception("command failed: %s", chat)
+            return [Reply(FAILED)]

@@ -1,0 +1,136 @@
+"""Chats following tasks: one pump per (chat, task) sends the task's output from the store, in order, then
+its status line when it changes.
+
+The store is the source of truth: a pump reads every chunk after the last seq it delivered and records how far
+it got (services.follows), so a follow survives a restart of orch serve and continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Protocol
+
+from orch.bot import format as fmt
+from orch.bot.chat import ChatRef
+from orch.bot.outbox import Outbox
+from orch.core.events import Event, EventHub, OutputChunk, TaskChanged
+from orch.core.services import Services
+from orch.core.tasks.models import TaskStatus
+
+log = logging.getLogger("orch.bot")
+
+# A follow ends when its task can produce nothing more without a person asking again.
+_FOLLOW_ENDS = (TaskStatus.DONE, TaskStatus.CANCELLED)
+
+_Key = tuple[str, str, int]  # transport, chat id, task id
+
+
+class Following(Protocol):
+    """Keeping a chat following a task: what commands and job announcements ask of FollowPumps."""
+
+    async def follow(self, chat: ChatRef, task_id: int, *, from_start: bool = False) -> None: ...
+
+    async def unfollow(self, chat: ChatRef, task_id: int) -> bool: ...
+
+
+class FollowPumps:
+    def __init__(self, services: Services, hub: EventHub, outboxes: Mapping[str, Outbox]) -> None:
+        """`outboxes`: each attached transport's, by name, read when a pump starts (transports attach later)."""
+        self._services = services
+        self._hub = hub
+        self._outboxes = outboxes
+        self._pumps: dict[_Key, asyncio.Task[None]] = {}
+
+    async def resume(self) -> None:
+        """Continue every persisted follow of an attached transport from the last seq it delivered."""
+        for follow in await self._services.follows.all():
+            if follow.transport in self._outboxes:
+                self._start(ChatRef(follow.transport, follow.chat_id), follow.task_id, follow.last_seq)
+
+    async def follow(self, chat: ChatRef, task_id: int, *, from_start: bool = False) -> None:
+        """Send the task's output to `chat`: from its first line if `from_start`, else what comes from now on."""
+        key = (chat.transport, chat.chat_id, task_id)
+        if key in self._pumps and not self._pumps[key].done():
+            return
+        start = 0 if from_start else await self._services.output.last_seq(task_id)
+        await self._services.follows.add(chat.transport, chat.chat_id, task_id, start)
+        self._start(chat, task_id, start)
+
+    async def unfollow(self, chat: ChatRef, task_id: int) -> bool:
+        pump = self._pumps.pop((chat.transport, chat.chat_id, task_id), None)
+        if pump is not None:
+            pump.cancel()
+        removed = await self._services.follows.remove(chat.transport, chat.chat_id, task_id)
+        return removed or pump is not None
+
+    async def stop(self) -> None:
+        """Stop every pump; their follows stay stored, for the next start to resume."""
+        for pump in self._pumps.values():
+            pump.cancel()
+        for pump in list(self._pumps.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        self._pumps.clear()
+
+    def _start(self, chat: ChatRef, task_id: int, after_seq: int) -> None:
+        key = (chat.transport, chat.chat_id, task_id)
+        self._pumps[key] = asyncio.create_task(self._pump(chat, task_id, after_seq), name=f"follow-{key}")
+
+    async def _pump(self, chat: ChatRef, task_id: int, after_seq: int) -> None:
+        outbox = self._outboxes[chat.transport]
+        output, follows = self._services.output, self._services.follows
+        last = after_seq
+
+        def mine(event: Event) -> bool:
+            if isinstance(event, OutputChunk):
+                return event.chunk.task_id == task_id
+            return isinstance(event, TaskChanged) and event.task.id == task_id
+
+        async def catch_up() -> None:
+            # Any seq not delivered yet is read from the store, in order.
+            nonlocal last
+            while True:
+                chunks = await output.after(task_id, last, 500)
+                if not chunks:
+                    return
+                lines = [line for chunk in chunks for line in chunk.lines]
+                await outbox.output(chat.chat_id, task_id, lines)
+                last = chunks[-1].seq
+                await follows.delivered(chat.transport, chat.chat_id, task_id, last)
+
+        try:
+            # Subscribe before reading the backlog, so nothing published meanwhile is missed.
+            async with self._hub.subscribed(mine) as subscription:
+                await catch_up()
+                task = await self._services.tasks.get(task_id)
+                if task.status in _FOLLOW_ENDS:
+                    await self._announce(chat, outbox, TaskChanged(task, None))
+                    return
+                async for event in subscription:
+                    if isinstance(event, OutputChunk):
+                        if event.chunk.seq > last:
+                            await catch_up()
+                    elif isinstance(event, TaskChanged):
+                        await catch_up()
+                        if await self._announce(chat, outbox, event):
+                            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("following task %s in %s failed", task_id, chat)
+
+    async def _announce(self, chat: ChatRef, outbox: Outbox, event: TaskChanged) -> bool:
+        """Tell the chat about a status change; True when the follow has ended with it."""
+        task_id = event.task.id
+        attempts = await self._services.tasks.attempts(task_id)
+        line = fmt.status_line(event.task, attempts, event.previous)
+        if line:
+            await outbox.notice(chat.chat_id, line)
+        if event.task.status not in _FOLLOW_ENDS:
+            return False
+        await self._services.follows.remove(chat.transport, chat.chat_id, task_id)
+        self._pumps.pop((chat.transport, chat.chat_id, task_id), None)
+        return True
