@@ -389,10 +389,18 @@ async def test_a_second_process_writes_while_this_one_does(store: Store, backend
             assert child.returncode is None, "the writer ended before it was told to"
             return bool(await store.list_tasks(project="child"))
 
-        # Start once the child writes and stop it after the last round here, so every write here overlaps its.
+        # Start once the child writes and stop it after the last round here, so every write here overlaps its;
+        # every few rounds, wait until the child has written again, so the two interleave however busy the machine.
         await wait_until(child_is_writing, what="the writer's first task")
         for number in range(1, rounds + 1):
             await write_round(store, "test", number)
+            if number % 10 == 0:
+                seen = int(await store.kv_get("child.round") or 0)
+
+                async def child_wrote_again(seen: int = seen) -> bool:
+                    return int(await store.kv_get("child.round") or 0) > seen
+
+                await wait_until(child_wrote_again, what="the writer's next round")
         await store.kv_set(STOP_KEY, "1")
         async with asyncio.timeout(30):
             _, stderr = await child.communicate()
