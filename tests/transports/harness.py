@@ -27,6 +27,7 @@ from orch.bot.message_outbox import MessageOutbox
 from orch.bot.outbox import LineOutbox, Outbox
 from orch.bot.split import utf16_length
 from orch.core.config import DiscordTransportConfig, TelegramTransportConfig
+from orch.core.services import Services
 from orch.transports.base import Transport
 from orch.transports.discord.transport import DiscordTransport
 from orch.transports.stdout import CHAT_ID as TERMINAL
@@ -230,7 +231,8 @@ def point_discord_at(fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @asynccontextmanager
-async def stdout_harness(app: BotApp, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ChatHarness]:
+async def stdout_harness(app: BotApp, services: Services,
+                         monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ChatHarness]:
     read_end, write_end = os.pipe()
     keyboard = os.fdopen(write_end, "wb", buffering=0)
     screen = _Screen()
@@ -249,12 +251,13 @@ async def stdout_harness(app: BotApp, monkeypatch: pytest.MonkeyPatch) -> AsyncI
 
 
 @asynccontextmanager
-async def telegram_harness(app: BotApp, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ChatHarness]:
+async def telegram_harness(app: BotApp, services: Services,
+                           monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ChatHarness]:
     fake = FakeTelegram(TELEGRAM_TOKEN)
     await fake.start()
     config = TelegramTransportConfig(enabled=True, token=TELEGRAM_TOKEN, base_url=fake.base_url,
                                      allowed_chat_ids=[TELEGRAM_CHAT])
-    transport = TelegramTransport(config, app.services.cursors, poll_timeout=10.0, request_timeout=2.0,
+    transport = TelegramTransport(config, services.cursors, poll_timeout=10.0, request_timeout=2.0,
                                   interval=0.02, group_interval=0.05)
     outbox = MessageOutbox(transport)
     app.attach(transport, outbox)
@@ -267,7 +270,8 @@ async def telegram_harness(app: BotApp, monkeypatch: pytest.MonkeyPatch) -> Asyn
 
 
 @asynccontextmanager
-async def discord_harness(app: BotApp, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ChatHarness]:
+async def discord_harness(app: BotApp, services: Services,
+                          monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ChatHarness]:
     fake = FakeDiscord(DISCORD_TOKEN)
     await fake.start()
     point_discord_at(fake, monkeypatch)
@@ -284,6 +288,7 @@ async def discord_harness(app: BotApp, monkeypatch: pytest.MonkeyPatch) -> Async
         await fake.close()
 
 
-HARNESSES: dict[str, Callable[[BotApp, pytest.MonkeyPatch], AbstractAsyncContextManager[ChatHarness]]] = {
+HARNESSES: dict[str, Callable[[BotApp, Services, pytest.MonkeyPatch],
+                                AbstractAsyncContextManager[ChatHarness]]] = {
     "stdout": stdout_harness, "telegram": telegram_harness, "discord": discord_harness,
 }

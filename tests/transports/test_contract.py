@@ -35,7 +35,7 @@ async def chat(request: pytest.FixtureRequest, services: Services,
     assert services.hub is not None
     app = BotApp(services, NoEngine(), services.hub)
     try:
-        async with HARNESSES[request.param](app, monkeypatch) as harness:
+        async with HARNESSES[request.param](app, services, monkeypatch) as harness:
             yield harness
     finally:
         await app.stop()
