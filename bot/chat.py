@@ -25,10 +25,28 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file that goes with a reply (a task's patch). Text that fits in the reply's message is shown there
+    instead; a transport that cannot send files shows it inline whatever its length."""
+
+    filename: str
+    data: bytes
+    caption: str
+
+    def text(self) -> str | None:
+        """The content as text, when it is text."""
+        try:
+            return self.data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str
     preformatted: bool = False
     task_id: int | None = None  # the task this reply is about (e.g. the one just created)
+    attachment: Attachment | None = None
 
 
 class RateLimited(Exception):

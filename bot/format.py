@@ -5,10 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from orch.core.projects.registry import ProjectView
-from orch.core.schedule.jobs import JobView
-from orch.core.tasks.models import Attempt, RouteDecision, Task, TaskStatus
+from orch.core.tasks.models import Attempt, Review, RouteDecision, Task, TaskStatus
+
+if TYPE_CHECKING:  # only named in annotations: the CLI imports this module, and these pull in heavy libraries
+    from orch.core.delivery.gitops import DiffStat
+    from orch.core.projects.registry import ProjectView
+    from orch.core.schedule.jobs import JobView
+    from orch.core.tasks.costs import CostLine
 
 
 def created(task: Task) -> str:
@@ -16,19 +21,48 @@ def created(task: Task) -> str:
 
 
 def _duration(attempts: Sequence[Attempt]) -> str | None:
-    last = attempts[-1] if attempts else None
-    if last is None or last.finished_at is None:
-        return None
-    return f"{last.finished_at - last.started_at:.1f} s"
+    took = [a.finished_at - a.started_at for a in attempts if a.finished_at is not None and a.started_at]
+    return f"{sum(took):.1f} s" if took else None
 
 
 def _cost(cost: float | None) -> str | None:
     return f"${cost:.4f}" if cost is not None else None
 
 
+def _tokens(attempts: Sequence[Attempt]) -> str | None:
+    total = sum((a.tokens_in or 0) + (a.tokens_out or 0) for a in attempts)
+    return f"{total:,} tokens" if total else None
+
+
+def _change(task: Task) -> str | None:
+    if task.diff_files is None:
+        return None
+    if not task.diff_files:
+        return "no files changed"
+    files = f"{task.diff_files} file{'s' if task.diff_files != 1 else ''}"
+    return f"{files} +{task.diff_added or 0} -{task.diff_removed or 0}"
+
+
+def _shipped(task: Task) -> str | None:
+    if task.pr_url:
+        return f"PR {task.pr_url}"
+    if task.merge_commit:
+        return f"merged into {task.base_branch or 'its base'} as {task.merge_commit[:12]}"
+    if task.delivered == "push":
+        return "pushed to origin"
+    return None
+
+
 def status_line(task: Task, attempts: Sequence[Attempt], previous: TaskStatus | None = None) -> str | None:
-    """The line announced to chats following a task when its status changes; None for quiet changes."""
-    details = [part for part in (task.agent, _duration(attempts), _cost(task.cost_usd)) if part]
+    """The line announced to chats following a task when its status changes; None for quiet changes.
+
+    When a task ends it says what a person needs to judge it: agent and model, how long, what changed, the
+    review, where the change went, tokens and cost.
+    """
+    agent = " ".join(part for part in (task.agent, task.model) if part) or None
+    review = f"review {task.review_decision}" if task.review_decision else None
+    details = [part for part in (agent, _duration(attempts), _change(task), review, _shipped(task),
+                                 _tokens(attempts), _cost(task.cost_usd)) if part]
     paren = f" ({', '.join(details)})" if details else ""
     if task.status is TaskStatus.DONE:
         branch = f" on branch {task.branch}" if task.branch else ""
@@ -52,7 +86,33 @@ def task_table(tasks: Sequence[Task]) -> str:
     return "\n".join([f"{'id':>4}  {'status':<12} {'agent':<8} title", *rows])
 
 
-def task_details(task: Task, attempts: Sequence[Attempt]) -> str:
+def diff_summary(task_id: int, branch: str, base: str, stat: DiffStat) -> str:
+    """The first thing `/task diff` shows: what changed, in numbers, then git's stat."""
+    files = f"{stat.files} file{'s' if stat.files != 1 else ''}"
+    return f"task {task_id}: {files} changed, +{stat.added} -{stat.removed} ({branch} against {base[:12]})\n" \
+        f"{stat.stat}"
+
+
+def delivered(task: Task) -> str:
+    if task.delivered == "pr" and task.pr_url:
+        return f"task {task.id}: pull request {task.pr_url}"
+    if task.delivered == "merge" and task.merge_commit:
+        return f"task {task.id} merged into {task.base_branch or 'its base branch'} as {task.merge_commit[:12]}"
+    if task.delivered == "push":
+        return f"task {task.id} pushed {task.branch} to origin"
+    return f"task {task.id}: nothing to deliver"
+
+
+def cost_table(lines: Sequence[CostLine], by: str) -> str:
+    rows = [(line.key, str(line.attempts), f"{line.tokens_in:,}", f"{line.tokens_out:,}", f"${line.cost_usd:.4f}")
+            for line in lines]
+    header = (by, "attempts", "tokens in", "tokens out", "cost")
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
+                               for i, cell in enumerate(row)) for row in (header, *rows))
+
+
+def task_details(task: Task, attempts: Sequence[Attempt], reviews: Sequence[Review] = ()) -> str:
     lines = [
         f"task {task.id}: {task.title}",
         f"status:     {task.status.value}" + (f" ({task.review_reason})" if task.review_reason else ""),
@@ -72,11 +132,21 @@ def task_details(task: Task, attempts: Sequence[Attempt]) -> str:
         lines.append(f"labels:     {' '.join(task.labels)}")
     if task.summary:
         lines.append(f"summary:    {task.summary}")
+    if _change(task):
+        lines.append(f"changed:    {_change(task)} against {task.base_branch or 'its base'}")
+    if _shipped(task):
+        lines.append(f"delivered:  {_shipped(task)}")
     for attempt in attempts:
         took = f"{attempt.finished_at - attempt.started_at:.1f} s" if attempt.finished_at else "running"
         outcome = attempt.outcome or "running"
         error = f" — {attempt.error}" if attempt.error else ""
         lines.append(f"  attempt {attempt.number}: {attempt.agent} {outcome} ({took}){error}")
+    for review in reviews:
+        cost = next((_cost(a.cost_usd) for a in attempts if a.number == review.attempt and a.cost_usd), None)
+        measured = ", ".join(part for part in (review.model, cost) if part)
+        lines.append(f"  review {review.attempt}: {review.reviewer}" + (f" ({measured})" if measured else "")
+                     + f" {review.decision}: {review.notes or '(no notes)'}")
+        lines += [f"    {c.path}{':' + str(c.line) if c.line else ''}: {c.body}" for c in review.comments]
     if task.body:
         lines.append("")
         lines.append(task.body)

@@ -135,8 +135,11 @@ class MessageOutbox(Outbox):
         chat.segments.append(_Segment(None, deque(text.split("\n")), preformatted=False))
         self._wake(chat)
 
-    async def reply(self, chat_id: str, reply: Reply) -> None:
+    async def send_reply(self, chat_id: str, reply: Reply) -> None:
         await self._urgent(chat_id, _Segment(None, deque(reply.text.split("\n")), reply.preformatted, urgent=True))
+
+    def fits_one(self, text: str, *, preformatted: bool) -> bool:
+        return self._port.rendered_length(text, preformatted) <= self._port.capabilities.max_message_length
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> None:
         await self._urgent(chat_id, _Segment(None, deque([caption]), preformatted=False, urgent=True,

@@ -22,10 +22,29 @@ class Outbox(ABC):
     async def notice(self, chat_id: str, text: str) -> None:
         """Queue a plain message, delivered after every output line queued before it."""
 
-    @abstractmethod
     async def reply(self, chat_id: str, reply: Reply) -> None:
         """Deliver a command's reply ahead of queued output and notices (a person is waiting for it); returns
-        once it is sent, or given up on (which is logged)."""
+        once it is sent, or given up on (which is logged). An attachment whose text fits in the same message
+        goes there; otherwise it follows as a file."""
+        attachment = reply.attachment
+        if attachment is None:
+            await self.send_reply(chat_id, reply)
+            return
+        content = attachment.text()
+        whole = f"{reply.text}\n{content.rstrip()}" if content is not None else None
+        if whole is not None and self.fits_one(whole, preformatted=True):
+            await self.send_reply(chat_id, Reply(whole, preformatted=True, task_id=reply.task_id))
+            return
+        await self.send_reply(chat_id, reply)
+        await self.send_file(chat_id, attachment.filename, attachment.data, attachment.caption)
+
+    @abstractmethod
+    async def send_reply(self, chat_id: str, reply: Reply) -> None:
+        """The text of a reply, ahead of queued output (see `reply`)."""
+
+    @abstractmethod
+    def fits_one(self, text: str, *, preformatted: bool) -> bool:
+        """Whether `text` fits in one message of this transport."""
 
     @abstractmethod
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> None:
@@ -49,8 +68,11 @@ class LineOutbox(Outbox):
     async def notice(self, chat_id: str, text: str) -> None:
         await self._port.send(chat_id, text)
 
-    async def reply(self, chat_id: str, reply: Reply) -> None:
+    async def send_reply(self, chat_id: str, reply: Reply) -> None:
         await self._port.send(chat_id, reply.text, preformatted=reply.preformatted)
+
+    def fits_one(self, text: str, *, preformatted: bool) -> bool:
+        return True  # a terminal has no message limit: a patch is printed where it is
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> None:
         await self._port.send_file(chat_id, filename, data, caption)

@@ -59,7 +59,8 @@ async def task_list(ctx: CommandContext, args: ListArgs) -> list[Reply]:
 async def task_show(ctx: CommandContext, args: TaskId) -> list[Reply]:
     task = await ctx.services.tasks.get(args.id)
     attempts = await ctx.services.tasks.attempts(task.id)
-    return [Reply(fmt.task_details(task, attempts), preformatted=True, task_id=task.id)]
+    reviews = await ctx.services.tasks.reviews(task.id)
+    return [Reply(fmt.task_details(task, attempts, reviews), preformatted=True, task_id=task.id)]
 
 
 async def task_route(ctx: CommandContext, args: TaskId) -> list[Reply]:

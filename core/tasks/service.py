@@ -15,7 +15,7 @@ from orch.core.names import AGENT_NAMES, COMPLEXITIES
 from orch.core.projects.registry import Projects
 from orch.core.store.base import Store
 from orch.core.tasks.labels import label_values, replace_label
-from orch.core.tasks.models import Attempt, NewTask, Task, TaskStatus
+from orch.core.tasks.models import Attempt, NewTask, Review, Task, TaskStatus
 from orch.core.tasks.states import TaskStates
 
 UNBLOCKABLE = (TaskStatus.BLOCKED, TaskStatus.NEEDS_REVIEW)
@@ -139,6 +139,9 @@ class TaskService:
 
     async def attempts(self, task_id: int) -> list[Attempt]:
         return await self._store.list_attempts(task_id)
+
+    async def reviews(self, task_id: int) -> list[Review]:
+        return await self._store.list_reviews(task_id)
 
     async def route_record(self, task_id: int) -> dict[str, Any] | None:
         """The stored routing decision of a task (what `.orch/<id>.json` holds), if it was routed."""

@@ -33,10 +33,11 @@ def test_params_come_from_the_fields_of_task_new() -> None:
 
 def test_menus_list_each_first_word_once() -> None:
     assert top_level_commands() == [
-        ("task", "new|list|show|route|unblock|retry|cancel — tasks"),
+        ("task", "new|list|show|route|unblock|retry|cancel|diff|review|push|pr|merge — tasks"),
         ("stream", "follow a task's live output in this chat"),
         ("unstream", "stop following a task"),
         ("say", "type text into the running agent"),
+        ("cost", "tokens and USD spent, by agent, model, project or day"),
         ("jobs", "scheduled jobs: id, schedule, enabled, next run, title"),
         ("status", "what orch is doing"),
         ("help", "this list"),

@@ -30,9 +30,15 @@ the title, further lines the body
 /task unblock ID — blocked/needs_review -> new (attempts reset)
 /task retry ID — run a finished task again
 /task cancel ID — stop a task
+/task diff ID — what a task changed against its base: stat, and the patch
+/task review ID — have a finished task's change reviewed by another agent
+/task push ID — push a finished task's branch to origin
+/task pr ID — push and open a pull request on GitHub
+/task merge ID — merge a finished task's branch into the branch it started from
 /stream ID — follow a task's live output in this chat
 /unstream ID — stop following a task
 /say ID TEXT — type text into the running agent
+/cost [BY] — tokens and USD spent, by agent, model, project or day
 /jobs — scheduled jobs: id, schedule, enabled, next run, title
 /status — what orch is doing
 /help — this list"""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from orch.bot.chat import Reply
 from orch.bot.commands import COMMANDS
+from orch.bot.commands.changes import CostArgs
 from orch.bot.commands.live import SayArgs
 from orch.bot.commands.tasks import ListArgs, NewTaskArgs, TaskId, UnblockArgs
 from orch.bot.declare import Command, CommandContext, CommandSet, NoArgs, about
@@ -28,6 +29,13 @@ TYPED: list[tuple[str, tuple[str, ...], object]] = [
     ("/task unblock 4", ("task", "unblock"), UnblockArgs("4")),
     ("/task retry 5", ("task", "retry"), TaskId(5)),
     ("/task cancel 6", ("task", "cancel"), TaskId(6)),
+    ("/task diff 6", ("task", "diff"), TaskId(6)),
+    ("/task review 6", ("task", "review"), TaskId(6)),
+    ("/task push 6", ("task", "push"), TaskId(6)),
+    ("/task pr 6", ("task", "pr"), TaskId(6)),
+    ("/task merge 6", ("task", "merge"), TaskId(6)),
+    ("/cost", ("cost",), CostArgs()),
+    ("/cost model", ("cost",), CostArgs("model")),
     ("/stream 8", ("stream",), TaskId(8)),
     ("/unstream 8", ("unstream",), TaskId(8)),
     ("/say 9 yes, go on", ("say",), SayArgs(9, "yes, go on")),
@@ -35,6 +43,9 @@ TYPED: list[tuple[str, tuple[str, ...], object]] = [
     ("/status", ("status",), NoArgs()),
     ("/help", ("help",), NoArgs()),
 ]
+
+
+TASK_ACTIONS = "new|list|show|route|unblock|retry|cancel|diff|review|push|pr|merge"
 
 
 def test_the_table_covers_every_declared_command() -> None:
@@ -103,8 +114,8 @@ def test_greedy_text_is_kept_as_typed() -> None:
                          "not 'bogus'"),
     ('/task new "unbalanced', "cannot read that line: No closing quotation (check your quotes)"),
     ("/frobnicate", "unknown command /frobnicate — try /help"),
-    ("/task fly", "unknown command /task fly (try /task new|list|show|route|unblock|retry|cancel)"),
-    ("/task", "unknown command /task (try /task new|list|show|route|unblock|retry|cancel)"),
+    ("/task fly", f"unknown command /task fly (try /task {TASK_ACTIONS})"),
+    ("/task", f"unknown command /task (try /task {TASK_ACTIONS})"),
     ("hello", "commands start with / — try /help"),
 ])
 def test_bad_lines_get_one_clear_line(line: str, reply: str) -> None:

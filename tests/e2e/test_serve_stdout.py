@@ -68,7 +68,7 @@ async def test_task_from_stdin_streams_lines_and_commits(serve: Serve, env: dict
     await serve.send('/task new count to three agent:shell body:"for i in 1 2 3; do echo line $i; sleep 0.2; done"')
     lines = await serve.read_until(r"task 1 (done|needs_review).*")
     assert lines[:4] == ["task 1 created: count to three (new)", "[1] line 1", "[1] line 2", "[1] line 3"]
-    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s\) on branch orch/1-count-to-three", lines[4])
+    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s, no files changed\) on branch orch/1-count-to-three", lines[4])
     assert len(lines) == 5
     worktree = Path(env["ORCH_HOME"]) / "worktrees" / "scratch" / "orch" / "1-count-to-three"
     log = subprocess.run(["git", "log", "--format=%s", "main..orch/1-count-to-three"], cwd=worktree,
@@ -93,7 +93,8 @@ async def test_burst_through_the_terminal_arrives_once_in_order(serve: Serve) ->
 async def test_bad_input_gets_one_line_and_changes_nothing(serve: Serve, env: dict[str, str]) -> None:
     cases = {
         "/frobnicate": "unknown command /frobnicate — try /help",
-        "/task fly": "unknown command /task fly (try /task new|list|show|route|unblock|retry|cancel)",
+        "/task fly": "unknown command /task fly "
+                     "(try /task new|list|show|route|unblock|retry|cancel|diff|review|push|pr|merge)",
         "/task new": "missing title: /task new TITLE [body:…] [agent:…] [complexity:…] [project:…] [parent:…] "
                      "[label:…]",
         "/task new x foo:bar": "unknown option foo: (options: body: agent: complexity: project: parent: label:)",
@@ -121,7 +122,8 @@ async def test_cli_against_a_running_serve(serve: Serve, env: dict[str, str]) ->
     assert streamed.returncode == 0
     assert streamed.stdout.splitlines()[0] == "hello from cli"
     status_line = streamed.stdout.splitlines()[1]
-    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s\) on branch orch/1-from-the-cli", status_line)
+    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s, no files changed\) on branch orch/1-from-the-cli",
+                        status_line)
     listed = json.loads((await orch(env, "task", "list", "--json")).stdout)
     assert [(t["id"], t["status"], t["agent"], t["branch"]) for t in listed] == [
         (1, "done", "shell", "orch/1-from-the-cli")]
@@ -176,7 +178,7 @@ async def test_a_scheduled_job_shows_up_in_the_terminal(serve: Serve, env: dict[
     assert (await orch(env, "job", "disable", "1")).returncode == 0
     mine = [line for line in lines if "task 1 " in line or line.startswith("[1] ")]
     assert mine[:2] == ["job 1 fired: task 1 created: tick (new)", "[1] tick"]
-    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s\) on branch orch/1-tick", mine[2])
+    assert re.fullmatch(r"task 1 done \(shell, \d+\.\d s, no files changed\) on branch orch/1-tick", mine[2])
 
 
 async def test_a_second_serve_on_the_same_home_is_refused(serve: Serve, env: dict[str, str]) -> None:

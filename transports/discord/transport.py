@@ -32,7 +32,7 @@ except ImportError as exc:  # the optional extra is not installed
     raise ConfigError("the discord transport needs discord.py: pip install 'orch-agents[discord]'") from exc
 
 from orch.bot.app import NOT_ALLOWED
-from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited, Reply, Undeliverable
+from orch.bot.chat import Attachment, Capabilities, ChatRef, CommandSink, RateLimited, Reply, Undeliverable
 from orch.bot.commands import Command
 from orch.bot.outbox import Outbox
 from orch.bot.split import split_text, utf16_length
@@ -253,7 +253,8 @@ class DiscordTransport(Transport):
         delivered: list[tuple[Reply, int]] = []
         # A deferred interaction shows "thinking…" until its original response is edited.
         original_pending = interaction.response.is_done()
-        for reply in replies:
+        for given in replies:
+            reply, attachment = _inline(given)
             first: int | None = None
             for piece in split_text(reply.text, fits(reply.preformatted)):
                 content = render(piece, reply.preformatted)
@@ -269,8 +270,12 @@ class DiscordTransport(Transport):
                         content, wait=True, allowed_mentions=_NO_MENTIONS)).id
                 if first is None and message_id is not None:
                     first = message_id
+            if attachment is not None:
+                await interaction.followup.send(
+                    render_caption(attachment.caption), wait=True, allowed_mentions=_NO_MENTIONS,
+                    file=discord.File(io.BytesIO(attachment.data), filename=attachment.filename))
             if first is not None:
-                delivered.append((reply, first))
+                delivered.append((given, first))
         return delivered
 
     async def _start_thread(self, interaction: discord.Interaction, message_id: int, title: str) -> str | None:
@@ -285,6 +290,18 @@ class DiscordTransport(Transport):
             log.info("discord: no thread in channel %s (%s); output follows there", interaction.channel_id, exc)
             return None
         return str(thread["id"])
+
+
+def _inline(reply: Reply) -> tuple[Reply, Attachment | None]:
+    """A reply whose attachment fits in its own message becomes that message; else the file goes after it."""
+    attachment = reply.attachment
+    content = attachment.text() if attachment is not None else None
+    if attachment is None or content is None:
+        return reply, attachment
+    whole = f"{reply.text}\n{content.rstrip()}"
+    if fits(True)(whole):
+        return Reply(whole, preformatted=True, task_id=reply.task_id), None
+    return reply, attachment
 
 
 async def _request(call: Awaitable[T]) -> T:
