@@ -316,7 +316,8 @@ class FakeDiscord:
 
     async def _followup(self, request: web.Request) -> web.Response:
         interaction = self._interactions[request.match_info["token"]]
-        return self._json(self._message_payload(self._new_message(interaction.channel_id, request[_BODY])))
+        return self._json(self._message_payload(self._new_message(interaction.channel_id, request[_BODY],
+                                                                  request[_FILES])))
 
     async def _create_message(self, request: web.Request) -> web.Response:
         message = self._new_message(request.match_info["channel"], request[_BODY], request[_FILES])

@@ -409,3 +409,27 @@ async def test_with_the_real_engine(fake: FakeDiscord, connect: Connect) -> None
         got = read_lines(fake.channel_messages(thread_id))
         assert [line for line in got if line.startswith("out-")] == [f"out-{i}" for i in range(1, 61)]
         assert got[-1].startswith("task 1 done")
+
+
+async def test_task_diff_sends_the_patch_as_an_attachment(fake: FakeDiscord, connect: Connect) -> None:
+    async with connect():
+        await fake.invoke_slash(ALLOWED, CHANNEL, "task", "new", options={
+            "title": "write files", "agent": "shell",
+            "body": "for i in $(seq 1 300); do echo \"line $i of a long file\"; done > long.txt"})
+        thread_id = await fake.wait_for(lambda: next(iter(fake.threads), None))
+        await fake.wait_for(lambda: any("task 1 done" in m.content for m in fake.channel_messages(thread_id)),
+                            seconds=30.0)
+        interaction = await fake.invoke_slash(ALLOWED, CHANNEL, "task", "diff", options={"id": 1})
+        await fake.wait_for(lambda: any(m.attachments for m in fake.channel_messages(CHANNEL)), seconds=15.0)
+        [with_file] = [m for m in fake.channel_messages(CHANNEL) if m.attachments]
+        [attachment] = with_file.attachments
+        assert attachment.filename == "task-1.diff"
+        patch = attachment.content.decode()
+        assert patch.startswith("diff --git a/long.txt b/long.txt") and "+line 300 of a long file" in patch
+        [answer] = reply_to(fake, interaction)
+        assert decoded_content(answer).startswith("task 1: 1 file changed, +300 -0")
+
+
+def decoded_content(callback: dict[str, Any]) -> str:
+    content = str(callback["data"]["content"])
+    return content.removeprefix("```\n").removesuffix("\n```")

@@ -525,3 +525,30 @@ async def test_a_shell_task_runs_and_its_output_reaches_the_chat_complete(
     assert output_lines(fake_telegram, CHAT) == [f"line {n} <&>" for n in range(1, 301)]
     [status] = await ask(fake_telegram, "/status")
     assert "engine: 0 running" in status and "1 done" in status
+
+
+async def test_task_diff_sends_the_patch_as_a_file_and_a_small_one_inline(
+    fake_telegram: FakeTelegram, orch: Orch, engine: Engine, telegram: TelegramTransport
+) -> None:
+    body = "for i in $(seq 1 400); do echo \"line $i of a long file\"; done > long.txt; echo short > small.txt"
+    await ask(fake_telegram, f"/task new write files agent:shell\n{body}")
+    await fake_telegram.wait_for(lambda: any(text.startswith("task 1 done") for text in fake_telegram.texts(CHAT)),
+                                 60.0)
+    done = next(text for text in fake_telegram.texts(CHAT) if text.startswith("task 1 done"))
+    assert "2 files +401 -0" in done
+    stat, caption = await ask(fake_telegram, "/task diff 1", replies=2)
+    assert stat.startswith("task 1: 2 files changed, +401 -0 (orch/1-write-files against ")
+    assert caption == stat.split("\n")[0]
+    assert "long.txt  | 400 +" in stat and "small.txt |   1 +" in stat
+    [document] = fake_telegram.documents(CHAT)
+    assert document.document is not None and document.document.filename == "task-1.diff"
+    patch = document.document.content.decode()
+    assert patch.startswith("diff --git a/long.txt b/long.txt") and "+line 400 of a long file" in patch
+    assert "+short" in patch
+    # A change that fits one message is shown in it, not sent as a file.
+    await ask(fake_telegram, "/task new a little agent:shell\necho tiny > tiny.txt")
+    await fake_telegram.wait_for(lambda: any(text.startswith("task 2 done") for text in fake_telegram.texts(CHAT)),
+                                 60.0)
+    [inline] = await ask(fake_telegram, "/task diff 2")
+    assert inline.startswith("task 2: 1 file changed, +1 -0") and "+tiny" in inline
+    assert len(fake_telegram.documents(CHAT)) == 1
