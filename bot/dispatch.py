@@ -11,8 +11,9 @@ from orch.bot.chat import ChatPort, ChatRef, Reply
 from orch.bot.declare import CommandSet, Invocation
 from orch.bot.follows import Following
 from orch.bot.parse import parse_call, parse_line
-from orch.core.errors import UserError
+from orch.core.errors import OrchError, UserError, describe
 from orch.core.services import Services
+from orch.core.text import well_formed
 
 log = logging.getLogger("orch.bot")
 
@@ -51,10 +52,10 @@ class Dispatcher:
         self._status_lines = status_lines
 
     async def handle_text(self, chat: ChatRef, text: str) -> list[Reply]:
-        return await self._run(chat, lambda: parse_line(self._commands, text))
+        return await self._run(chat, lambda: parse_line(self._commands, well_formed(text)))
 
     async def handle_call(self, chat: ChatRef, path: tuple[str, ...], args: Mapping[str, object]) -> list[Reply]:
-        return await self._run(chat, lambda: parse_call(self._commands, path, args))
+        return await self._run(chat, lambda: parse_call(self._commands, path, _well_formed_values(args)))
 
     async def _run(self, chat: ChatRef, parse: Callable[[], Invocation[Any]]) -> list[Reply]:
         port = self._ports.get(chat.transport)
@@ -66,6 +67,23 @@ class Dispatcher:
             return await invocation.run(ChatContext(self._services, chat, self._following, self._status_lines))
         except UserError as exc:
             return [Reply(str(exc))]
+        except OrchError as exc:
+            # Raised on purpose by orch with a message that says what happened (git refused, a delivery failed):
+            # that message is the reply; the traceback is for the log, as a warning, not as a bug.
+            log.warning("command for %s failed: %s", chat, describe(exc), exc_info=True)
+            return [Reply(describe(exc))]
         except Exception:
             log.exception("command failed: %s", chat)
             return [Reply(FAILED)]
+
+
+def _well_formed_values(args: Mapping[str, object]) -> dict[str, object]:
+    """The typed values of a call with lone surrogates replaced in each text (and each text of a list)."""
+    def clean(value: object) -> object:
+        if isinstance(value, str):
+            return well_formed(value)
+        if isinstance(value, list | tuple):
+            return [clean(item) for item in value]
+        return value
+
+    return {well_formed(name): clean(value) for name, value in args.items()}

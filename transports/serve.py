@@ -33,8 +33,10 @@ def transport_names(config: Config, requested: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def build_transport(name: str, config: Config, services: Services, log_filter: RedactingFilter) -> Transport:
-    """The transport `name`; a chat transport hands its token to `log_filter` (serve's log handlers')."""
+def build_transport(name: str, config: Config, services: Services, log_filter: RedactingFilter,
+                    stopping: asyncio.Event) -> Transport:
+    """The transport `name`; a chat transport hands its token to `log_filter` (serve's log handlers'); the terminal
+    sets `stopping` when its owner ends its input (Ctrl-D)."""
     # Chat transports are imported only when enabled: their libraries are optional extras.
     if name == "telegram":
         from orch.transports.telegram.transport import TelegramTransport
@@ -44,7 +46,7 @@ def build_transport(name: str, config: Config, services: Services, log_filter: R
         from orch.transports.discord.transport import DiscordTransport
 
         return DiscordTransport(config.transports.discord, log_filter=log_filter)
-    return StdoutTransport()
+    return StdoutTransport(on_hangup=stopping.set)
 
 
 def check_not_running(home: OrchHome) -> None:
@@ -72,13 +74,26 @@ async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
     setup_logging(home, [log_filter])
     hub = EventHub()
     services = await Services.open(home, config=config, hub=hub)
+    stopping = asyncio.Event()
     try:
-        await _serve(home, services, hub, [build_transport(name, config, services, log_filter) for name in names])
+        transports = [build_transport(name, config, services, log_filter, stopping) for name in names]
+        await _serve(home, services, hub, transports, stopping)
     finally:
         await services.close()
 
 
-async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: list[Transport]) -> None:
+def _stop_on_signals(stopping: asyncio.Event) -> None:
+    """SIGINT (Ctrl-C), SIGTERM (a service manager) and SIGHUP (the terminal closed) end serve cleanly; a SIGHUP
+    that is ignored (`nohup orch serve`) stays ignored."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+            continue
+        loop.add_signal_handler(sig, stopping.set)
+
+
+async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: list[Transport],
+                 stopping: asyncio.Event) -> None:
     home.pid_file.write_text(f"{os.getpid()}\n")
     engine = services.engine()
     scheduler = services.scheduler()
@@ -94,10 +109,7 @@ async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: 
         else:
             outboxes[transport.name] = MessageOutbox(transport)
             app.attach(transport, outboxes[transport.name])
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping.set)
+    _stop_on_signals(stopping)
     started: list[Transport] = []
     try:
         await engine.start()

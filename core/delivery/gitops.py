@@ -50,7 +50,8 @@ def patch(repo: Path, base: str, branch: str) -> str:
 
 
 def rev(repo: Path, ref: str) -> str:
-    return git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    """The commit `ref` names; empty when it names none (a branch that does not exist)."""
+    return git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
 
 
 def has_remote(repo: Path, name: str) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from orch.core.config import DELIVER_MODES, DeliverMode
 from orch.core.delivery import gitops
 from orch.core.delivery.gitops import DeliveryError, DiffStat
-from orch.core.errors import UserError
+from orch.core.errors import OrchError, UserError, describe
 from orch.core.projects.registry import ProjectRef, Projects
 from orch.core.redact import Redactor
 from orch.core.store.base import Store
@@ -62,8 +62,12 @@ class DeliveryService:
             raise UserError(f"task {task.id} has no branch yet ({task.status.value})")
         project = await self._projects.resolve(task.project)
         base = task.base_commit or project.default_branch
-        stat = await asyncio.to_thread(gitops.diff_stat, project.path, base, task.branch)
-        raw = await asyncio.to_thread(gitops.patch, project.path, base, task.branch)
+        await self._check_branch(task, project)
+        try:
+            stat = await asyncio.to_thread(gitops.diff_stat, project.path, base, task.branch)
+            raw = await asyncio.to_thread(gitops.patch, project.path, base, task.branch)
+        except OrchError as exc:
+            raise UserError(f"task {task.id}: cannot show its diff: {describe(exc)}") from None
         redacted = "\n".join(Redactor(self._redact_patterns).redact_lines(raw.split("\n")))
         return TaskDiff(task.id, task.branch, base, stat, redacted)
 
@@ -82,10 +86,19 @@ class DeliveryService:
         if task.status not in _DELIVERABLE or not task.branch:
             raise UserError(f"task {task.id} is {task.status.value}; only a done or needs_review task with a branch "
                             "can be delivered")
+        project = await self._projects.resolve(task.project)
+        await self._check_branch(task, project)
         try:
-            return await self.deliver(task, await self._projects.resolve(task.project), mode)
-        except DeliveryError as exc:
-            raise UserError(f"task {task.id}: {mode} failed: {exc}") from None
+            return await self.deliver(task, project, mode)
+        except OrchError as exc:  # DeliveryError, or git refusing something on the way
+            raise UserError(f"task {task.id}: {mode} failed: {describe(exc)}") from None
+
+    @staticmethod
+    async def _check_branch(task: Task, project: ProjectRef) -> None:
+        """A branch deleted since the task ran (by hand, or by a clean-up) is named, not left to git's words."""
+        assert task.branch is not None
+        if not await asyncio.to_thread(gitops.rev, project.path, f"refs/heads/{task.branch}"):
+            raise UserError(f"task {task.id}: its branch {task.branch} no longer exists in project {project.name}")
 
     async def deliver(self, task: Task, project: ProjectRef, mode: DeliverMode) -> Task:
         """Deliver `task`'s branch; the task with what was done recorded. Raises DeliveryError."""

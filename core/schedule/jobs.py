@@ -33,6 +33,7 @@ from orch.core.ids import parse_id
 from orch.core.projects.registry import Projects
 from orch.core.store.base import JobState, Store
 from orch.core.tasks.labels import check_labels
+from orch.core.text import INVISIBLE, has_visible, one_line
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tzlocal import get_localzone
 
@@ -146,7 +147,9 @@ class Job(BaseModel):
     @field_validator("title")
     @classmethod
     def _one_line_title(cls, value: str) -> str:
-        return " ".join(value.split())
+        if not has_visible(value):
+            raise ValueError(f"a title must show something; this one is {INVISIBLE}")
+        return one_line(value)
 
     @field_validator("labels")
     @classmethod
@@ -305,6 +308,8 @@ class JobBook:
             raise UserError(str(exc)) from None
         if not title.strip():
             raise UserError("a job needs a title: orch job add SCHEDULE TITLE")
+        if not has_visible(title):
+            raise UserError(f"a job title must show something; this one is {INVISIBLE}")
         if project is not None:
             await self._projects.check_exists(project)
         with self._locked():

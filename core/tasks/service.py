@@ -17,6 +17,7 @@ from orch.core.store.base import Store
 from orch.core.tasks.labels import label_values, replace_label
 from orch.core.tasks.models import Attempt, NewTask, Review, Task, TaskStatus
 from orch.core.tasks.states import TaskStates
+from orch.core.text import INVISIBLE, has_visible, one_line, well_formed
 
 UNBLOCKABLE = (TaskStatus.BLOCKED, TaskStatus.NEEDS_REVIEW)
 RETRYABLE = (TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED, TaskStatus.DONE)
@@ -49,9 +50,12 @@ class TaskService:
         project: str | None = None,
         parent_id: int | str | None = None,
     ) -> Task:
-        title = " ".join(title.split())
+        title = one_line(title)
         if not title:
             raise UserError("a task needs a title: /task new TITLE")
+        if not has_visible(title):
+            raise UserError(f"a task title must show something; this one is {INVISIBLE}")
+        body, labels = well_formed(body), [well_formed(label) for label in labels]
         all_labels = tuple(labels)
         agent = agent or next(iter(label_values(labels, "agent")), None)
         complexity = complexity or next(iter(label_values(labels, "complexity")), None)

@@ -10,6 +10,7 @@ import pytest
 from orch.bot.app import BotApp
 from orch.bot.chat import ChatRef, Reply
 from orch.bot.dispatch import FAILED, NOT_ALLOWED
+from orch.core.errors import OrchError
 from orch.core.events import EventHub
 from orch.core.home import OrchHome
 from orch.core.services import Services
@@ -56,14 +57,18 @@ class AllowListPort(FakeChatPort):
 
 
 class EngineLines:
-    """What the engine reports for /status; `broken` makes asking fail as a bug would."""
+    """What the engine reports for /status; `broken` makes asking fail as a bug would, `refused` as orch does on
+    purpose (tmux or git said no)."""
 
     def __init__(self, *, broken: bool = False) -> None:
         self.broken = broken
+        self.refused: OrchError | None = None
 
     def status_lines(self) -> list[str]:
         if self.broken:
             raise RuntimeError("status lines exploded")
+        if self.refused is not None:
+            raise self.refused
         return ["engine: idle"]
 
 
@@ -145,6 +150,34 @@ async def test_a_failing_command_is_one_line_and_logged(bot: Bot, caplog: pytest
     with caplog.at_level(logging.ERROR, logger="orch.bot"):
         assert await bot.app.handle_text(CHAT, "/status") == [Reply(FAILED)]
     assert "status lines exploded" in caplog.text
+
+
+async def test_an_error_orch_raised_on_purpose_is_its_own_line(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
+    bot.engine.refused = OrchError("tmux list-sessions failed: server exited unexpectedly\nmore detail")
+    with caplog.at_level(logging.WARNING, logger="orch.bot"):
+        assert await bot.app.handle_text(CHAT, "/status") == [
+            Reply("tmux list-sessions failed: server exited unexpectedly")]
+    assert [record.levelno for record in caplog.records] == [logging.WARNING]
+
+
+async def test_lone_surrogates_from_a_chat_service_are_replaced_not_fatal(bot: Bot) -> None:
+    # JSON may carry "\ud800"; SQLite (and every file) can only take text that encodes as UTF-8.
+    assert await bot.app.handle_text(CHAT, "/task new fix \ud800 it body:\udcff") == [
+        Reply("task 1 created: fix \ufffd it (new)", task_id=1)]
+    [created] = await bot.app.handle_call(CHAT, ("task", "new"), {"title": "odd \udfff", "label": ["\ud83d"]})
+    assert created == Reply("task 2 created: odd \ufffd (new)", task_id=2)
+    first, second = await bot.services.tasks.list_tasks()
+    assert (first.body, second.labels) == ("\ufffd", ("\ufffd",))
+
+
+async def test_a_title_of_only_invisible_characters_is_refused(bot: Bot) -> None:
+    refused = Reply("a task title must show something; this one is only spaces, zero-width or control characters")
+    for title in ("\u200b\u200b", "\x1b\x07", "\u3164 \ufeff", "\u2800\u200d\u2060"):
+        assert await bot.app.handle_text(CHAT, f"/task new {title}") == [refused], repr(title)
+        assert await bot.app.handle_call(CHAT, ("task", "new"), {"title": title}) == [refused], repr(title)
+    assert await bot.services.tasks.list_tasks() == []
+    assert await bot.app.handle_text(CHAT, "/task new \u200bx\u200b") == [
+        Reply("task 1 created: \u200bx\u200b (new)", task_id=1)]
 
 
 async def test_help_and_status(bot: Bot) -> None:

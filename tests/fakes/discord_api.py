@@ -204,6 +204,13 @@ class FakeDiscord:
         """Message id -> current content, for every message in the channel (ephemeral ones included)."""
         return {m.id: m.content for m in self.messages.values() if m.channel_id == channel_id}
 
+    def original_message(self, interaction_id: str) -> FakeMessage | None:
+        """The message an interaction's callback made (its answer), as it reads now."""
+        for interaction in self._interactions.values():
+            if interaction.id == interaction_id and interaction.original_id is not None:
+                return self.messages[interaction.original_id]
+        return None
+
     def callbacks_for(self, interaction_id: str) -> list[dict[str, Any]]:
         return [body for body in self.callbacks if body["interaction_id"] == interaction_id]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import os
 import re
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -34,10 +34,18 @@ from orch.transports.stdout import CHAT_ID as TERMINAL
 from orch.transports.stdout import StdoutTransport
 from orch.transports.telegram.transport import TelegramTransport
 
-from tests.fakes.discord_api import DISCORD_TOKEN, GUILD_ID, FakeDiscord, FakeMessage, decoded
+from tests.fakes.discord_api import (
+    DEFERRED_CHANNEL_MESSAGE,
+    DISCORD_TOKEN,
+    GUILD_ID,
+    FakeDiscord,
+    FakeMessage,
+    decoded,
+)
 from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram, Message
 
 WAIT = 20.0
+_MARKERS = itertools.count(10**12)
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,22 @@ class ChatHarness(ABC):
     async def wait_for(self, condition: Callable[[], object]) -> None:
         """Wait until `condition()` is true, re-checking whenever the chat changes."""
 
+    async def answers(self, command: Cmd) -> list[str]:
+        """Type `command` as it is (odd bytes and all) and return what the chat showed in answer.
+
+        A chat handles its commands in order, so a marker command typed after it (`/task show N`, N unique and
+        unknown) ends the answer: everything shown after `command` and before the marker's own reply. The marker
+        starts with an empty line, which ends a line the command left continued with a backslash on stdout."""
+        before = len(self.messages())
+        marker = f"task {next(_MARKERS)} not found"
+        await self.command(command)
+        await self.command(Cmd(f"\n/task show {marker.split()[1]}", ("task", "show")))
+        await self.wait_for(lambda: any(marker in shown.text for shown in self.messages()[before:]))
+        texts = [shown.text for shown in self.messages()[before:]]
+        end = next(index for index, text in enumerate(texts) if marker in text)
+        rest = texts[end].replace(marker, "").strip()  # the marker's reply may share a message with the answer
+        return [*texts[:end], *([rest] if rest else [])]
+
 
 class _Screen(io.StringIO):
     """The terminal: each write is one message (the transport writes a text and its newline at once)."""
@@ -119,7 +143,8 @@ class StdoutHarness(ChatHarness):
 
     async def command(self, command: Cmd, *, allowed: bool = True) -> None:
         assert allowed, "the terminal has no strangers"
-        self._keyboard.write(command.text.encode() + b"\n")
+        # Lone surrogates become bytes that are not UTF-8, as a terminal or a pipe can deliver them.
+        self._keyboard.write(command.text.encode("utf-8", "surrogatepass") + b"\n")
 
     def messages(self, *, allowed: bool = True) -> list[Shown]:
         return [Shown(text, len(text), False) for text in self._screen.writes]
@@ -206,6 +231,26 @@ class DiscordHarness(ChatHarness):
         user = DISCORD_USER if allowed else DISCORD_STRANGER
         await self._fake.invoke_slash(user, DISCORD_CHANNEL, *command.path, options=command.options)
 
+    async def answers(self, command: Cmd) -> list[str]:
+        """Invoke the slash command and return what its interaction was answered (Discord runs interactions
+        side by side: their own answers, not an order in the channel, say which is whose)."""
+        interaction = await self._fake.invoke_slash(DISCORD_USER, DISCORD_CHANNEL, *command.path,
+                                                    options=command.options)
+
+        def answer() -> FakeMessage | None:
+            callbacks = self._fake.callbacks_for(interaction)
+            original = self._fake.original_message(interaction)
+            # A deferred answer ("thinking…") is complete once its original message has been edited.
+            if not callbacks or original is None or (callbacks[0]["type"] == DEFERRED_CHANNEL_MESSAGE
+                                                     and not original.content):
+                return None
+            return original
+
+        await self.wait_for(answer)
+        answered = answer()
+        assert answered is not None
+        return [decoded(answered)]
+
     def messages(self, *, allowed: bool = True) -> list[Shown]:
         # A stranger's refusal is ephemeral: only they see it.
         return [_discord_shown(m) for m in self._fake.channel_messages(DISCORD_CHANNEL, ephemeral=not allowed)]
@@ -243,10 +288,7 @@ async def stdout_harness(app: BotApp, services: Services,
     try:
         yield StdoutHarness(transport, outbox, screen, keyboard)
     finally:
-        keyboard.close()  # end of stdin: the reader thread hands the loop its last line and ends
-        for thread in threading.enumerate():
-            if thread.name == "stdin-reader":
-                await asyncio.to_thread(thread.join, WAIT)
+        keyboard.close()
         await transport.stop()
 
 

@@ -4,41 +4,16 @@ library against its service's stand-in (see harness.py). What a transport must d
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from orch.bot import format as fmt
-from orch.bot.app import NOT_ALLOWED, BotApp
-from orch.core.config import Config
-from orch.core.events import EventHub, OutputChunk, TaskChanged
-from orch.core.home import OrchHome
+from orch.bot.app import NOT_ALLOWED
+from orch.core.events import OutputChunk, TaskChanged
 from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import Chunk, TaskStatus
 
-from tests.transports.harness import HARNESSES, ChatHarness, Cmd, Shown
-
-
-class NoEngine:
-    def status_lines(self) -> list[str]:
-        return ["engine: not running"]
-
-
-@pytest.fixture
-async def services(home: OrchHome, store: SqliteStore) -> Services:
-    return Services(home, store, config=Config(), hub=EventHub())
-
-
-@pytest.fixture(params=sorted(HARNESSES))
-async def chat(request: pytest.FixtureRequest, services: Services,
-               monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ChatHarness]:
-    assert services.hub is not None
-    app = BotApp(services, NoEngine(), services.hub)
-    try:
-        async with HARNESSES[request.param](app, services, monkeypatch) as harness:
-            yield harness
-    finally:
-        await app.stop()
+from tests.transports.harness import ChatHarness, Cmd, Shown
 
 
 def lines_of(shown: list[Shown]) -> list[str]:

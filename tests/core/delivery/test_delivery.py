@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from orch.core.config import Config, parse_config
+from orch.core.errors import UserError
 from orch.core.home import OrchHome
 from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
@@ -230,6 +231,23 @@ async def test_on_demand_delivery_refuses_an_unfinished_task(home: OrchHome, sto
     task = await services.tasks.create("later", "true", project="app", agent="shell")
     with pytest.raises(Exception, match="task 1 is new; only a done or needs_review task with a branch"):
         await services.delivery.deliver_now(task.id, "merge")
+
+
+async def test_a_branch_deleted_by_hand_is_named_by_diff_and_delivery(home: OrchHome, store: SqliteStore,
+                                                                      repo: Path) -> None:
+    task = await run(home, store, config(repo), "echo hi > greeting.txt")
+    assert task.branch is not None and task.worktree is not None
+    git(repo, "worktree", "remove", "--force", task.worktree)
+    git(repo, "branch", "-q", "-D", task.branch)
+    services = Services(home, store, config=config(repo))
+    gone = f"task 1: its branch {task.branch} no longer exists in project app"
+    with pytest.raises(UserError) as diff_error:
+        await services.delivery.diff(task.id)
+    assert str(diff_error.value) == gone
+    for mode in ("push", "pr", "merge"):
+        with pytest.raises(UserError) as deliver_error:
+            await services.delivery.deliver_now(task.id, mode)
+        assert str(deliver_error.value) == gone
 
 
 async def test_diff_shows_the_change_against_the_base_with_secrets_redacted(home: OrchHome, store: SqliteStore,
