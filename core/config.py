@@ -1,7 +1,12 @@
 """config.yml: typed, validated, with ${VAR} expansion.
 
 Every key a user may write is declared here with its default; config.example.yml lists them all.
-A wrong key or value raises ConfigError naming the key path and what is wrong.
+A wrong key or value raises ConfigError naming the key path and what is wrong; so does a file that cannot be
+read as YAML text (a directory, unreadable, not UTF-8, nested past reading).
+
+A `${VAR}` that is not set is an error where its value is used, naming the variable and the key: at load for
+every section but `transports`, whose values only `orch serve` uses, for the transports it runs (Config.require);
+a disabled transport's token, or a CLI command run without the service's environment, never needs them.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +22,7 @@ from typing import Any, Literal
 import yaml
 from orch.core.errors import ConfigError
 from orch.core.names import AGENT_NAMES, LLM_AGENTS
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 
@@ -175,6 +181,20 @@ class ProjectConfig(_Section):
         return value
 
 
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Unset:
+    """A `${VAR}` whose variable is not set, and the key it was written at."""
+
+    path: KeyPath
+    variable: str
+
+    def line(self, source: str) -> str:
+        return f"{source}: {key_path(self.path)}: ${{{self.variable}}} is not set"
+
+
 class Config(_Section):
     router: RouterConfig = RouterConfig()
     model_map: ModelMap = ModelMap()
@@ -184,27 +204,64 @@ class Config(_Section):
     redact: RedactConfig = RedactConfig()
     projects: dict[str, ProjectConfig] = Field(default_factory=dict)
 
+    # The unset ${VAR}s of sections used later (see the module's docstring), and the file they were read from.
+    _unset: tuple[Unset, ...] = PrivateAttr(default=())
+    _source: str = PrivateAttr(default="config.yml")
+
+    def unset_variables(self, *section: str) -> list[str]:
+        """One line for each `${VAR}` left unset in `section` (e.g. "transports", "telegram")."""
+        return [unset.line(self._source) for unset in self._unset if unset.path[:len(section)] == section]
+
+    def require(self, *section: str) -> None:
+        """Raise ConfigError if a value of `section` that is about to be used came from an unset `${VAR}`."""
+        for line in self.unset_variables(*section):
+            raise ConfigError(line)
+
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Sections whose unset variables are reported when they are used, not at load (see the module's docstring).
+_USED_LATER = ("transports",)
 
 
-def expand_env(value: Any, environ: Mapping[str, str] | None = None) -> Any:
-    """Replace ${VAR} in every string of a parsed YAML tree; an unset variable becomes ''."""
+def expand_env(value: Any, environ: Mapping[str, str] | None = None) -> tuple[Any, list[Unset]]:
+    """Replace ${VAR} in every string of a parsed YAML tree (an unset variable by ''); the tree, and where a
+    variable was not set."""
     env = os.environ if environ is None else environ
-    if isinstance(value, str):
-        return _VAR.sub(lambda match: env.get(match.group(1), ""), value)
-    if isinstance(value, list):
-        return [expand_env(item, env) for item in value]
-    if isinstance(value, dict):
-        return {key: expand_env(item, env) for key, item in value.items()}
-    return value
+    unset: list[Unset] = []
+
+    def expand(item: Any, path: KeyPath) -> Any:
+        if isinstance(item, str):
+            def lookup(match: re.Match[str]) -> str:
+                if match.group(1) not in env:
+                    unset.append(Unset(path, match.group(1)))
+                return env.get(match.group(1), "")
+
+            return _VAR.sub(lookup, item)
+        if isinstance(item, list):
+            return [expand(element, (*path, index)) for index, element in enumerate(item)]
+        if isinstance(item, dict):
+            return {key: expand(element, (*path, key if isinstance(key, str) else str(key)))
+                    for key, element in item.items()}
+        return item
+
+    return expand(value, ()), unset
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def key_path(parts: KeyPath | tuple[Any, ...], prefix: str = "") -> str:
+    """A key path as a person writes it, on one line: `transports.telegram.token`, `jobs[2].schedule`,
+    `projects['my app'].path` (a key that is not a plain word is quoted, line breaks and all escaped)."""
+    path = prefix + "".join(f".{part}" if isinstance(part, str) and _PLAIN_KEY.fullmatch(part) else f"[{part!r}]"
+                            if isinstance(part, str) else f"[{part}]" for part in parts)
+    return path.lstrip(".") or "(top level)"
 
 
 def describe_error(error: ErrorDetails, prefix: str = "") -> str:
     """One line for a pydantic validation error of a YAML file: the key path (`a.b[0]`, after `prefix`) and
     what is wrong."""
-    path = prefix + "".join(f".{part}" if isinstance(part, str) else f"[{part}]" for part in error["loc"])
-    return f"{path.lstrip('.') or '(top level)'}: {error_message(error)}"
+    return f"{key_path(error['loc'], prefix)}: {error_message(error)}"
 
 
 def error_message(error: ErrorDetails) -> str:
@@ -224,26 +281,56 @@ def parse_config(data: Any, source: str = "config.yml") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, not {type(data).__name__}")
+    expanded, unset = expand_env(data)
     try:
-        return Config.model_validate(expand_env(data))
+        config = Config.model_validate(expanded)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {describe_error(exc.errors()[0])}") from None
+    used_now = [entry for entry in unset if entry.path[0] not in _USED_LATER]
+    if used_now:
+        raise ConfigError(used_now[0].line(source))
+    config._source = source
+    config._unset = tuple(unset)
+    return config
 
 
 def read_yaml(path: Path) -> Any:
-    """The parsed YAML in `path`; a syntax error is a ConfigError of one line naming the file and line."""
+    """The parsed YAML in `path`. Whatever keeps it from being read — a directory, no permission, bytes that
+    are not UTF-8, a syntax error, nesting too deep to parse — is a ConfigError of one line naming the file; a
+    file that does not exist raises FileNotFoundError."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte order mark, as some editors write, is not part of the YAML.
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise  # the caller knows what an absent file means (the defaults, no jobs)
+    except IsADirectoryError:
+        raise ConfigError(f"{path.name}: is a directory, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.name}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
+        position = getattr(exc, "position", None)  # a ReaderError (a character YAML refuses) has no mark
+        line = mark.line + 1 if mark is not None else text.count("\n", 0, position) + 1 if position is not None \
+            else None
+        where = f" line {line}:" if line is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path.name}:{where}: not valid YAML: {problem}") from None
+        raise ConfigError(f"{path.name}:{where} not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path.name}: nested too deeply to read") from None
 
 
 def load_config(path: Path) -> Config:
     """The config at `path`, or the embedded defaults when the file does not exist."""
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a home whose folder cannot be searched
+        raise ConfigError(f"{path.name}: cannot be read: {exc.strerror or exc}") from None
+    if not exists:
         return Config()
     return parse_config(read_yaml(path), path.name)
 

@@ -30,6 +30,7 @@ def transport_names(config: Config, requested: list[str]) -> list[str]:
     for name in names:
         if name not in ("stdout", "telegram", "discord"):
             raise ConfigError(f"unknown transport {name!r} (one of stdout, telegram, discord)")
+        config.require("transports", name)  # its ${TOKEN} must be set now that it runs
     return list(dict.fromkeys(names))
 
 

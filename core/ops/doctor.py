@@ -44,7 +44,10 @@ def run_checks(home: OrchHome) -> list[Check]:
         checks.append(Check(False, "router: no ANTHROPIC_API_KEY: tasks are routed round-robin"))
     for name in ("telegram", "discord"):
         transport = getattr(config.transports, name)
-        if transport.enabled:
+        unset = config.unset_variables("transports", name)
+        if transport.enabled and unset:
+            checks.extend(Check(False, f"{name}: {line}", fatal=True) for line in unset)
+        elif transport.enabled:
             checks.append(Check(bool(transport.token), f"{name}: " + ("token set" if transport.token else
                                 f"enabled but transports.{name}.token is empty"), fatal=not transport.token))
     writable = _writable(home.root)

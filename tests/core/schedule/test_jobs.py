@@ -84,6 +84,9 @@ def test_bad_schedules_say_why(schedule: str, message: str) -> None:
     ({"job": []}, "jobs.yml: job: unknown key (the jobs go in a list under `jobs:`)"),
     ("@daily do it", "jobs.yml: jobs must be a list of jobs, not str"),
     ([["@daily", "x"]], "jobs.yml: jobs[0]: a job is a mapping of keys, not list"),
+    ([{"id": 1, "schedule": "@daily", "title": "\u200b \x1b"}],
+     "jobs.yml: jobs[0].title: a title must show something; this one is only spaces, zero-width or control "
+     "characters (got '\\u200b \\x1b')"),
 ])
 def test_a_malformed_jobs_file_is_one_line_naming_the_key(data: object, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
