@@ -14,7 +14,7 @@ from orch.bot.outbox import LineOutbox, Outbox
 from orch.core.config import Config
 from orch.core.errors import ConfigError, UserError
 from orch.core.events import EventHub
-from orch.core.home import OrchHome
+from orch.core.home import OrchHome, write_private
 from orch.core.ops.logs import setup_logging
 from orch.core.redact import RedactingFilter, Redactor
 from orch.core.services import Services
@@ -95,7 +95,7 @@ def _stop_on_signals(stopping: asyncio.Event) -> None:
 
 async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: list[Transport],
                  stopping: asyncio.Event) -> None:
-    home.pid_file.write_text(f"{os.getpid()}\n")
+    write_private(home.pid_file, f"{os.getpid()}\n")
     engine = services.engine()
     scheduler = services.scheduler()
     app = BotApp(services, engine, hub)

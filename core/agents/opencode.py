@@ -28,6 +28,7 @@ from orch.core.agents.events import (
     Usage,
 )
 from orch.core.agents.structured import StructuredAgent
+from orch.core.home import write_private
 
 _EDIT_TOOLS = ("write", "edit", "multiedit", "patch")
 _QUIET_ENV = {"OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_AUTOUPDATE": "1",
@@ -61,7 +62,7 @@ class OpencodeAgent(StructuredAgent):
     def build_launch(self, ctx: AttemptContext) -> Launch:
         config = ctx.agent_config
         instructions = ctx.attempt_dir / "system.md"
-        instructions.write_text(ctx.system_prompt, encoding="utf-8")
+        write_private(instructions, ctx.system_prompt)
         ours = {"instructions": [str(instructions)],
                 "permission": permissions(ctx.workflow.sandbox, ctx.main_checkout, ctx.read_only)}
         env = {**_QUIET_ENV, **config.env}

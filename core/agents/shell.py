@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from orch.core.agents.base import AgentAdapter, AgentResult, AttemptContext, Launch
+from orch.core.home import write_private
 from orch.core.tasks.models import Delegation
 
 
@@ -19,7 +20,7 @@ class ShellAgent(AgentAdapter):
 
     def build_launch(self, ctx: AttemptContext) -> Launch:
         script = ctx.attempt_dir / "command.sh"
-        script.write_text(ctx.task.body + "\n", encoding="utf-8")
+        write_private(script, ctx.task.body + "\n")
         return Launch(argv=[self.executable(ctx.agent_config), *ctx.agent_config.args, str(script)],
                       env=dict(ctx.agent_config.env))
 

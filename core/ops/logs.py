@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 
-from orch.core.home import OrchHome
+from orch.core.home import OrchHome, private_dirs, touch_private
 
 
 def setup_logging(home: OrchHome, filters: list[logging.Filter] | None = None) -> None:
-    home.runtime_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(home.runtime_dir)
+    touch_private(home.log_file)  # the handler appends to it and keeps its mode: the log holds task output
     root = logging.getLogger()
     root.setLevel(logging.INFO)
     file_handler = logging.FileHandler(home.log_file, encoding="utf-8")

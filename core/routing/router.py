@@ -24,7 +24,7 @@ import anthropic
 from orch.core.agents import registry
 from orch.core.config import Config
 from orch.core.errors import NoAgentAvailable
-from orch.core.home import OrchHome
+from orch.core.home import OrchHome, private_dirs, write_private
 from orch.core.names import COMPLEXITIES
 from orch.core.routing.answer import RouteAnswerError, parse_answer
 from orch.core.store.base import Store
@@ -281,11 +281,11 @@ class Router:
     async def _record(self, task: Task, decision: RouteDecision) -> None:
         await self._store.save_route(task.id, decision)
         path = self._home.route_file(task.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(path.parent)
         content = json.dumps({"task_id": task.id, **decision.to_json(), "routed_at": time.time()}, indent=2)
         # Readers (`orch task show`, a person with `cat`) must never see a half-written file.
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(content + "\n", encoding="utf-8")
+        write_private(tmp, content + "\n")
         os.replace(tmp, path)
 
 

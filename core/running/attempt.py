@@ -17,6 +17,7 @@ from orch.core.agents.base import AgentAdapter, AgentResult, AttemptContext
 from orch.core.config import Config
 from orch.core.errors import describe
 from orch.core.events import EventHub
+from orch.core.home import write_private
 from orch.core.running.launch import AttemptSetup
 from orch.core.running.recording import OutputRecorder
 from orch.core.store.base import Store
@@ -102,7 +103,7 @@ class AttemptRunner:
         started = await self._tmux.start(PaneProcess(
             session_name(ctx.task.id), ctx.worktree, argv, self._setup.environment(ctx, launch), ctx.attempt_dir,
             stdin, self._setup.private_names(), setup=setup, setup_done=self._setup.setup_marker(ctx.task.id)))
-        (ctx.attempt_dir / "nonce").write_text(started.nonce, encoding="utf-8")
+        write_private(ctx.attempt_dir / "nonce", started.nonce)
         return started
 
     async def _supervise(self, recorder: OutputRecorder, started: StartedPane, ctx: AttemptContext) -> Stopped | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from orch.core.agents.base import AgentAdapter, AttemptContext, Launch
 from orch.core.agents.prompt import build_system_prompt, build_task_prompt
 from orch.core.config import Config
-from orch.core.home import OrchHome
+from orch.core.home import OrchHome, private_dirs, write_private
 from orch.core.projects.registry import ProjectRef
 from orch.core.projects.worktrees import Worktree
 from orch.core.store.base import Store
@@ -46,9 +46,9 @@ class AttemptSetup:
     def _context(self, task: Task, number: int, agent: str, model: str | None, project: ProjectRef,
                  worktree: Worktree, prompt: str, system_prompt: str, *, read_only: bool = False) -> AttemptContext:
         attempt_dir = self._home.attempt_dir(task.id, number)
-        attempt_dir.mkdir(parents=True, exist_ok=True)
+        private_dirs(attempt_dir)
         prompt_file = attempt_dir / "prompt.md"
-        prompt_file.write_text(prompt, encoding="utf-8")
+        write_private(prompt_file, prompt)
         return AttemptContext(
             task=task, attempt=number, agent=agent, model=model, worktree=worktree.path, attempt_dir=attempt_dir,
             prompt_file=prompt_file, system_prompt=system_prompt, main_checkout=project.path,

@@ -18,6 +18,7 @@ from orch.core.agents.base import AgentAdapter, AgentResult
 from orch.core.agents.registry import adapter_for, installed_agents
 from orch.core.config import Config
 from orch.core.errors import NoAgentAvailable, describe
+from orch.core.home import write_private
 from orch.core.projects.registry import ProjectRef, Projects
 from orch.core.projects.worktrees import Worktree, Worktrees, never_committed
 from orch.core.running.attempt import AttemptRunner
@@ -193,7 +194,7 @@ class TaskRunner:
         files = await self._worktrees.commit(run.worktree.path, f"orch: task {task.id}: {task.title}\n\n"
                                              f"Attempt {number} by {decision.agent}.", never_committed(run.project))
         if files:
-            (ctx.attempt_dir / "files_changed.txt").write_text("\n".join(files) + "\n", encoding="utf-8")
+            write_private(ctx.attempt_dir / "files_changed.txt", "\n".join(files) + "\n")
         await self._store.finish_attempt(Attempt(
             task_id=task.id, number=number, agent=decision.agent, model=decision.model, started_at=0.0,
             finished_at=time.time(), exit_code=exit_code, outcome=result.error_kind or result.status,

@@ -28,7 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from orch.core.config import describe_error, error_message, read_yaml
 from orch.core.errors import ConfigError, NotFound, UserError
-from orch.core.home import OrchHome
+from orch.core.home import OrchHome, private_dirs, touch_private
 from orch.core.ids import parse_id
 from orch.core.projects.registry import Projects
 from orch.core.store.base import JobState, Store
@@ -286,8 +286,9 @@ class JobBook:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.home.runtime_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.home.runtime_dir / "jobs.lock", "w") as lock:
+        private_dirs(self.home.runtime_dir)
+        touch_private(self.home.runtime_dir / "jobs.lock")
+        with open(self.home.runtime_dir / "jobs.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import libtmux
 from libtmux.exc import LibTmuxException
 from orch.core.errors import OrchError, UserError
-from orch.core.home import OrchHome
+from orch.core.home import OrchHome, touch_private, write_private
 from orch.core.terminal.capture import exit_marker
 
 PANE_WIDTH = 200
@@ -83,6 +83,8 @@ class TmuxRunner:
         agent = [f"{shlex.join(process.argv)}{stdin}", "status=$?"]
         return "\n".join([
             "#!/bin/sh",
+            # What the attempt's programs write in its folder (exit code, result, raw output) is private.
+            "umask 077",
             f"tmux -L {shlex.quote(self.socket_name)} wait-for {shlex.quote(go_channel)}",
             f"cd {shlex.quote(str(process.cwd))} || exit 97",
             *([f"unset {' '.join(shlex.quote(name) for name in process.unset_env)}"] if process.unset_env else []),
@@ -114,10 +116,10 @@ class TmuxRunner:
         nonce = secrets.token_hex(8)
         go_channel = f"{process.session}-go-{nonce}"
         script = process.attempt_dir / "run.sh"
-        script.write_text(self.wrapper_script(process, nonce, go_channel), encoding="utf-8")
-        (process.attempt_dir / "command.txt").write_text(shlex.join(process.argv) + "\n", encoding="utf-8")
+        write_private(script, self.wrapper_script(process, nonce, go_channel))
+        write_private(process.attempt_dir / "command.txt", shlex.join(process.argv) + "\n")
         pipe_file = process.attempt_dir / "pane.log"
-        pipe_file.touch()
+        touch_private(pipe_file)  # `cat >>` appends to it and keeps its mode
         if self.is_alive_sync(process.session):
             self.kill_sync(process.session)
         session = self._new_session(process, script)
