@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -203,6 +204,16 @@ class Config(_Section):
     transports: TransportsConfig = TransportsConfig()
     redact: RedactConfig = RedactConfig()
     projects: dict[str, ProjectConfig] = Field(default_factory=dict)
+
+    @field_validator("projects")
+    @classmethod
+    def _typable_names(cls, value: dict[str, ProjectConfig]) -> dict[str, ProjectConfig]:
+        # `--project -rf` reads as an option, and a control character or line break cannot be typed as a name.
+        for name in value:
+            if name.startswith("-") or any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+                raise ValueError(f"project name {name!r} cannot be typed after --project (it starts with '-' or "
+                                 "holds a control character or line break)")
+        return value
 
     # The unset ${VAR}s of sections used later (see the module's docstring), and the file they were read from.
     _unset: tuple[Unset, ...] = PrivateAttr(default=())

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import logging
 import os
 import re
 import shutil
 import subprocess
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -36,6 +39,8 @@ NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SCP = re.compile(r"[^/@:]+@[^/:]+:(.+)")  # git@host:owner/repo.git
 _RUNNING = (TaskStatus.ROUTED, TaskStatus.IN_PROGRESS)
+
+log = logging.getLogger("orch.projects")
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,16 @@ def _source(text: str, url: str, owner: str, repo: str) -> Source:
     if not (_NAME.fullmatch(owner) and _NAME.fullmatch(repo)):
         raise UserError(f"cannot tell owner/repo from {text!r}")
     return Source(url, owner, repo)
+
+
+def project_name(folder: str) -> str:
+    """A project name made from a folder's name: what a user can type after `--project` and what may name a
+    folder of worktrees. Accents are dropped (café → cafe), each run of anything but letters, digits, '.' and '_'
+    becomes one '-', and it starts with a letter or digit (`-rf` → `rf`, which `--project` can take); `project`
+    when nothing is left."""
+    ascii_only = unicodedata.normalize("NFKD", folder).encode("ascii", "ignore").decode()
+    name = re.sub(r"(?:[^A-Za-z0-9._]|-)+", "-", ascii_only).lstrip("-._").rstrip("-")
+    return name if _NAME.fullmatch(name) else "project"
 
 
 def _current_branch(path: str) -> str | None:
@@ -176,11 +191,23 @@ class Projects:
         return ProjectRef(name, root, branch, settings=settings)
 
     async def register_checkout(self, path: Path) -> Project:
-        """`orch init`: remember a git checkout the user already has."""
+        """`orch init`: remember a git checkout the user already has, by its folder's name made a project name
+        (see `project_name`). Run again in the same checkout it changes nothing; in another checkout whose folder
+        has the same name it registers that one as NAME-2 (-3, …) and says so: never re-points a project."""
         root = await asyncio.to_thread(repo_root, path)
         if not await asyncio.to_thread(has_commits, root):
             raise UserError(f"{root} has no commits yet; commit something first so tasks can branch from it")
-        project = Project(name=root.name, path=str(root), default_branch=None, managed=False)
+        stored = await self._store.list_projects()
+        for known in stored:
+            if not known.managed and Path(known.path) == root:
+                return known
+        wanted = project_name(root.name)
+        taken = {known.name for known in stored} | set(self._config.projects) | {SCRATCH}
+        name = wanted if wanted not in taken else next(f"{wanted}-{n}" for n in itertools.count(2)
+                                                        if f"{wanted}-{n}" not in taken)
+        if name != wanted:
+            log.warning("a project named %s is already registered; this checkout is registered as %s", wanted, name)
+        project = Project(name=name, path=str(root), default_branch=None, managed=False)
         await self._store.add_project(project)
         return project
 
