@@ -57,6 +57,11 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+class Unavailable(Exception):
+    """The service could not be reached or failed on its side (a timeout, a reset connection, a 5xx): nothing says
+    the message itself is wrong, so the outbox keeps it and tries again, backing off, for as long as it takes."""
+
+
 class Undeliverable(Exception):
     """The service refused a message for good (the bot was blocked or removed, the chat is gone, the request is
     malformed): trying again cannot help, so the outbox drops it at once instead of retrying."""
@@ -80,16 +85,17 @@ class ChatPort(Protocol):
 
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
         """Send one message (a text that fits it: the outbox splits); returns its id. Raises RateLimited on a
-        flood-control answer, Undeliverable on a refusal for good."""
+        flood-control answer, Unavailable when the service cannot be reached or fails on its side, Undeliverable
+        on a refusal for good."""
         ...
 
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
-        """Replace a message's text. Raises RateLimited and Undeliverable like send."""
+        """Replace a message's text. Raises RateLimited, Unavailable and Undeliverable like send."""
         ...
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
         """Send `data` as a file named `filename` with a one-line caption; returns the message id. Raises
-        RateLimited and Undeliverable like send."""
+        RateLimited, Unavailable and Undeliverable like send."""
         ...
 
 

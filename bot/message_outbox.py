@@ -28,9 +28,12 @@ Pacing: two sends/edits in one chat are at least `port.min_interval(chat_id)` ap
 group than of a private chat). Every operation is composed just before it goes out, from everything pending,
 so a chat that falls behind gets one full edit or message instead of a backlog of small ones. `RateLimited`
 waits `retry_after` and retries (with whatever was queued meanwhile merged in), as often as the service asks:
-no line is dropped for a 429. `Undeliverable` (the bot was blocked, the chat is gone) drops that operation at
-once. Any other error is logged and retried with exponential backoff up to `max_attempts` times; then that
-one operation is dropped. A drop is logged as an error saying how many lines were lost.
+no line is dropped for a 429. `Unavailable` (the service is down or unreachable: 5xx, timeouts, resets) is
+retried with exponential backoff up to `max_backoff_seconds` between tries, for as long as the outage lasts,
+with a warning each time: no line is dropped for an outage either, and what queued meanwhile goes out after it,
+in order. `Undeliverable` (the bot was blocked, the chat is gone) drops that operation at once. Any other error
+(a bug) is logged and retried with exponential backoff up to `max_attempts` times; then that one operation is
+dropped. A drop is logged as an error saying how many lines were lost.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orch.bot.chat import ChatPort, RateLimited, Reply, Undeliverable
+from orch.bot.chat import ChatPort, RateLimited, Reply, Unavailable, Undeliverable
 from orch.bot.outbox import Outbox
 from orch.bot.split import cut_point, fit_count, join
 
@@ -103,7 +106,8 @@ class _Chat:
     open: _Open | None = None
     last_task: int | None = None  # task of the last output message sent here, for `[task N]` headers
     next_at: float = 0.0  # loop time before which the next send/edit must not start
-    failures: int = 0  # consecutive non-429 failures of the current operation
+    failures: int = 0  # consecutive failures of the current operation that were not the service's (bugs)
+    outage: int = 0  # consecutive tries that found the service unavailable
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     worker: asyncio.Task[None] | None = None
@@ -111,10 +115,11 @@ class _Chat:
 
 class MessageOutbox(Outbox):
     def __init__(self, port: ChatPort, *, max_attempts: int = 5, backoff_seconds: float = 1.0,
-                 close_timeout_seconds: float = 30.0) -> None:
+                 max_backoff_seconds: float = 60.0, close_timeout_seconds: float = 30.0) -> None:
         self._port = port
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
+        self._max_backoff = max_backoff_seconds
         self._close_timeout = close_timeout_seconds
         self._chats: dict[str, _Chat] = {}
         self._closed = False
@@ -228,6 +233,13 @@ class MessageOutbox(Outbox):
                 self._drop(chat, op)
                 chat.next_at = loop.time() + chat.interval
                 continue
+            except Unavailable as exc:
+                chat.outage += 1
+                delay = min(self._max_backoff, self._backoff * 2 ** min(chat.outage - 1, 20))
+                chat.next_at = loop.time() + max(delay, chat.interval)
+                log.warning("chat %s: the service is unavailable (%s); trying again in %.1f s (try %d), nothing "
+                            "is dropped", chat.chat_id, exc, delay, chat.outage)
+                continue
             except Exception:
                 chat.failures += 1
                 chat.next_at = loop.time() + self._backoff * 2 ** (chat.failures - 1)
@@ -239,7 +251,9 @@ class MessageOutbox(Outbox):
                               self._describe(op))
                 self._drop(chat, op)
                 continue
-            chat.failures = 0
+            if chat.outage:
+                log.info("chat %s: the service answers again after %d failed tries", chat.chat_id, chat.outage)
+            chat.failures = chat.outage = 0
             chat.next_at = loop.time() + chat.interval
             self._consume(chat, op)
 

@@ -212,6 +212,27 @@ async def test_an_operation_failing_every_attempt_is_dropped_and_logged(caplog: 
     await outbox.close()
 
 
+async def test_an_outage_is_waited_out_however_long_it_lasts(caplog: pytest.LogCaptureFixture) -> None:
+    # Twenty tries find the service down: far past max_attempts, which is for bugs, not for outages.
+    port = FakeChatPort(max_length=4096, down=lambda n: n < 20)
+    outbox = MessageOutbox(port, max_attempts=2, backoff_seconds=0.001, max_backoff_seconds=0.004)
+    lines = numbered(12)
+    await outbox.output(CHAT, 1, lines[:6])
+    await outbox.notice(CHAT, "task 1 done")
+    await outbox.output(CHAT, 1, lines[6:])
+    with caplog.at_level(logging.INFO, logger="orch.outbox"):
+        await outbox.flush()
+    assert [c.outcome for c in port.calls][:20] == ["down"] * 20
+    shown = [text for m, text in port.messages.items() if port.preformatted[m]]
+    assert [line for text in shown for line in text.split("\n")] == lines
+    assert port.texts(CHAT, preformatted=False) == ["task 1 done"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 20 and "nothing is dropped" in warnings[0]
+    assert any(r.getMessage().endswith("answers again after 20 failed tries") for r in caplog.records)
+    await outbox.close()
+
+
 async def test_enqueueing_never_waits_for_the_network() -> None:
     port = FakeChatPort(max_length=4096)
     port.gate = asyncio.Event()  # the service hangs until the gate opens

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orch.bot.chat import Capabilities, ChatRef, RateLimited, Undeliverable
+from orch.bot.chat import Capabilities, ChatRef, RateLimited, Unavailable, Undeliverable
 
 PRE_TAGS = len("<pre></pre>")
 
@@ -35,7 +35,7 @@ class Call:
     text: str  # a file's caption for a file
     preformatted: bool
     at: float  # time.monotonic(), the clock asyncio's loop.time() uses
-    outcome: str  # ok | 429 | refused | too_long | not_modified | error
+    outcome: str  # ok | 429 | refused | down | too_long | not_modified | error
 
 
 class FakeChatPort:
@@ -43,17 +43,20 @@ class FakeChatPort:
 
     def __init__(self, *, max_length: int = 100, can_edit: bool = True, min_interval: float = 0.0,
                  group_interval: float | None = None, rate_limit: Callable[[int], float | None] | None = None,
-                 fail: Callable[[int], bool] | None = None, refuse: Callable[[str], bool] | None = None) -> None:
+                 fail: Callable[[int], bool] | None = None, refuse: Callable[[str], bool] | None = None,
+                 down: Callable[[int], bool] | None = None) -> None:
         """`min_interval` between calls in a chat, `group_interval` (when given) in a chat whose id starts with
         "-" (as Telegram's groups do); `rate_limit(n)` returns a retry_after to answer call n (from 0) with 429,
         or None; `fail(n)` says whether call n fails with a non-429 error; `refuse(chat_id)` whether a chat
-        refuses everything for good (the bot was blocked there)."""
+        refuses everything for good (the bot was blocked there); `down(n)` whether the service is unreachable at
+        call n (a timeout, a reset, a 5xx: bot.chat.Unavailable)."""
         self.capabilities = Capabilities(max_message_length=max_length, can_edit=can_edit)
         self._min_interval = min_interval
         self._group_interval = group_interval
         self._rate_limit = rate_limit
         self._fail = fail
         self._refuse = refuse
+        self._down = down
         self.calls: list[Call] = []
         self.messages: dict[str, str] = {}  # in the order they were sent
         self.preformatted: dict[str, bool] = {}
@@ -99,6 +102,8 @@ class FakeChatPort:
             outcome = "429"
         elif self._refuse is not None and self._refuse(chat_id):
             outcome = "refused"
+        elif self._down is not None and self._down(number):
+            outcome = "down"
         elif self._fail is not None and self._fail(number):
             outcome = "error"
         elif self.rendered_length(text, preformatted) > self.capabilities.max_message_length:
@@ -112,6 +117,8 @@ class FakeChatPort:
             raise Undeliverable("403 Forbidden: bot was blocked by the user")
         if outcome == "error":
             raise ServiceDown("503 service unavailable")
+        if outcome == "down":
+            raise Unavailable("connection reset by peer")
         if outcome == "too_long":
             raise TooLong("400 message is too long")
         if outcome == "not_modified":

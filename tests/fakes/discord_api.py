@@ -21,6 +21,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Handler
 
+from tests.fakes.outage import Outage
+
 # The shape of a real token (three dot-separated parts), so a leak in logs would look like one.
 DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.fake-bot-token.do-not-log-me"
 APP_ID = "900000000000000001"
@@ -91,6 +93,7 @@ class FakeDiscord:
         self._ws: web.WebSocketResponse | None = None
         self._interactions: dict[str, _Interaction] = {}
         self._failures: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        self.outage = Outage()  # while active, every REST request meets a 500, a timeout or a reset (outage.py)
         self._changed = asyncio.Event()
         self.requests: list[Request] = []
         self.messages: dict[str, FakeMessage] = {}
@@ -262,6 +265,12 @@ class FakeDiscord:
             raw = await request.read()
             body = json.loads(raw) if raw and request.content_type == "application/json" else raw.decode()
         self.requests.append(Request(request.method, request.path, dict(request.query), body, files))
+        if request.path != "/gateway" and not request.path.startswith("/gateway-"):
+            down = await self.outage.meet(request, lambda status: self._json(
+                {"message": "500: Internal Server Error", "code": 0}, status))
+            if down is not None:
+                self._notify()
+                return down
         try:
             for (method, suffix), queue in self._failures.items():
                 if queue and request.method == method and request.path.endswith(suffix):

@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.outage import Outage
+
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 # The shape of a real token (bot id, colon, secret), so a leak in logs would look like one.
@@ -165,6 +167,7 @@ class FakeTelegram:
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 1
         self._faults: list[_PlannedFault] = []
+        self.outage = Outage()  # while active, every request meets a 500, a timeout or a reset (outage.py)
         self._changed = asyncio.Condition()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -254,6 +257,12 @@ class FakeTelegram:
         if request.match_info["token"] != self.token:
             return await self._answer(method, params, 401, {"ok": False, "error_code": 401,
                                                             "description": "Unauthorized"})
+        down = await self.outage.meet(request, lambda status: web.json_response(
+            {"ok": False, "error_code": status, "description": "Internal Server Error"}, status=status))
+        if down is not None:
+            self.calls.append(Call(method, params, down.status))
+            await self._notify()
+            return down
         fault = self._take_fault(method)
         if isinstance(fault, Slow):
             # Waits for the time to pass, or for close(), so a test's teardown is not held up.

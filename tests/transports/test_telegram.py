@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from orch.bot import format as fmt
 from orch.bot.app import NOT_ALLOWED, BotApp
-from orch.bot.chat import ChatRef, RateLimited, Reply
+from orch.bot.chat import ChatRef, RateLimited, Reply, Unavailable
 from orch.bot.commands import top_level_commands
 from orch.bot.message_outbox import MessageOutbox
 from orch.bot.split import Fits, split_text
@@ -456,8 +456,10 @@ async def test_server_errors_and_slow_answers_are_retried(fake_telegram: FakeTel
         fake_telegram.fail(ServerError(503))
         await transport.edit(str(CHAT), message_id, "made it twice")
         fake_telegram.fail(*[ServerError(500)] * 4)
-        with pytest.raises(NetworkError, match="Internal Server Error"):
+        # After its own few tries the transport tells the outbox that Telegram is unavailable: it keeps the text.
+        with pytest.raises(Unavailable, match="Internal Server Error") as unavailable:
             await transport.send(str(CHAT), "gives up after the retries")
+        assert isinstance(unavailable.value.__cause__, NetworkError)
     finally:
         await transport.stop()
     assert fake_telegram.texts(CHAT) == ["made it twice"]

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from orch.core.errors import ConfigError
 
 try:
+    import aiohttp
     import discord
     import yarl
     from discord import app_commands
@@ -32,7 +33,16 @@ except ImportError as exc:  # the optional extra is not installed
     raise ConfigError("the discord transport needs discord.py: pip install 'orch-agents[discord]'") from exc
 
 from orch.bot.app import NOT_ALLOWED
-from orch.bot.chat import Attachment, Capabilities, ChatRef, CommandSink, RateLimited, Reply, Undeliverable
+from orch.bot.chat import (
+    Attachment,
+    Capabilities,
+    ChatRef,
+    CommandSink,
+    RateLimited,
+    Reply,
+    Unavailable,
+    Undeliverable,
+)
 from orch.bot.commands import Command
 from orch.bot.outbox import Outbox
 from orch.bot.split import split_text, utf16_length
@@ -65,9 +75,10 @@ class DiscordTransport(Transport):
 
     def __init__(self, config: DiscordTransportConfig, *, defer_after: float = 2.0,
                  guild_ready_timeout: float = 2.0, ready_timeout: float = 60.0, interval: float = INTERVAL,
-                 log_filter: RedactingFilter | None = None) -> None:
+                 request_timeout: float = 60.0, log_filter: RedactingFilter | None = None) -> None:
         """`defer_after`: how long a command may run before the interaction is deferred (Discord allows 3 s);
-        `interval`: between two sends/edits in one channel."""
+        `interval`: between two sends/edits in one channel; `request_timeout`: how long one of those may take,
+        discord.py's own retries of a 5xx included, before the outbox is told Discord is unavailable."""
         if not config.token:
             raise ConfigError("transports.discord.token: empty; set it (e.g. ${DISCORD_BOT_TOKEN})")
         self._config = config
@@ -76,6 +87,7 @@ class DiscordTransport(Transport):
         self._guild_ready_timeout = guild_ready_timeout
         self._ready_timeout = ready_timeout
         self._interval = interval
+        self._request_timeout = request_timeout
         self._sink: CommandSink | None = None
         self._client: discord.Client | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -160,19 +172,20 @@ class DiscordTransport(Transport):
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
         content = _within_limit(render(text, preformatted))
-        message = await _request(channel.send(content, allowed_mentions=_NO_MENTIONS))
+        message = await _request(channel.send(content, allowed_mentions=_NO_MENTIONS), self._request_timeout)
         return str(message.id)
 
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
         message = self._connected().get_partial_messageable(int(chat_id)).get_partial_message(int(message_id))
         content = _within_limit(render(text, preformatted))
-        await _request(message.edit(content=content, allowed_mentions=_NO_MENTIONS))
+        await _request(message.edit(content=content, allowed_mentions=_NO_MENTIONS), self._request_timeout)
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
         attachment = discord.File(io.BytesIO(data), filename=filename)
         content = render_caption(caption) if caption.strip() else None
-        message = await _request(channel.send(content, file=attachment, allowed_mentions=_NO_MENTIONS))
+        message = await _request(channel.send(content, file=attachment, allowed_mentions=_NO_MENTIONS),
+                                 self._request_timeout)
         return str(message.id)
 
     def _connected(self) -> discord.Client:
@@ -304,11 +317,19 @@ def _inline(reply: Reply) -> tuple[Reply, Attachment | None]:
     return reply, attachment
 
 
-async def _request(call: Awaitable[T]) -> T:
-    """Await a REST call, turning Discord's flood control into bot.chat.RateLimited and a refusal for good (no
-    access to the channel, an unknown channel or message, a malformed request) into bot.chat.Undeliverable."""
+async def _request(call: Awaitable[T], timeout: float) -> T:
+    """Await a REST call, turning Discord's flood control into bot.chat.RateLimited, a refusal for good (no
+    access to the channel, an unknown channel or message, a malformed request) into bot.chat.Undeliverable, and
+    an outage (5xx after discord.py's own retries, a reset or refused connection, no answer within `timeout`)
+    into bot.chat.Unavailable, which the outbox retries until Discord answers again."""
     try:
-        return await call
+        return await asyncio.wait_for(call, timeout)
+    except TimeoutError as exc:
+        raise Unavailable(f"no answer from Discord in {timeout:g} s") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
+    except discord.DiscordServerError as exc:
+        raise Unavailable(str(exc)) from exc
     except discord.RateLimited as exc:
         raise RateLimited(exc.retry_after) from exc
     except discord.HTTPException as exc:

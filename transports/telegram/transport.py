@@ -22,7 +22,8 @@ a time; the outbox splits and paces. It declares its pace with `min_interval`: o
 chat, one per three seconds in a group (Telegram allows 20 messages a minute there). A 429 becomes
 bot.chat.RateLimited(retry_after) for the outbox to wait out, a refusal for good (the bot blocked by the user or
 removed from the group, a bad request) bot.chat.Undeliverable for it to drop. Timeouts, connection errors and
-5xx are retried here with backoff a bounded number of times; an edit that changes nothing is not an error.
+5xx are retried here with backoff a few times, then raised as bot.chat.Unavailable, which the outbox retries
+for as long as the outage lasts; an edit that changes nothing is not an error.
 
 The bot token is part of every request URL: httpx logs those at INFO and PTB logs its base URL at DEBUG. The
 httpx logger is raised to WARNING, and the log filter (core.redact.RedactingFilter, orch serve's, which this
@@ -40,7 +41,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited, Undeliverable
+from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited, Unavailable, Undeliverable
 from orch.bot.outbox import Outbox
 from orch.bot.split import utf16_length
 from orch.core.config import TelegramTransportConfig
@@ -233,7 +234,8 @@ class TelegramTransport(Transport):
                 raise Undeliverable(exc.message) from exc
             except NetworkError as exc:  # timeouts, connection errors, 5xx
                 if delay is None:
-                    raise
+                    # The outbox keeps the message and tries again, backing off, until Telegram answers.
+                    raise Unavailable(str(exc)) from exc
                 log.warning("telegram: request to chat %s failed (%s); retrying in %.1f s", chat_id, exc, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
