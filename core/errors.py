@@ -3,7 +3,8 @@
 OrchError
  ├── UserError        bad input from a person; its message is the whole reply (CLI exit 1)
  │    ├── NotFound    an unknown task/job/project id
- │    └── ConfigError a malformed config.yml (names the key path and why)
+ │    ├── ConfigError a malformed config.yml (names the key path and why)
+ │    └── Busy        the store stayed locked by another process longer than orch waits; try again
  ├── AgentError       an agent attempt failed in a way the engine classifies
  └── NoAgentAvailable routing found no installed agent; the engine moves the task to needs_review
 """
@@ -23,6 +24,11 @@ class NotFound(UserError):
 
 class ConfigError(UserError):
     """config.yml (or .orch.yml) is malformed."""
+
+
+class Busy(UserError):
+    """Another process held the store's write lock for longer than orch waits for it. Nothing was changed; the
+    same command a moment later goes through. (Not the user's mistake, but like one it is a line, not a trace.)"""
 
 
 class AgentError(OrchError):

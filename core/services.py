@@ -12,7 +12,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from orch.core.events import EventHub
-from orch.core.home import OrchHome, touch_private
+from orch.core.home import OrchHome
 from orch.core.store.base import Store
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.follows import FollowService
@@ -52,7 +52,6 @@ class Services:
     @classmethod
     async def open(cls, home: OrchHome, *, config: Config | None = None, hub: EventHub | None = None) -> Services:
         home.ensure()
-        touch_private(home.db_file)  # SQLite gives its -wal and -shm files the database's own mode
         return cls(home, await SqliteStore.open(home.db_file), config=config, hub=hub)
 
     async def close(self) -> None:

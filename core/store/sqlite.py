@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from orch.core.errors import UserError
+from orch.core.errors import Busy, UserError
+from orch.core.home import touch_private
 from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
 from orch.core.tasks.models import (
     ATTEMPT_FIELDS,
@@ -183,17 +184,20 @@ def _encode(field: str, value: Any) -> Any:
 
 
 class SqliteStore(Store):
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self._db = db
+        self._busy_timeout = busy_timeout
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteStore:
+    async def open(cls, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> SqliteStore:
+        """`busy_timeout`: how long a write waits for another process's lock before it is Busy."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
+        touch_private(path)  # it holds every task's output; SQLite gives its -wal and -shm files the same mode
+        db = await aiosqlite.connect(str(path), timeout=busy_timeout)
         try:
             await _use_wal(db)
             await db.execute("PRAGMA synchronous=NORMAL")
-            store = cls(db)
+            store = cls(db, busy_timeout)
             await store._migrate()
         except BaseException:
             await db.close()
@@ -204,13 +208,20 @@ class SqliteStore(Store):
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One write: committed when the block ends, rolled back when it raises or is cancelled. Left open, a
         failed write would keep the database's write lock from every other process, and the next write on this
-        connection would commit what was left of it."""
+        connection would commit what was left of it. A lock held by another process past the busy timeout is
+        Busy: one line for whoever asked, nothing written."""
         try:
-            yield self._db
-        except BaseException:
-            await self._db.rollback()
-            raise
-        await self._db.commit()
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise Busy(f"orch.db is busy: another process has held it locked for over {self._busy_timeout:g} s; "
+                       "nothing was changed, try again") from exc
 
     async def _user_version(self) -> int:
         async with self._db.execute("PRAGMA user_version") as cursor:
