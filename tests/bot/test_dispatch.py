@@ -17,7 +17,7 @@ from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
 
 from tests.fakes.chat_port import FakeChatPort
-from tests.helpers import fast_config
+from tests.helpers import fast_config, running_engine
 
 CHAT = ChatRef("fake", "1", "7")
 STRANGER = ChatRef("fake", "666", "9")
@@ -168,6 +168,21 @@ async def test_lone_surrogates_from_a_chat_service_are_replaced_not_fatal(bot: B
     assert created == Reply("task 2 created: odd \ufffd (new)", task_id=2)
     first, second = await bot.services.tasks.list_tasks()
     assert (first.body, second.labels) == ("\ufffd", ("\ufffd",))
+
+
+async def test_say_with_a_lone_surrogate_reaches_the_running_agent(home: OrchHome, store: SqliteStore) -> None:
+    # What a chat types into a pane goes to tmux as UTF-8: a lone surrogate must not make /say fail.
+    async with running_engine(home, store) as (services, events):
+        assert services.hub is not None
+        app = BotApp(services, EngineLines(), services.hub)
+        app.attach(AllowListPort(CHAT.chat_id))
+        try:
+            await app.handle_text(CHAT, '/task new ask agent:shell body:"echo ready; read a; echo got $a"')
+            await events.wait_for(lambda _: "ready" in events.lines(1))
+            assert await app.handle_text(CHAT, "/say 1 hi \ud800 there") == [Reply("sent to task 1", task_id=1)]
+            await events.wait_for(lambda _: "got hi \ufffd there" in events.lines(1))
+        finally:
+            await app.stop()
 
 
 async def test_a_title_of_only_invisible_characters_is_refused(bot: Bot) -> None:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from orch.bot.dispatch import FAILED
 
 from tests.strategies import ErrorLog, command_lines, slash_calls
@@ -43,11 +43,13 @@ async def test_generated_input_never_reaches_internal_error(chat: ChatHarness) -
 
     @fuzz
     @given(command_lines())
+    @example("/task new \ud800 lone surrogate")  # JSON carries it to Telegram's library; bytes to the terminal
     def typed(line: str) -> None:
         check(line, run(chat.answers(Cmd(line, ()))))
 
     @fuzz
     @given(slash_calls())
+    @example((("task", "new"), {"title": "\ud800 lone surrogate", "label": "a,\udfff"}))
     def invoked(call: tuple[tuple[str, ...], dict[str, object]]) -> None:
         path, options = call
         check(call, run(chat.answers(Cmd("", path, options))))
