@@ -72,6 +72,9 @@ class AgentConfig(_Section):
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     sandbox: Literal["full-auto", "workspace-write", "danger-full-access", "none"] | None = None
+    # claude only: skip (its permissions are skipped, today's behaviour) or ask (each tool call it would need
+    # permission for is asked in the chat, with Allow / Allow for this task / Deny)
+    permissions: Literal["skip", "ask"] = "skip"
 
 
 class AgentsConfig(_Section):
@@ -98,6 +101,8 @@ class WorkflowConfig(_Section):
     review_diff_max_chars: int = Field(60_000, ge=1000)
     max_cost_per_task: float | None = Field(None, gt=0)
     worktree_retention_days: float | None = Field(None, gt=0)
+    answer_timeout_seconds: float = Field(86_400.0, gt=0)  # a question unanswered this long: needs_review
+    approval_timeout_seconds: float = Field(600.0, gt=0)  # a tool approval unanswered this long: denied
 
     @field_validator("review_agent")
     @classmethod

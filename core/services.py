@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from orch.core.running.engine import Engine
     from orch.core.schedule.jobs import JobBook
     from orch.core.schedule.scheduler import Scheduler
+    from orch.core.tasks.conversation import Conversation
     from orch.core.tasks.costs import CostService
     from orch.core.terminal.tmux import TmuxRunner
 
@@ -114,6 +115,16 @@ class Services:
         from orch.core.running.control import TaskControl
 
         return TaskControl(self.tasks, self.tmux)
+
+    @functools.cached_property
+    def conversation(self) -> Conversation:
+        from orch.core.tasks.conversation import Conversation
+        from orch.core.terminal.tmux import session_name
+
+        async def type_into(task_id: int, text: str) -> None:
+            await self.tmux.paste(session_name(task_id), text)
+
+        return Conversation(self._store, self.states, self.tasks, type_into)
 
     @functools.cached_property
     def router(self) -> Router:

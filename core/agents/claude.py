@@ -71,6 +71,8 @@ class ClaudeAgent(StructuredAgent):
             argv += ["--disallowedTools", *denied]
         if ctx.model:
             argv += ["--model", ctx.model]
+        if ctx.resume_session:
+            argv += ["--resume", ctx.resume_session]
         argv += ["--append-system-prompt", ctx.system_prompt]
         env = {"DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
         if os.geteuid() == 0:

@@ -26,7 +26,7 @@ from orch.core.running.launch import AttemptSetup
 from orch.core.running.policy import Decision, decide
 from orch.core.running.review import choose_reviewer, feedback_for_author, review_enabled
 from orch.core.store.base import Store
-from orch.core.tasks.models import Attempt, RouteDecision, Task, TaskStatus
+from orch.core.tasks.models import Attempt, FollowUp, RouteDecision, Task, TaskStatus
 from orch.core.tasks.service import TaskService
 from orch.core.tasks.states import TaskStates
 
@@ -87,9 +87,11 @@ class TaskRunner:
         self._attempts = attempts
         self._completion = completion
         self._cooldowns = cooldowns
+        self._interrupted: set[int] = set()
 
     async def run(self, task: Task, *, resume: bool) -> None:
         """Take `task` to an end. `resume`: it was in progress when orch stopped; re-attach to its attempt."""
+        self._interrupted.discard(task.id)  # a --now that came too late for an earlier run is not for this one
         try:
             await self._run(task, resume=resume)
         except Exception as exc:
@@ -165,17 +167,27 @@ class TaskRunner:
             # attempts against max_attempts and starts again at 0 when a person unblocks or retries the task.
             history = await self._store.list_attempts(run.task.id)
             number = history[-1].number if resume and history else len(history) + 1
+            followup = None if resume else await self._next_followup(run.task)
             if not resume:
                 run.task = await self._store.update_task(run.task.id, attempts=run.task.attempts + 1)
-            result, files = await self._work_attempt(run, number, resume=resume)
+            result, files = await self._work_attempt(run, number, resume=resume, followup=followup)
             resume = False
+            if run.task.id in self._interrupted:
+                # A person asked to stop this turn for their follow-up (`--now`): it is the next attempt's prompt.
+                self._interrupted.discard(run.task.id)
+                continue
             if result.status == "done":
                 run.last_result = result
+                if await self._store.pending_followups(run.task.id):
+                    continue  # more turns asked for meanwhile: they come before the review
                 if files and review_enabled(self._config, run.decision.agent):
                     if await self._review(run):
                         return
                     continue
                 await self._completion.finish(run.task, result, run.project)
+                return
+            if result.error_kind == "waiting_for_input" and result.question:
+                await self._wait_for_answer(run.task, result)
                 return
             if result.status == "blocked" and result.delegations:
                 await self._delegate(run.task, result)
@@ -183,11 +195,44 @@ class TaskRunner:
             if not await self._next_step(run, result, number):
                 return
 
-    async def _work_attempt(self, run: _Run, number: int, *, resume: bool) -> tuple[AgentResult, list[str]]:
-        """Run work attempt `number`, commit what it changed and record how it ended; its result and files."""
+    def interrupt(self, task_id: int) -> None:
+        """End the task's current turn for a follow-up: its attempt stops without counting as a failure."""
+        self._interrupted.add(task_id)
+
+    async def _next_followup(self, task: Task) -> FollowUp | None:
+        """The oldest follow-up not taken yet, taken now (so a restart does not give it to a second attempt)."""
+        for followup in await self._store.pending_followups(task.id):
+            if await self._store.take_followup(followup.id):
+                return followup
+        return None
+
+    async def _session_of(self, task: Task, agent: str) -> str | None:
+        """The agent's own session to continue: the last one an attempt of this agent recorded."""
+        for attempt in reversed(await self._store.list_attempts(task.id)):
+            if attempt.agent == agent and attempt.kind == "work" and attempt.session_id:
+                return attempt.session_id
+        return None
+
+    async def _wait_for_answer(self, task: Task, result: AgentResult) -> None:
+        """The agent ended its turn with a question: the task waits for a person; the answer resumes it."""
+        assert result.question is not None
+        question = await self._store.add_question(task.id, "question", result.question, result.options)
+        await self._states.move(task, TaskStatus.WAITING, only_from=(TaskStatus.IN_PROGRESS,),
+                                summary=result.summary or task.summary)
+        self._states.asked(question)
+
+    async def _work_attempt(self, run: _Run, number: int, *, resume: bool,
+                            followup: FollowUp | None = None) -> tuple[AgentResult, list[str]]:
+        """Run work attempt `number` (a person's `followup` its prompt, if given), commit what it changed and record
+        how it ended; its result and files."""
         task, decision = run.task, run.decision
-        ctx = await self._setup.context(task, number, decision, run.project, run.worktree, run.feedback)
-        run.feedback = None
+        if followup is not None:
+            session = await self._session_of(task, decision.agent)
+            ctx = await self._setup.followup_context(task, number, decision, run.project, run.worktree, followup,
+                                                     session)
+        else:
+            ctx = await self._setup.context(task, number, decision, run.project, run.worktree, run.feedback)
+            run.feedback = None
         result, exit_code = await self._attempts.run(ctx, run.adapter, resume=resume,
                                                      setup=self._setup.setup_command(ctx, run.project))
         files = await self._worktrees.commit(run.worktree.path, f"orch: task {task.id}: {task.title}\n\n"

@@ -22,7 +22,10 @@ from orch.core.tasks.models import (
     TASK_FIELDS,
     Attempt,
     Chunk,
+    FollowUp,
     NewTask,
+    Origin,
+    Question,
     Review,
     ReviewComment,
     RouteDecision,
@@ -146,6 +149,47 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (task_id, attempt)
     );
     """,
+    # 4: a conversation with the agent: follow-ups, questions and approvals, the chat messages of each task and
+    # where each task was asked for
+    """
+    CREATE TABLE followups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        interrupt INTEGER NOT NULL DEFAULT 0,
+        source TEXT,
+        created_at REAL NOT NULL,
+        taken_at REAL
+    );
+    CREATE INDEX followups_pending ON followups(task_id, taken_at);
+    CREATE TABLE questions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '[]',
+        detail TEXT,
+        created_at REAL NOT NULL,
+        answer TEXT,
+        answered_by TEXT,
+        answered_at REAL
+    );
+    CREATE INDEX questions_task ON questions(task_id);
+    CREATE TABLE chat_messages (
+        transport TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        task_id INTEGER NOT NULL,
+        PRIMARY KEY (transport, chat_id, message_id)
+    );
+    CREATE TABLE origins (
+        task_id INTEGER PRIMARY KEY,
+        transport TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        user_id TEXT,
+        message_id TEXT
+    );
+    """,
 ]
 
 # How long a connection waits for another process's write lock before it gives up with "database is locked".
@@ -174,6 +218,18 @@ async def _use_wal(db: aiosqlite.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(0.005)
+
+
+_FOLLOWUP_COLUMNS = "id, task_id, text, interrupt, source, created_at, taken_at"
+_QUESTION_COLUMNS = "id, task_id, kind, text, options, detail, created_at, answer, answered_by, answered_at"
+
+
+def _followup(row: Sequence[Any]) -> FollowUp:
+    return FollowUp(row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6])
+
+
+def _question(row: Sequence[Any]) -> Question:
+    return Question(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), *row[5:])
 
 
 def _encode(field: str, value: Any) -> Any:
@@ -353,6 +409,90 @@ class SqliteStore(Store):
                 (review.task_id, review.attempt, review.reviewer, review.model, review.decision, review.notes,
                  json.dumps(comments), review.created_at),
             )
+
+    async def add_followup(self, task_id: int, text: str, *, interrupt: bool = False,
+                           source: str | None = None) -> FollowUp:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO followups (task_id, text, interrupt, source, created_at) VALUES (?, ?, ?, ?, ?)",
+                (task_id, text, int(interrupt), source, time.time()))
+        followup_id = cursor.lastrowid
+        assert followup_id is not None
+        return next(f for f in await self.pending_followups(task_id) if f.id == followup_id)
+
+    async def pending_followups(self, task_id: int | None = None) -> list[FollowUp]:
+        where, params = ("AND task_id = ?", (task_id,)) if task_id is not None else ("", ())
+        async with self._db.execute(
+            f"SELECT {_FOLLOWUP_COLUMNS} FROM followups WHERE taken_at IS NULL {where} ORDER BY id", params
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_followup(row) for row in rows]
+
+    async def take_followup(self, followup_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute("UPDATE followups SET taken_at = ? WHERE id = ? AND taken_at IS NULL",
+                                      (time.time(), followup_id))
+        return cursor.rowcount > 0
+
+    async def add_question(self, task_id: int, kind: str, text: str, options: Sequence[str] = (),
+                           detail: str | None = None) -> Question:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO questions (task_id, kind, text, options, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (task_id, kind, text, json.dumps(list(options)), detail, time.time()))
+        question_id = cursor.lastrowid
+        assert question_id is not None
+        question = await self.get_question(question_id)
+        assert question is not None
+        return question
+
+    async def get_question(self, question_id: int) -> Question | None:
+        async with self._db.execute(f"SELECT {_QUESTION_COLUMNS} FROM questions WHERE id = ?",
+                                    (question_id,)) as cursor:
+            row = await cursor.fetchone()
+        return _question(row) if row else None
+
+    async def list_questions(self, task_id: int | None = None, *, open_only: bool = False) -> list[Question]:
+        clauses = [*(["task_id = ?"] if task_id is not None else []), *(["answered_at IS NULL"] if open_only else [])]
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        params = (task_id,) if task_id is not None else ()
+        async with self._db.execute(f"SELECT {_QUESTION_COLUMNS} FROM questions{where} ORDER BY id",
+                                    params) as cursor:
+            rows = await cursor.fetchall()
+        return [_question(row) for row in rows]
+
+    async def answer_question(self, question_id: int, answer: str, answered_by: str) -> Question | None:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE questions SET answer = ?, answered_by = ?, answered_at = ? WHERE id = ? "
+                "AND answered_at IS NULL", (answer, answered_by, time.time(), question_id))
+        return await self.get_question(question_id) if cursor.rowcount else None
+
+    async def remember_message(self, transport: str, chat_id: str, message_id: str, task_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute("INSERT OR REPLACE INTO chat_messages (transport, chat_id, message_id, task_id) "
+                             "VALUES (?, ?, ?, ?)", (transport, chat_id, message_id, task_id))
+
+    async def task_of_message(self, transport: str, chat_id: str, message_id: str) -> int | None:
+        async with self._db.execute(
+            "SELECT task_id FROM chat_messages WHERE transport = ? AND chat_id = ? AND message_id = ?",
+            (transport, chat_id, message_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else None
+
+    async def set_origin(self, origin: Origin) -> None:
+        async with self._transaction() as db:
+            await db.execute("INSERT OR REPLACE INTO origins (task_id, transport, chat_id, user_id, message_id) "
+                             "VALUES (?, ?, ?, ?, ?)", (origin.task_id, origin.transport, origin.chat_id,
+                                                        origin.user_id, origin.message_id))
+
+    async def get_origin(self, task_id: int) -> Origin | None:
+        async with self._db.execute(
+            "SELECT task_id, transport, chat_id, user_id, message_id FROM origins WHERE task_id = ?", (task_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return Origin(*row) if row else None
 
     async def list_reviews(self, task_id: int) -> list[Review]:
         async with self._db.execute(

@@ -14,6 +14,7 @@ class TaskStatus(enum.StrEnum):
     DONE = "done"
     NEEDS_REVIEW = "needs_review"
     BLOCKED = "blocked"
+    WAITING = "waiting"  # the agent asked the user something; the answer resumes it
     CANCELLED = "cancelled"
 
     @property
@@ -115,6 +116,51 @@ class Review:
     notes: str
     comments: tuple[ReviewComment, ...] = ()
     created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Text for the agent from a person: the next turn of its session (`/task reply`, a reply in the chat)."""
+
+    id: int
+    task_id: int
+    text: str
+    interrupt: bool = False  # --now: stop the agent's current turn instead of waiting for it to end
+    source: str | None = None  # who sent it ("telegram:CHAT:USER", "cli")
+    created_at: float = 0.0
+    taken_at: float | None = None  # when an attempt took it as its prompt
+
+
+@dataclass(frozen=True)
+class Question:
+    """Something the agent asks a person: a question (its options offered as buttons), a tool approval, or a
+    prompt it waits at in its terminal. The answer is stored with who gave it."""
+
+    id: int
+    task_id: int
+    kind: str  # question | approval | prompt
+    text: str
+    options: tuple[str, ...] = ()
+    detail: str | None = None  # an approval's tool input, as JSON
+    created_at: float = 0.0
+    answer: str | None = None
+    answered_by: str | None = None
+    answered_at: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.answered_at is None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a task was asked for: the chat to notify when it needs a person."""
+
+    task_id: int
+    transport: str
+    chat_id: str
+    user_id: str | None
+    message_id: str | None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from orch.core.tasks.states import TaskStates
 UNBLOCKABLE = (TaskStatus.BLOCKED, TaskStatus.NEEDS_REVIEW)
 RETRYABLE = (TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED, TaskStatus.DONE)
 REVIEWABLE = (TaskStatus.DONE, TaskStatus.NEEDS_REVIEW)
-CANCELLABLE = (TaskStatus.NEW, TaskStatus.ROUTED, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
+CANCELLABLE = (TaskStatus.NEW, TaskStatus.ROUTED, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED, TaskStatus.WAITING)
 
 
 class TaskService:
