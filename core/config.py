@@ -103,6 +103,9 @@ class WorkflowConfig(_Section):
     worktree_retention_days: float | None = Field(None, gt=0)
     answer_timeout_seconds: float = Field(86_400.0, gt=0)  # a question unanswered this long: needs_review
     approval_timeout_seconds: float = Field(600.0, gt=0)  # a tool approval unanswered this long: denied
+    # An agent reading its terminal that shows a prompt (a line without a newline) and prints nothing else this
+    # long waits for an answer: its task becomes `waiting` and the prompt goes to the chats.
+    prompt_idle_seconds: float = Field(15.0, gt=0)
 
     @field_validator("review_agent")
     @classmethod

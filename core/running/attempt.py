@@ -29,9 +29,6 @@ from orch.core.terminal.tmux import PaneProcess, StartedPane, TmuxRunner, sessio
 
 log = logging.getLogger("orch.running")
 
-# An agent reading its terminal that has printed a line without a newline and nothing else for this long is
-# waiting at a prompt for someone to answer.
-PROMPT_IDLE_SECONDS = 15.0
 # The same failure line this many times in a row (numbers aside): the agent is stuck retrying; fail over.
 REPEAT_LIMIT = 8
 _FAILURE = re.compile(r"error|fail|retry|retrying|\b429\b|rate.?limit|overload|unavailable|time[ds]? ?out|"
@@ -131,7 +128,8 @@ class AttemptRunner:
         """
         workflow = ctx.workflow
         deadline = time.monotonic() + workflow.timeout_seconds
-        tick = min(1.0, workflow.idle_timeout_seconds / 4, workflow.timeout_seconds / 4)
+        tick = min(1.0, workflow.idle_timeout_seconds / 4, workflow.timeout_seconds / 4,
+                   workflow.prompt_idle_seconds / 4)
         prompt: Question | None = None
         while not recorder.finished.is_set():
             with contextlib.suppress(TimeoutError):
@@ -147,7 +145,7 @@ class AttemptRunner:
                 continue
             if recorder.repeats >= REPEAT_LIMIT and _FAILURE.search(recorder.repeated):
                 return "repeating", f"it keeps printing the same failure: {recorder.repeated.strip()[:300]}"
-            if terminal is not None and now - recorder.last_output > PROMPT_IDLE_SECONDS \
+            if terminal is not None and now - recorder.last_output > workflow.prompt_idle_seconds \
                     and terminal.pending_line.strip():
                 prompt = await self._wait_at_prompt(ctx, terminal.pending_line.strip())
                 continue
