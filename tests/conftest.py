@@ -15,6 +15,9 @@ from orch.core.store.sqlite import SqliteStore
 
 from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram
 
+# Fixtures for the tests that run the real agent CLIs through the engine (tests/core/agents, tests/core/running).
+pytest_plugins = ["tests.core.agents.live"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
