@@ -81,8 +81,9 @@ class AttemptSetup:
 
     def environment(self, ctx: AttemptContext, launch: Launch) -> dict[str, str]:
         """The agent's environment: what its adapter asks for and the ORCH_* variables (SPEC "Agents")."""
-        return {**launch.env, "ORCH_TASK_ID": str(ctx.task.id), "ORCH_AGENT": ctx.agent,
-                "ORCH_MODEL": ctx.model or "", "ORCH_ATTEMPT": str(ctx.attempt),
+        # ORCH_HOME too: what the agent starts (claude's approval server) finds orch's store through it.
+        return {**launch.env, "ORCH_HOME": str(self._home.root), "ORCH_TASK_ID": str(ctx.task.id),
+                "ORCH_AGENT": ctx.agent, "ORCH_MODEL": ctx.model or "", "ORCH_ATTEMPT": str(ctx.attempt),
                 "ORCH_RESULT_FILE": str(ctx.result_file), "ORCH_PROMPT_FILE": str(ctx.prompt_file),
                 "PATH": os.environ.get("PATH", "")}
 

@@ -11,7 +11,9 @@ Every change goes through the store, so the CLI (another process) and chats beha
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -25,6 +27,9 @@ ENDED = (TaskStatus.DONE, TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED)
 # A follow-up for one of these waits its turn in the queue.
 QUEUEING = (TaskStatus.NEW, TaskStatus.ROUTED, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
 APPROVAL_CHOICES = {"allow": "allow", "always": "allow for this task", "deny": "deny"}
+APPROVAL_OPTIONS = ("Allow", "Allow for this task", "Deny")  # the buttons, in APPROVAL_CHOICES' order
+# How often a waiting approval looks for a decision in the store (another process may make it).
+APPROVAL_POLL_SECONDS = 0.2
 APPROVAL_ALWAYS = "approvals.{task}.{tool}"  # kv key: a tool allowed for the rest of a task
 
 
@@ -118,6 +123,25 @@ class Conversation:
             await self._store.kv_set(APPROVAL_ALWAYS.format(task=question.task_id, tool=approval_tool(question)),
                                      "allow")
         return answered
+
+    async def ask_approval(self, task_id: int, tool: str, tool_input: dict[str, object], text: str,
+                           timeout: float) -> tuple[bool, str]:
+        """Ask the people following the task whether its agent may use `tool`; wait for the decision, at most
+        `timeout` seconds (then it is denied). (allowed, why)."""
+        if await self._store.kv_get(APPROVAL_ALWAYS.format(task=task_id, tool=tool)) == "allow":
+            return True, f"{tool} is allowed for this task"
+        question = await self._store.add_question(task_id, "approval", text, APPROVAL_OPTIONS,
+                                                  json.dumps({"tool": tool, "input": tool_input}))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = await self._store.get_question(question.id)
+            if current is not None and not current.open:
+                if current.answer in ("allow", "always"):
+                    return True, f"{current.answered_by} allowed it"
+                return False, f"{current.answered_by or 'a person'} denied {tool} in the chat"
+            await asyncio.sleep(APPROVAL_POLL_SECONDS)
+        await self._store.answer_question(question.id, "deny", "orch (no decision in time)")
+        return False, f"nobody decided within {timeout:g} s, so {tool} is denied"
 
     @staticmethod
     def _choice(question: Question, text: str) -> str:

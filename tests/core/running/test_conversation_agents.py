@@ -18,6 +18,7 @@ from orch.core.config import Config
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import TaskStatus
 
+from tests.conftest import wait_until
 from tests.core.agents.conftest import CLI_TIMEOUT
 from tests.core.agents.live import Setup, claude_agent, codex_agent, make_config, opencode_agent
 from tests.fakes.anthropic_api import FakeAnthropicAPI
@@ -136,3 +137,43 @@ async def test_claude_asks_the_task_waits_and_the_answer_resumes_it(setup: Setup
     resumed = conversation([r for r in titled_fake.requests if r.tool_names][-1].json)
     assert "Which database should I use?" in resumed and "postgres" in resumed
     assert Path(setup.home.attempt_dir(task.id, 2) / "prompt.md").read_text().startswith("postgres")
+
+
+async def approve_or_deny(setup: Setup, store: SqliteStore, fake: FakeAnthropicAPI, decision: str) -> Path:
+    """claude with permissions: ask runs a Bash command; a person decides in the store as the chat button does."""
+    fake.queue_tool_use("Bash", {"command": "echo approved > approved.txt", "description": "write a file"})
+    fake.queue_text(RESULT % "Tried to write the file.")
+    agent = {**claude_agent(setup, fake), "permissions": "ask"}
+    async with running_engine(setup.home, store, make_config(setup, {"claude": agent})) as (orch, events):
+        task = await orch.tasks.create("write a file", "Write approved.txt.", project="app", agent="claude")
+
+        async def asked() -> bool:
+            return bool(await store.list_questions(task.id, open_only=True))
+
+        await wait_until(asked, timeout=CLI_TIMEOUT, what="claude's approval request")
+        [question] = await store.list_questions(task.id)
+        assert (question.kind, question.options) == ("approval", ("Allow", "Allow for this task", "Deny"))
+        assert question.text == "claude wants to use Bash: $ echo approved > approved.txt"
+        await orch.conversation.decide(question.id, decision, "test")
+        await until_done(events, task.id, 1)
+    done = await store.get_task(task.id)
+    assert done is not None and done.worktree
+    return Path(done.worktree)
+
+
+async def test_an_allowed_tool_call_runs(setup: Setup, store: SqliteStore, titled_fake: FakeAnthropicAPI) -> None:
+    worktree = await approve_or_deny(setup, store, titled_fake, "allow")
+    assert (worktree / "approved.txt").read_text() == "approved\n"
+    argv = argv_of(setup, 1, 1)
+    assert "--dangerously-skip-permissions" not in argv
+    assert argv[argv.index("--permission-prompt-tool") + 1] == "mcp__orch__approve"
+
+
+async def test_a_denied_tool_call_does_not_run(setup: Setup, store: SqliteStore,
+                                               titled_fake: FakeAnthropicAPI) -> None:
+    worktree = await approve_or_deny(setup, store, titled_fake, "deny")
+    assert not (worktree / "approved.txt").exists()
+    [result] = [r for r in titled_fake.requests if r.tool_names][-1].tool_results()
+    assert "test denied Bash in the chat" in json.dumps(result)
+    [question] = await store.list_questions(1)
+    assert (question.answer, question.answered_by) == ("deny", "test")
