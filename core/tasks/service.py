@@ -15,7 +15,7 @@ from orch.core.names import AGENT_NAMES, COMPLEXITIES
 from orch.core.projects.registry import Projects
 from orch.core.store.base import Store
 from orch.core.tasks.labels import label_values, replace_label
-from orch.core.tasks.models import Attempt, NewTask, Review, Task, TaskStatus
+from orch.core.tasks.models import Attempt, NewTask, Origin, Question, Review, Task, TaskStatus
 from orch.core.tasks.states import TaskStates
 
 UNBLOCKABLE = (TaskStatus.BLOCKED, TaskStatus.NEEDS_REVIEW)
@@ -139,6 +139,23 @@ class TaskService:
 
     async def attempts(self, task_id: int) -> list[Attempt]:
         return await self._store.list_attempts(task_id)
+
+    async def set_origin(self, origin: Origin) -> None:
+        """Remember where the task was asked for: that chat and person are told when it needs them."""
+        await self._store.set_origin(origin)
+
+    async def origin(self, task_id: int) -> Origin | None:
+        return await self._store.get_origin(task_id)
+
+    async def questions(self, task_id: int) -> list[Question]:
+        return await self._store.list_questions(task_id)
+
+    async def remember_message(self, transport: str, chat_id: str, message_id: str, task_id: int) -> None:
+        """A chat message about the task: a reply to it in the chat is a follow-up for the task."""
+        await self._store.remember_message(transport, chat_id, message_id, task_id)
+
+    async def task_of_message(self, transport: str, chat_id: str, message_id: str) -> int | None:
+        return await self._store.task_of_message(transport, chat_id, message_id)
 
     async def reviews(self, task_id: int) -> list[Review]:
         return await self._store.list_reviews(task_id)
