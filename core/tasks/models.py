@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from orch.core.times import iso_time
+
 
 class TaskStatus(enum.StrEnum):
     NEW = "new"
@@ -58,6 +60,8 @@ class Task:
         data = {name: getattr(self, name) for name in TASK_FIELDS}
         data["status"] = self.status.value
         data["labels"] = list(self.labels)
+        data["created_at"] = iso_time(self.created_at)
+        data["updated_at"] = iso_time(self.updated_at)
         return data
 
 
@@ -92,6 +96,12 @@ class Attempt:
     tokens_out: int | None = None
     kind: str = "work"  # work | review
     session_id: str | None = None  # the agent's own session, resumed by a follow-up
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in ATTEMPT_FIELDS}
+        data["started_at"] = iso_time(self.started_at)
+        data["finished_at"] = iso_time(self.finished_at)
+        return data
 
 
 ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
