@@ -197,3 +197,15 @@ def test_a_missing_chat_extra_names_the_install(tmp_path: Path, blocked: tuple[s
     result = subprocess.run([sys.executable, "-c", code, "serve"], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout, result.stderr) == (1, "", message)
     assert sorted(path.name for path in home.iterdir()) == ["config.yml"]  # nothing was started
+
+
+def test_doctor_names_a_missing_chat_library(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yml").write_text("transports:\n  telegram:\n    enabled: true\n    token: x\n")
+    code = "import sys; sys.modules['telegram'] = None; from orch.transports.cli.main import main; main()"
+    result = subprocess.run([sys.executable, "-c", code, "doctor"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert ("NO  transports.telegram needs python-telegram-bot: pip install 'orch-agents[telegram]'"
+            in result.stdout.splitlines())
+    assert "ok  telegram: token set" in result.stdout.splitlines()
