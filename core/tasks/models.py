@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from orch.core.times import iso_time
@@ -126,6 +126,11 @@ class Review:
     notes: str
     comments: tuple[ReviewComment, ...] = ()
     created_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = iso_time(self.created_at)
+        return data
 
 
 @dataclass(frozen=True)

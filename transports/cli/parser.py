@@ -8,9 +8,11 @@ runs it, so main imports that one alone.
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 
 from orch.core import __version__
 from orch.core.names import AGENT_NAMES, COMPLEXITIES
+from orch.core.tasks.costs import GROUPINGS
 from orch.core.tasks.models import TaskStatus
 
 DESCRIPTION = "Orchestrate AI coding agents from chat and from this terminal."
@@ -47,6 +49,14 @@ def _json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (times in ISO 8601) instead of a table")
 
 
+def _date(text: str) -> datetime:
+    """A day or a moment in ISO 8601 (`2025-03-01`, `2025-03-01T09:30`), local time unless it says otherwise."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2025-03-01") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orch", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     _task_commands(_command(commands, "task", "create and manage tasks",
                             "orch task new \"fix the flaky login test\" --label complexity:simple",
                             "orch task show 1", module="tasks"))
+    cost = _command(commands, "cost", "tokens and USD spent, by agent, model, project or day", "orch cost",
+                    "orch cost --by day --since 2025-03-01", module="cost")
+    cost.add_argument("--by", choices=GROUPINGS, default="agent", help="what one line sums (default: agent)")
+    cost.add_argument("--since", type=_date, metavar="DATE", help="only attempts started since DATE (YYYY-MM-DD)")
+    _json(cost)
     stream = _command(commands, "stream", "print a task's output until it ends (backlog first, then live)",
                       "orch stream 7", module="stream")
     stream.add_argument("id", help="the task's id")
@@ -113,6 +128,15 @@ def _task_commands(task: argparse.ArgumentParser) -> None:
         _command(actions, action, text, f"orch task {action} 7").add_argument("id", help="the task's id")
     _command(actions, "unblock", "blocked/needs_review -> new, attempts reset", "orch task unblock 7",
              "orch task unblock all").add_argument("id", help="a task's id, or all")
+    for action, text in (("diff", "what the task changed against its base: the stat, then the patch"),
+                         ("review", "have a done or needs_review task's change reviewed by another agent now")):
+        _command(actions, action, text, f"orch task {action} 7", module="changes").add_argument(
+            "id", help="the task's id")
+    for action, text in (("push", "push a finished task's branch to origin"),
+                         ("pr", "push and open a pull request on GitHub"),
+                         ("merge", "merge a finished task's branch into the branch it started from")):
+        _command(actions, action, f"{text}, whatever the project's deliver says", f"orch task {action} 7",
+                 module="changes").add_argument("id", help="the task's id")
     say = _command(actions, "say", "type text into the running agent (pasted, then Enter)",
                    "orch task say 7 \"yes, go on\"")
     say.add_argument("id", help="the task's id")

@@ -1,7 +1,6 @@
 """`orch task new|list|show|route|unblock|retry|cancel|say`: TaskService, RoutingService and TaskControl.
 
-bot.format (the lines and tables chats show too) is imported where text is printed, not for `--json`: it loads
-the job and project views, and with them config.yml's models and the scheduler's triggers.
+Text is bot.format's, the lines chats show too; `--json` is the tasks' own JSON view.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ import argparse
 from collections.abc import Awaitable, Callable
 from functools import partial
 
+from orch.bot import format as fmt
 from orch.core.services import Services
 from orch.core.tasks.models import TaskStatus
 from orch.transports.cli.output import print_json
@@ -17,11 +17,9 @@ from orch.transports.cli.runner import with_services
 
 
 async def _new(args: argparse.Namespace, services: Services) -> int:
-    from orch.bot.format import created
-
     task = await services.tasks.create(args.title, args.body, labels=args.label, agent=args.agent,
                                        complexity=args.complexity, project=args.project, parent_id=args.parent)
-    print(created(task))
+    print(fmt.created(task))
     return 0
 
 
@@ -30,43 +28,37 @@ async def _list(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json([task.to_json() for task in tasks])
         return 0
-    from orch.bot.format import task_table
-
-    print(task_table(tasks))
+    print(fmt.task_table(tasks))
     return 0
 
 
 async def _show(args: argparse.Namespace, services: Services) -> int:
     task = await services.tasks.get(args.id)
     attempts = await services.tasks.attempts(task.id)
+    reviews = await services.tasks.reviews(task.id)
     if args.json:
         data = task.to_json()
         data["attempts_detail"] = [attempt.to_json() for attempt in attempts]
+        data["reviews"] = [review.to_json() for review in reviews]
         data["route"] = await services.tasks.route_record(task.id)
         print_json(data)
         return 0
-    from orch.bot.format import task_details
-
-    print(task_details(task, attempts))
+    print(fmt.task_details(task, attempts, reviews))
     if task.status is TaskStatus.IN_PROGRESS:
-        from orch.core.terminal.tmux import session_name
+        from orch.core.terminal.tmux import session_name  # libtmux, for a running task only
 
         print(f"watch it: tmux -L {services.home.tmux_socket_name} attach -t {session_name(task.id)}")
     return 0
 
 
 async def _route(args: argparse.Namespace, services: Services) -> int:
-    from orch.bot.format import route_decision
-
     task_id, decision = await services.routing.reroute(args.id)
-    print(route_decision(task_id, decision))
+    print(fmt.route_decision(task_id, decision))
     return 0
 
 
 async def _unblock(args: argparse.Namespace, services: Services) -> int:
-    from orch.bot.format import unblocked
-
-    print(unblocked(await services.tasks.unblock(args.id)))
+    print(fmt.unblocked(await services.tasks.unblock(args.id)))
     return 0
 
 
