@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from orch.core.times import iso_time
 
 
 class TaskStatus(enum.StrEnum):
@@ -58,6 +60,8 @@ class Task:
         data = {name: getattr(self, name) for name in TASK_FIELDS}
         data["status"] = self.status.value
         data["labels"] = list(self.labels)
+        data["created_at"] = iso_time(self.created_at)
+        data["updated_at"] = iso_time(self.updated_at)
         return data
 
 
@@ -93,6 +97,12 @@ class Attempt:
     kind: str = "work"  # work | review
     session_id: str | None = None  # the agent's own session, resumed by a follow-up
 
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in ATTEMPT_FIELDS}
+        data["started_at"] = iso_time(self.started_at)
+        data["finished_at"] = iso_time(self.finished_at)
+        return data
+
 
 ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
 
@@ -116,6 +126,11 @@ class Review:
     notes: str
     comments: tuple[ReviewComment, ...] = ()
     created_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = iso_time(self.created_at)
+        return data
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,19 @@ hub is given and every change is published so the engine and chats hear of it at
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orch.core.errors import NotFound, UserError
 from orch.core.ids import parse_id
 from orch.core.names import AGENT_NAMES, COMPLEXITIES
-from orch.core.projects.registry import Projects
 from orch.core.store.base import Store
 from orch.core.tasks.labels import label_values, replace_label
 from orch.core.tasks.models import Attempt, NewTask, Origin, Question, Review, Task, TaskStatus
 from orch.core.tasks.states import TaskStates
+
+if TYPE_CHECKING:
+    # Only its type: reading tasks must not load config.yml's models (the CLI's `orch task list` starts fast).
+    from orch.core.projects.registry import Projects
 
 UNBLOCKABLE = (TaskStatus.BLOCKED, TaskStatus.NEEDS_REVIEW)
 RETRYABLE = (TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED, TaskStatus.DONE)
