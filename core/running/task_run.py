@@ -200,7 +200,10 @@ class TaskRunner:
         self._interrupted.add(task_id)
 
     async def _next_followup(self, task: Task) -> FollowUp | None:
-        """The oldest follow-up not taken yet, taken now (so a restart does not give it to a second attempt)."""
+        """The oldest follow-up not taken yet, taken now (so a restart does not give it to a second attempt). A
+        task that has not run yet runs its own prompt first: the follow-up is its next turn."""
+        if not any(attempt.kind == "work" for attempt in await self._store.list_attempts(task.id)):
+            return None
         for followup in await self._store.pending_followups(task.id):
             if await self._store.take_followup(followup.id):
                 return followup

@@ -126,6 +126,9 @@ class TaskService:
         changed = await self._states.move(task, TaskStatus.CANCELLED, only_from=CANCELLABLE)
         if changed is None:
             raise UserError(f"task {task.id} changed meanwhile; try again")
+        # Follow-ups queued for it were for the work just stopped: a later follow-up starts afresh.
+        for followup in await self._store.pending_followups(task.id):
+            await self._store.take_followup(followup.id)
         return changed
 
     async def request_review(self, target: str | int) -> Task:

@@ -141,6 +141,28 @@ def _task_commands(task: argparse.ArgumentParser) -> None:
                    "orch task say 7 \"yes, go on\"")
     say.add_argument("id", help="the task's id")
     say.add_argument("text", help="what to type")
+    _conversation_commands(actions)
+
+
+def _conversation_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    reply = _command(actions, "reply", "a follow-up: the next turn of the agent's own session (an ended task runs "
+                     "again)", "orch task reply 7 \"now also add a test\"", "orch task reply 7 --now \"stop, use "
+                     "pytest instead\"", module="conversation")
+    reply.add_argument("id", help="the task's id")
+    reply.add_argument("text", help="what to tell the agent")
+    reply.add_argument("--now", action="store_true", help="stop the agent's current turn instead of queueing")
+    answer = _command(actions, "answer", "answer what the task's agent asked (#N picks its N-th option)",
+                      "orch task answer 7 postgres", "orch task answer 7 '#2'", module="conversation")
+    answer.add_argument("id", help="the task's id")
+    answer.add_argument("text", help="the answer, or #N")
+    approve = _command(actions, "approve", "allow or deny a tool call an agent asks for (its approval id)",
+                       "orch task approve 12 allow", "orch task approve 12 always", module="conversation")
+    approve.add_argument("id", help="the approval's id, shown with the request")
+    approve.add_argument("decision", choices=("allow", "always", "deny"),
+                         help="allow once, always (this tool, for the rest of the task) or deny")
+    clean = _command(actions, "clean", "remove the worktrees of ended tasks (never one with uncommitted work; "
+                     "branches stay)", "orch task clean", "orch task clean --older 14", module="conversation")
+    clean.add_argument("--older", type=float, metavar="DAYS", help="only tasks that ended more than DAYS days ago")
 
 
 def _job_commands(job: argparse.ArgumentParser) -> None:

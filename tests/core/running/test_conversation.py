@@ -135,3 +135,21 @@ async def test_a_follow_up_from_another_process_after_the_end_still_runs(home: O
             return "from the cli" in events.lines(task.id)
 
         await wait_until(ran_again, what="the follow-up to run")
+
+
+async def test_a_follow_up_to_a_task_not_started_yet_comes_after_its_own_prompt(home: OrchHome,
+                                                                                  store: SqliteStore) -> None:
+    services = Services(home, store, config=config())
+    task = await services.tasks.create("first things first", "echo the task itself", agent="shell")
+    await services.conversation.reply(task.id, "echo then the follow-up")
+    async with running_engine(home, store, config()) as (_, events):
+        await wait_done(events, task.id)
+    assert events.lines(task.id) == ["the task itself", "then the follow-up"]
+
+
+async def test_cancel_drops_the_follow_ups_queued_for_the_stopped_work(home: OrchHome, store: SqliteStore) -> None:
+    services = Services(home, store, config=config())
+    task = await services.tasks.create("never mind", "true", agent="shell")
+    await services.conversation.reply(task.id, "echo not any more")
+    await services.tasks.cancel(task.id)
+    assert await store.pending_followups(task.id) == []
