@@ -22,6 +22,7 @@ from orch.core.projects.registry import ProjectRef, Projects
 from orch.core.projects.worktrees import Worktree, Worktrees, never_committed
 from orch.core.running.attempt import AttemptRunner
 from orch.core.running.completion import Completion
+from orch.core.running.followups import AgentTurns
 from orch.core.running.launch import AttemptSetup
 from orch.core.running.policy import Decision, decide
 from orch.core.running.review import choose_reviewer, feedback_for_author, review_enabled
@@ -88,6 +89,7 @@ class TaskRunner:
         self._completion = completion
         self._cooldowns = cooldowns
         self._interrupted: set[int] = set()
+        self._turns = AgentTurns(store, states)
 
     async def run(self, task: Task, *, resume: bool) -> None:
         """Take `task` to an end. `resume`: it was in progress when orch stopped; re-attach to its attempt."""
@@ -167,7 +169,7 @@ class TaskRunner:
             # attempts against max_attempts and starts again at 0 when a person unblocks or retries the task.
             history = await self._store.list_attempts(run.task.id)
             number = history[-1].number if resume and history else len(history) + 1
-            followup = None if resume else await self._next_followup(run.task)
+            followup = None if resume else await self._turns.next_followup(run.task)
             if not resume:
                 run.task = await self._store.update_task(run.task.id, attempts=run.task.attempts + 1)
             result, files = await self._work_attempt(run, number, resume=resume, followup=followup)
@@ -187,7 +189,7 @@ class TaskRunner:
                 await self._completion.finish(run.task, result, run.project)
                 return
             if result.error_kind == "waiting_for_input" and result.question:
-                await self._wait_for_answer(run.task, result)
+                await self._turns.wait_for_answer(run.task, result)
                 return
             if result.status == "blocked" and result.delegations:
                 await self._delegate(run.task, result)
@@ -199,38 +201,13 @@ class TaskRunner:
         """End the task's current turn for a follow-up: its attempt stops without counting as a failure."""
         self._interrupted.add(task_id)
 
-    async def _next_followup(self, task: Task) -> FollowUp | None:
-        """The oldest follow-up not taken yet, taken now (so a restart does not give it to a second attempt). A
-        task that has not run yet runs its own prompt first: the follow-up is its next turn."""
-        if not any(attempt.kind == "work" for attempt in await self._store.list_attempts(task.id)):
-            return None
-        for followup in await self._store.pending_followups(task.id):
-            if await self._store.take_followup(followup.id):
-                return followup
-        return None
-
-    async def _session_of(self, task: Task, agent: str) -> str | None:
-        """The agent's own session to continue: the last one an attempt of this agent recorded."""
-        for attempt in reversed(await self._store.list_attempts(task.id)):
-            if attempt.agent == agent and attempt.kind == "work" and attempt.session_id:
-                return attempt.session_id
-        return None
-
-    async def _wait_for_answer(self, task: Task, result: AgentResult) -> None:
-        """The agent ended its turn with a question: the task waits for a person; the answer resumes it."""
-        assert result.question is not None
-        question = await self._store.add_question(task.id, "question", result.question, result.options)
-        await self._states.move(task, TaskStatus.WAITING, only_from=(TaskStatus.IN_PROGRESS,),
-                                summary=result.summary or task.summary)
-        self._states.asked(question)
-
     async def _work_attempt(self, run: _Run, number: int, *, resume: bool,
                             followup: FollowUp | None = None) -> tuple[AgentResult, list[str]]:
         """Run work attempt `number` (a person's `followup` its prompt, if given), commit what it changed and record
         how it ended; its result and files."""
         task, decision = run.task, run.decision
         if followup is not None:
-            session = await self._session_of(task, decision.agent)
+            session = await self._turns.session_of(task, decision.agent)
             ctx = await self._setup.followup_context(task, number, decision, run.project, run.worktree, followup,
                                                      session)
         else:
