@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from orch.bot import buttons
@@ -27,6 +27,19 @@ log = logging.getLogger("orch.bot")
 _FOLLOW_ENDS = (TaskStatus.DONE, TaskStatus.CANCELLED)
 
 _Key = tuple[str, str, int]  # transport, chat id, task id
+
+
+def _about(task_id: int) -> Callable[[Event], bool]:
+    """Whether an event is about the task: its output, its status, what its agent asks."""
+
+    def accept(event: Event) -> bool:
+        if isinstance(event, OutputChunk):
+            return event.chunk.task_id == task_id
+        if isinstance(event, QuestionAsked):
+            return event.question.task_id == task_id
+        return isinstance(event, TaskChanged) and event.task.id == task_id
+
+    return accept
 
 
 class Following(Protocol):
@@ -101,13 +114,6 @@ class FollowPumps:
 
         live = True  # whether the task's agent may be running: its output then carries a Stop button
 
-        def mine(event: Event) -> bool:
-            if isinstance(event, OutputChunk):
-                return event.chunk.task_id == task_id
-            if isinstance(event, QuestionAsked):
-                return event.question.task_id == task_id
-            return isinstance(event, TaskChanged) and event.task.id == task_id
-
         async def catch_up() -> None:
             # Any seq not delivered yet is read from the store, in order.
             nonlocal last
@@ -122,7 +128,7 @@ class FollowPumps:
 
         try:
             # Subscribe before reading the backlog, so nothing published meanwhile is missed.
-            async with self._hub.subscribed(mine) as subscription:
+            async with self._hub.subscribed(_about(task_id)) as subscription:
                 task = await self._services.tasks.get(task_id)
                 live = task.status in buttons.LIVE
                 await catch_up()
