@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from orch.core.errors import ConfigError
 from orch.core.names import AGENT_NAMES, LLM_AGENTS
+from orch.core.store.location import check_url
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
@@ -159,6 +160,16 @@ class RedactConfig(_Section):
         return value
 
 
+class StoreConfig(_Section):
+    # Empty: SQLite in ORCH_HOME. ORCH_STORE_URL overrides it (orch.core.store.location).
+    url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        return check_url(value)
+
+
 DeliverMode = Literal["branch", "push", "pr", "merge"]
 DELIVER_MODES: tuple[DeliverMode, ...] = ("branch", "push", "pr", "merge")
 _OWNER_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -191,6 +202,7 @@ class Config(_Section):
     transports: TransportsConfig = TransportsConfig()
     redact: RedactConfig = RedactConfig()
     projects: dict[str, ProjectConfig] = Field(default_factory=dict)
+    store: StoreConfig = StoreConfig()
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from orch.core.events import EventHub
 from orch.core.home import OrchHome
 from orch.core.store.base import Store
-from orch.core.store.sqlite import SqliteStore
+from orch.core.store.location import open_store
 from orch.core.tasks.follows import FollowService
 from orch.core.tasks.output import OutputService
 from orch.core.tasks.service import TaskService
@@ -52,8 +52,10 @@ class Services:
 
     @classmethod
     async def open(cls, home: OrchHome, *, config: Config | None = None, hub: EventHub | None = None) -> Services:
+        """Services over the home's store: PostgreSQL when ORCH_STORE_URL or store.url is set, else SQLite in the
+        home. Without `config`, only the store URL is read from config.yml."""
         home.ensure()
-        return cls(home, await SqliteStore.open(home.db_file), config=config, hub=hub)
+        return cls(home, await open_store(home, config), config=config, hub=hub)
 
     async def close(self) -> None:
         if "router" in self.__dict__:

@@ -2,7 +2,8 @@
 
 Several processes share one store: `orch serve` and any number of `orch` CLI calls (and, with PostgreSQL,
 workers on other hosts). Status changes use compare-and-set so a CLI cancel and an engine transition never
-overwrite each other silently. Implementations: SqliteStore (orch.core.store.sqlite).
+overwrite each other silently. Implementations: SqliteStore (orch.core.store.sqlite), the default, and
+PostgresStore (orch.core.store.postgres), chosen by a URL (orch.core.store.location).
 """
 
 from __future__ import annotations
