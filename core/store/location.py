@@ -109,9 +109,18 @@ async def open_store(home: OrchHome, config: Config | None = None) -> Store:
         from orch.core.store.sqlite import SqliteStore
 
         return await SqliteStore.open(home.db_file)
-    from orch.core.store.postgres_connect import require_driver
-
     require_driver()
     from orch.core.store.postgres import PostgresStore
 
     return await PostgresStore.open(url)
+
+
+def require_driver() -> None:
+    """Import psycopg and its pool, or say in one line which install brings them (the `cluster` extra)."""
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("psycopg", "psycopg_pool"):
+            raise
+        raise UserError("store: a PostgreSQL URL needs psycopg: pip install 'orch-agents[cluster]'") from None

@@ -7,7 +7,6 @@ The store's pool and migrations connect through here, and so will anything that 
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import psycopg
@@ -27,21 +26,16 @@ _NOISE = re.compile(r"^(?:connection (?:failed|is bad): )?"
                     r"(?:FATAL:\s+)?")
 
 
-def require_driver() -> None:
-    """UserError naming the install when psycopg (or its pool) is missing; found without importing them, so a
-    SQLite-only install never pays for them."""
-    if importlib.util.find_spec("psycopg") is None or importlib.util.find_spec("psycopg_pool") is None:
-        raise UserError("store: a PostgreSQL URL needs psycopg: pip install 'orch-agents[cluster]'")
-
-
 def conninfo(url: str) -> str:
-    """The connection string for `url`, with a connect timeout and orch's name unless the URL sets them."""
+    """The connection string for `url`, with orch's defaults for what the URL does not set."""
     try:
         given = conninfo_to_dict(url)
     except psycopg.Error as exc:
         raise unreachable(url, exc) from None
-    extra = {name: value for name, value in (("connect_timeout", CONNECT_TIMEOUT_SECONDS),
-                                              ("application_name", "orch")) if name not in given}
+    # client_encoding: a database created as SQL_ASCII would otherwise hand text back as bytes.
+    defaults: dict[str, str | int] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "application_name": "orch",
+                                      "client_encoding": "UTF8"}
+    extra = {name: value for name, value in defaults.items() if name not in given}
     return make_conninfo(url, **extra)
 
 

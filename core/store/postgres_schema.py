@@ -1,9 +1,9 @@
 """The PostgreSQL store's tables: versioned migrations, applied in order under an advisory lock.
 
-Each process that opens the store migrates it if it is behind. The whole run is one transaction holding a
-transaction-level advisory lock, so when several processes (serve, a CLI call, workers on other hosts) open a fresh
-database at once, one migrates and the others wait, then find it done. DDL is transactional in PostgreSQL: a
-migration that fails leaves the schema as it was. `orch_migrations` records each version applied, and when.
+Each process that opens the store migrates it if it is behind: under an advisory lock, so when several
+processes (serve, a CLI call, workers on other hosts) open a fresh database at once, one migrates and the others
+wait, then find it done; and in one transaction, so a migration that fails leaves the schema as it was (DDL is
+transactional in PostgreSQL). `orch_migrations` records each version applied, and when.
 
 The columns mirror SQLite's (orch.core.store.sqlite) so that orch.core.store.rows maps rows of either store:
 times are Unix seconds in double precision, JSON is text, integers are bigint like SQLite's 64-bit INTEGER.
@@ -163,17 +163,23 @@ async def migrate(conn: Connection, url: str) -> None:
             raise newer_schema(url, version)
         if version == LATEST:
             return  # the common case, without taking the lock
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            # Another process may have migrated while this one waited for the lock.
-            version = await schema_version(conn)
-            if version > LATEST:
-                raise newer_schema(url, version)
-            await conn.execute("CREATE TABLE IF NOT EXISTS orch_migrations (version BIGINT PRIMARY KEY, "
-                               "applied_at DOUBLE PRECISION NOT NULL)")
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                await conn.execute(script)
-                await conn.execute("INSERT INTO orch_migrations (version, applied_at) VALUES (%s, %s)",
-                                   (number, time.time()))
+        # A session lock taken before the transaction, not a transaction lock inside it: a transaction that
+        # waited for the lock would still look tables up in the catalog cache it started with, miss those another
+        # process made meanwhile, and migrate again. One that begins after the wait sees them.
+        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            async with conn.transaction():
+                # Another process may have migrated while this one waited for the lock.
+                version = await schema_version(conn)
+                if version > LATEST:
+                    raise newer_schema(url, version)
+                await conn.execute("CREATE TABLE IF NOT EXISTS orch_migrations (version BIGINT PRIMARY KEY, "
+                                   "applied_at DOUBLE PRECISION NOT NULL)")
+                for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                    await conn.execute(script)
+                    await conn.execute("INSERT INTO orch_migrations (version, applied_at) VALUES (%s, %s)",
+                                       (number, time.time()))
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     except psycopg.Error as exc:
         raise UserError(f"store: cannot migrate {display_url(url)} to schema {LATEST}: {reason(exc)}") from None
