@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from orch.core.errors import UserError
 
@@ -36,15 +36,15 @@ def check_url(url: str) -> str:
 def display_url(url: str) -> str:
     """The URL with its password, in the user part or as a `password=` parameter, replaced by ***."""
     parts = urlsplit(url)
-    netloc = parts.netloc
-    user, at, host = netloc.rpartition("@")
+    shown = url
+    user, at, host = parts.netloc.rpartition("@")
     if at and ":" in user:
-        netloc = f"{user.split(':', 1)[0]}:{_MASK}@{host}"
-    query = parts.query
-    params = parse_qsl(query, keep_blank_values=True)
+        shown = shown.replace(f"//{parts.netloc}", f"//{user.split(':', 1)[0]}:{_MASK}@{host}", 1)
+    params = parse_qsl(parts.query, keep_blank_values=True)
     if any(name == "password" for name, _ in params):
-        query = urlencode([(name, _MASK if name == "password" else value) for name, value in params], safe="/*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        masked = urlencode([(name, _MASK if name == "password" else value) for name, value in params], safe="/*")
+        shown = shown.replace(f"?{parts.query}", f"?{masked}", 1)
+    return shown
 
 
 def store_url(home: OrchHome, config: Config | None = None) -> str:
