@@ -2,7 +2,8 @@
 
 One `Services` per process. Front ends never see the store: they call these services, which are built on first
 use so that a quick command imports only what it needs (`orch task list` never loads the router's SDK, the
-scheduler's triggers or even config.yml). `orch serve` also asks it for the engine and the scheduler, which
+scheduler's triggers or even config.yml's models: of config.yml it reads only the store URL, and psycopg only when
+there is one). `orch serve` also asks it for the engine and the scheduler, which
 share its store, hub and router.
 """
 

@@ -1,16 +1,22 @@
-"""The `orch` command line on a PostgreSQL store (ORCH_STORE_URL): tasks there and not in ORCH_HOME, doctor's
-lines, and the one line a command prints when the store cannot be used."""
+"""orch on a PostgreSQL store (ORCH_STORE_URL): `orch serve` runs a task while the CLI beside it reads the same
+store, tasks live there and not in ORCH_HOME, doctor's lines, and the one line a command prints when the store
+cannot be used."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from orch.core.home import OrchHome
 
-from tests.e2e.test_cli import orch
+from tests.e2e.test_cli import ORCH, orch
+from tests.e2e.test_serve_stdout import Serve
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yml"
 
@@ -59,3 +65,27 @@ def test_without_a_url_psycopg_is_not_loaded(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", report, "task", "list", "--json"], capture_output=True,
                             text=True, timeout=60)
     assert (result.returncode, result.stdout, result.stderr) == (0, "[]\n", "False")
+
+
+async def test_serve_runs_a_task_that_the_cli_streams_from_the_same_store(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    env = {**os.environ, "ORCH_HOME": str(tmp_path / "home"), "ORCH_STORE_URL": postgres_database}
+    process = await asyncio.create_subprocess_exec(
+        ORCH, "serve", env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    serve = Serve(process)
+    try:
+        await serve.send('/task new count agent:shell body:"for i in 1 2 3; do echo line $i; done"')
+        lines = await serve.read_until(r"task 1 (done|needs_review).*")
+        assert lines[:4] == ["task 1 created: count (new)", "[1] line 1", "[1] line 2", "[1] line 3"]
+        assert lines[4].startswith("task 1 done (shell")
+        streamed = await asyncio.to_thread(
+            subprocess.run, [ORCH, "stream", "1"], env=env, capture_output=True, text=True, timeout=60)
+        assert streamed.stdout.splitlines()[:3] == ["line 1", "line 2", "line 3"]
+        assert not (tmp_path / "home" / "orch.db").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 20)
+        subprocess.run(["tmux", "-L", OrchHome(tmp_path / "home").tmux_socket_name, "kill-server"],
+                       capture_output=True)
