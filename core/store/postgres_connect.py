@@ -60,7 +60,7 @@ def server_version_text(number: int) -> str:
 def check_server_version(url: str, number: int, minimum: int = MIN_SERVER_VERSION) -> None:
     if number < minimum:
         raise UserError(f"store: cannot connect to {display_url(url)}: PostgreSQL {server_version_text(number)} "
-                        f"is too old (orch needs {server_version_text(minimum)} or later)")
+                        f"is too old (orch needs {minimum // 10000} or later)")
 
 
 async def connect(url: str) -> psycopg.AsyncConnection[TupleRow]:

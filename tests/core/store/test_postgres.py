@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from orch.core.errors import UserError
 from orch.core.store.postgres import PostgresStore
-from orch.core.store.postgres_connect import check_server_version, connect
+from orch.core.store.postgres_connect import check_server_version, connect, server_version_text
 from orch.core.store.postgres_schema import LATEST, MIGRATION_LOCK
 from orch.core.tasks.models import NewTask
 
@@ -182,4 +182,6 @@ async def test_a_server_older_than_orch_needs_is_refused(postgres_database: str)
     with pytest.raises(UserError) as error:
         check_server_version(postgres_database, version, minimum=(major + 1) * 10000)
     assert str(error.value) == (f"store: cannot connect to {postgres_database}: PostgreSQL {major}.{version % 10000} "
-                                f"is too old (orch needs {major + 1}.0 or later)")
+                                f"is too old (orch needs {major + 1} or later)")
+    # Before 10, the second number was part of the major version.
+    assert (server_version_text(90624), server_version_text(170002)) == ("9.6.24", "17.2")
