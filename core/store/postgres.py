@@ -20,7 +20,19 @@ from orch.core.store import rows
 from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
 from orch.core.store.postgres_connect import CONNECT_TIMEOUT_SECONDS, connect, conninfo, unreachable
 from orch.core.store.postgres_schema import migrate
-from orch.core.tasks.models import ATTEMPT_FIELDS, Attempt, Chunk, NewTask, Review, RouteDecision, Task, TaskStatus
+from orch.core.tasks.models import (
+    ATTEMPT_FIELDS,
+    Attempt,
+    Chunk,
+    FollowUp,
+    NewTask,
+    Origin,
+    Question,
+    Review,
+    RouteDecision,
+    Task,
+    TaskStatus,
+)
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -194,6 +206,87 @@ class PostgresStore(Store):
         found = await self._all(
             f"SELECT {rows.REVIEW_COLUMNS} FROM reviews WHERE task_id = %s ORDER BY attempt", (task_id,))
         return [rows.review_from_row(row) for row in found]
+
+    # follow-ups
+
+    async def add_followup(self, task_id: int, text: str, *, interrupt: bool = False,
+                           source: str | None = None) -> FollowUp:
+        row = await self._one(
+            "INSERT INTO followups (task_id, text, interrupt, source, created_at) VALUES (%s, %s, %s, %s, %s) "
+            f"RETURNING {rows.FOLLOWUP_COLUMNS}",
+            (task_id, text, interrupt, source, time.time()),
+        )
+        assert row is not None
+        return rows.followup_from_row(row)
+
+    async def pending_followups(self, task_id: int | None = None) -> list[FollowUp]:
+        where, params = (" AND task_id = %s", (task_id,)) if task_id is not None else ("", ())
+        found = await self._all(
+            f"SELECT {rows.FOLLOWUP_COLUMNS} FROM followups WHERE taken_at IS NULL{where} ORDER BY id", params)
+        return [rows.followup_from_row(row) for row in found]
+
+    async def take_followup(self, followup_id: int) -> bool:
+        return await self._write("UPDATE followups SET taken_at = %s WHERE id = %s AND taken_at IS NULL",
+                                 (time.time(), followup_id)) > 0
+
+    # questions
+
+    async def add_question(self, task_id: int, kind: str, text: str, options: Sequence[str] = (),
+                           detail: str | None = None) -> Question:
+        row = await self._one(
+            "INSERT INTO questions (task_id, kind, text, options, detail, created_at) "
+            f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {rows.QUESTION_COLUMNS}",
+            (task_id, kind, text, rows.options_text(options), detail, time.time()),
+        )
+        assert row is not None
+        return rows.question_from_row(row)
+
+    async def get_question(self, question_id: int) -> Question | None:
+        row = await self._one(f"SELECT {rows.QUESTION_COLUMNS} FROM questions WHERE id = %s", (question_id,))
+        return rows.question_from_row(row) if row else None
+
+    async def list_questions(self, task_id: int | None = None, *, open_only: bool = False) -> list[Question]:
+        clauses = [*(["task_id = %s"] if task_id is not None else []), *(["answered_at IS NULL"] if open_only else [])]
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        params = (task_id,) if task_id is not None else ()
+        found = await self._all(f"SELECT {rows.QUESTION_COLUMNS} FROM questions{where} ORDER BY id", params)
+        return [rows.question_from_row(row) for row in found]
+
+    async def answer_question(self, question_id: int, answer: str, answered_by: str) -> Question | None:
+        row = await self._one(
+            "UPDATE questions SET answer = %s, answered_by = %s, answered_at = %s WHERE id = %s "
+            f"AND answered_at IS NULL RETURNING {rows.QUESTION_COLUMNS}",
+            (answer, answered_by, time.time(), question_id),
+        )
+        return rows.question_from_row(row) if row else None
+
+    # chat messages and origins
+
+    async def remember_message(self, transport: str, chat_id: str, message_id: str, task_id: int) -> None:
+        await self._write(
+            "INSERT INTO chat_messages (transport, chat_id, message_id, task_id) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (transport, chat_id, message_id) DO UPDATE SET task_id = EXCLUDED.task_id",
+            (transport, chat_id, message_id, task_id),
+        )
+
+    async def task_of_message(self, transport: str, chat_id: str, message_id: str) -> int | None:
+        row = await self._one(
+            "SELECT task_id FROM chat_messages WHERE transport = %s AND chat_id = %s AND message_id = %s",
+            (transport, chat_id, message_id),
+        )
+        return int(row[0]) if row else None
+
+    async def set_origin(self, origin: Origin) -> None:
+        await self._write(
+            f"INSERT INTO origins ({rows.ORIGIN_COLUMNS}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (task_id) "
+            "DO UPDATE SET transport = EXCLUDED.transport, chat_id = EXCLUDED.chat_id, user_id = EXCLUDED.user_id, "
+            "message_id = EXCLUDED.message_id",
+            rows.origin_row(origin),
+        )
+
+    async def get_origin(self, task_id: int) -> Origin | None:
+        row = await self._one(f"SELECT {rows.ORIGIN_COLUMNS} FROM origins WHERE task_id = %s", (task_id,))
+        return rows.origin_from_row(row) if row else None
 
     # output
 

@@ -1,8 +1,8 @@
 """The Store contract: every method of the ABC, run against every implementation in backends.py.
 
 Several processes share one store, so besides what each method returns this covers compare-and-set (a
-transition or a job slot claimed from two store objects at once: exactly one wins), a failed or cancelled write
-that leaves nothing behind, and a second process writing while the test writes.
+transition, a job slot, a follow-up taken or a question answered from two store objects at once: exactly one
+wins), a failed or cancelled write that leaves nothing behind, and a second process writing while the test writes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,17 @@ from pathlib import Path
 
 import pytest
 from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
-from orch.core.tasks.models import Attempt, Chunk, NewTask, Review, ReviewComment, RouteDecision, Task, TaskStatus
+from orch.core.tasks.models import (
+    Attempt,
+    Chunk,
+    NewTask,
+    Origin,
+    Review,
+    ReviewComment,
+    RouteDecision,
+    Task,
+    TaskStatus,
+)
 
 from tests.conftest import wait_until
 from tests.core.store.backends import Backend
@@ -225,6 +235,113 @@ async def test_reviews_are_added_replaced_and_listed_by_attempt(store: Store) ->
     redone = Review(task.id, 3, "claude", "opus", "error", "unreadable answer", created_at=1_700_000_400.0)
     await store.add_review(redone)
     assert await store.list_reviews(task.id) == [first, redone]
+
+
+# follow-ups
+
+async def test_followups_wait_in_order_until_an_attempt_takes_them(store: Store) -> None:
+    task = await new_task(store)
+    other = await new_task(store, "another")
+    before = time.time()
+    first = await store.add_followup(task.id, "also fix the docs")
+    elsewhere = await store.add_followup(other.id, "for the other task", source="cli")
+    now = await store.add_followup(task.id, "stop, do this instead", interrupt=True, source="telegram:1:2")
+    assert (first.task_id, first.text, first.interrupt, first.source, first.taken_at) == (
+        task.id, "also fix the docs", False, None, None)
+    assert (now.interrupt, now.source) == (True, "telegram:1:2")
+    assert before <= first.created_at <= now.created_at <= time.time()
+    assert first.id < elsewhere.id < now.id
+    assert await store.pending_followups(task.id) == [first, now]
+    assert await store.pending_followups() == [first, elsewhere, now]
+
+    assert await store.take_followup(first.id) is True
+    assert await store.take_followup(first.id) is False
+    assert await store.take_followup(now.id + 1000) is False
+    assert await store.pending_followups(task.id) == [now]
+    assert await store.pending_followups() == [elsewhere, now]
+
+
+async def test_a_followup_is_taken_by_exactly_one_of_two_stores(store: Store, open_store: OpenStore) -> None:
+    other = await open_store()
+    task = await new_task(store)
+    followups = [await store.add_followup(task.id, f"turn {n}") for n in range(20)]
+    taken = await asyncio.gather(*(writer.take_followup(followup.id) for followup in followups
+                                   for writer in (store, other)))
+    assert all(sorted(pair) == [False, True] for pair in zip(taken[::2], taken[1::2], strict=True)), taken
+    assert await other.pending_followups() == []
+
+
+# questions
+
+async def test_questions_are_asked_listed_and_answered_once(store: Store) -> None:
+    task = await new_task(store)
+    other = await new_task(store, "another")
+    question = await store.add_question(task.id, "question", "Which database?", ("sqlite", "postgres"))
+    approval = await store.add_question(task.id, "approval", "Run `rm -rf build`?", detail='{"command": "rm"}')
+    prompt = await store.add_question(other.id, "prompt", "Continue? [y/n]")
+    assert await store.get_question(question.id) == question
+    assert (question.task_id, question.kind, question.text, question.options, question.detail, question.open) == (
+        task.id, "question", "Which database?", ("sqlite", "postgres"), None, True)
+    assert (approval.options, approval.detail) == ((), '{"command": "rm"}')
+    assert await store.get_question(prompt.id + 1000) is None
+    assert await store.list_questions() == [question, approval, prompt]
+    assert await store.list_questions(task.id) == [question, approval]
+
+    answered = await store.answer_question(question.id, "postgres", "telegram:1:2")
+    assert answered is not None and answered == await store.get_question(question.id)
+    assert (answered.answer, answered.answered_by, answered.open) == ("postgres", "telegram:1:2", False)
+    assert answered.answered_at is not None and answered.answered_at >= question.created_at
+    # Answered already: a second answer changes nothing.
+    assert await store.answer_question(question.id, "sqlite", "cli") is None
+    assert await store.get_question(question.id) == answered
+    assert await store.answer_question(prompt.id + 1000, "y", "cli") is None
+    assert await store.list_questions(task.id, open_only=True) == [approval]
+    assert await store.list_questions(open_only=True) == [approval, prompt]
+    assert await store.list_questions(task.id) == [answered, approval]
+
+
+async def test_a_question_is_answered_by_exactly_one_of_two_stores(store: Store, open_store: OpenStore) -> None:
+    other = await open_store()
+    task = await new_task(store)
+    questions = [await store.add_question(task.id, "approval", f"allow {n}?") for n in range(20)]
+    answers = await asyncio.gather(*(writer.answer_question(question.id, answer, answer)
+                                     for question in questions
+                                     for writer, answer in ((store, "allow"), (other, "deny"))))
+    for question, pair in zip(questions, zip(answers[::2], answers[1::2], strict=True), strict=True):
+        winners = [answered for answered in pair if answered is not None]
+        assert len(winners) == 1, pair
+        stored = await other.get_question(question.id)
+        assert stored == winners[0] and stored.answer == stored.answered_by
+
+
+# chat messages and origins
+
+async def test_a_chat_message_names_its_task(store: Store) -> None:
+    first = await new_task(store)
+    second = await new_task(store, "another")
+    assert await store.task_of_message("telegram", "100", "7") is None
+    await store.remember_message("telegram", "100", "7", first.id)
+    await store.remember_message("telegram", "100", "8", second.id)
+    await store.remember_message("discord", "100", "7", second.id)
+    assert await store.task_of_message("telegram", "100", "7") == first.id
+    assert await store.task_of_message("telegram", "100", "8") == second.id
+    assert await store.task_of_message("discord", "100", "7") == second.id
+    assert await store.task_of_message("telegram", "200", "7") is None
+    # The same message again is about the task named last.
+    await store.remember_message("telegram", "100", "7", second.id)
+    assert await store.task_of_message("telegram", "100", "7") == second.id
+
+
+async def test_a_task_origin_is_set_replaced_and_read(store: Store) -> None:
+    task = await new_task(store)
+    assert await store.get_origin(task.id) is None
+    origin = Origin(task.id, "telegram", "100", "42", "7")
+    await store.set_origin(origin)
+    assert await store.get_origin(task.id) == origin
+    moved = Origin(task.id, "stdout", "-", None, None)
+    await store.set_origin(moved)
+    assert await store.get_origin(task.id) == moved
+    assert await store.get_origin(task.id + 1000) is None
 
 
 # output

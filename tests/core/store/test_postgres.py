@@ -19,7 +19,7 @@ from tests.conftest import wait_until
 from tests.postgres_cluster import PostgresCluster
 
 TABLES = {"tasks", "attempts", "chunks", "capture_offsets", "routes", "kv", "follows", "projects", "job_state",
-          "reviews", "orch_migrations"}
+          "reviews", "followups", "questions", "chat_messages", "origins", "orch_migrations"}
 
 
 async def schema(url: str) -> tuple[list[int], set[str]]:
