@@ -4,9 +4,10 @@ Same semantics as the SQLite store, written in PostgreSQL's SQL: compare-and-set
 writes by `INSERT … ON CONFLICT`, every write one transaction (its rows and, for output, the capture offset).
 Rows map to records through orch.core.store.rows, as SQLite's do.
 
-Connections come from a pool in autocommit mode: a read is one statement with no transaction left open, a write
-is `BEGIN … COMMIT` around its statements. The pool checks a connection before lending it, so a store outlives a
-restart of the server: connections that died with it are replaced, not handed out.
+Connections come from a pool in autocommit mode: a read, or a write of one statement, is a transaction of its own
+with nothing left open; a write of several statements (output with its capture offset) is `BEGIN … COMMIT` around
+them. The pool checks a connection before lending it (an empty query, ~0.1 ms on a local socket), so a store
+outlives a restart of the server: connections that died with it are replaced, not handed out.
 """
 
 from __future__ import annotations
@@ -70,8 +71,7 @@ class PostgresStore(Store):
     async def close(self) -> None:
         await self._pool.close()
 
-    # A single statement is a transaction of its own (autocommit): most writes are one statement, RETURNING what
-    # they wrote when the caller wants it back.
+    # Most writes are one statement, RETURNING what they wrote when the caller wants it back.
 
     async def _one(self, query: str, params: Sequence[Any] = ()) -> TupleRow | None:
         async with self._pool.connection() as conn:
