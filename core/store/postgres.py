@@ -46,6 +46,9 @@ _ATTEMPT_KEY = ("task_id", "number")
 
 
 class PostgresStore(Store):
+    """The store in a PostgreSQL database. One method per Store operation, as SqliteStore has, so that this store's
+    SQL stays in one place: hence its length."""
+
     def __init__(self, pool: AsyncConnectionPool[Connection]) -> None:
         self._pool = pool
 
