@@ -5,6 +5,7 @@ Transports implement ChatPort (transports/base.py's Transport ABC does); bot/ ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,6 +17,27 @@ class ChatRef:
     transport: str
     chat_id: str
     user_id: str | None = None
+    message_id: str | None = None  # the message that carried the command, where the service has one
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button under a message: a press runs `command` as if its presser had typed it (allow-list and all).
+    `needs_text`: the command takes the presser's next message as its last argument (a follow-up's text);
+    a transport asks them for it."""
+
+    label: str
+    command: str
+    needs_text: bool = False
+
+
+@dataclass(frozen=True)
+class Mention:
+    """Who a notice is for: the person who asked for the task (Telegram replies to their message, Discord
+    mentions them)."""
+
+    user_id: str | None
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +69,7 @@ class Reply:
     preformatted: bool = False
     task_id: int | None = None  # the task this reply is about (e.g. the one just created)
     attachment: Attachment | None = None
+    buttons: tuple[Button, ...] = ()
 
 
 class RateLimited(Exception):
@@ -83,14 +106,17 @@ class ChatPort(Protocol):
         """Seconds between two sends/edits in this chat that stay under the service's flood limits."""
         ...
 
-    async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
-        """Send one message (a text that fits it: the outbox splits); returns its id. Raises RateLimited on a
-        flood-control answer, Unavailable when the service cannot be reached or fails on its side, Undeliverable
-        on a refusal for good."""
+    async def send(self, chat_id: str, text: str, *, preformatted: bool = False, buttons: Sequence[Button] = (),
+                   mention: Mention | None = None) -> str:
+        """Send one message (a text that fits it: the outbox splits), with `buttons` under it and addressed to
+        `mention`; returns its id. Raises RateLimited on a flood-control answer, Unavailable when the service
+        cannot be reached or fails on its side, Undeliverable on a refusal for good."""
         ...
 
-    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
-        """Replace a message's text. Raises RateLimited, Unavailable and Undeliverable like send."""
+    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = ()) -> None:
+        """Replace a message's text (and its buttons). Raises RateLimited, Unavailable and Undeliverable like
+        send."""
         ...
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:

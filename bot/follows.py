@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from orch.bot import buttons
 from orch.bot import format as fmt
-from orch.bot.chat import ChatRef
+from orch.bot.chat import ChatRef, Mention
 from orch.bot.outbox import Outbox
-from orch.core.events import Event, EventHub, OutputChunk, TaskChanged
+from orch.core.events import Event, EventHub, OutputChunk, QuestionAsked, TaskChanged
 from orch.core.services import Services
-from orch.core.tasks.models import TaskStatus
+from orch.core.tasks.models import Question, TaskStatus
 
 log = logging.getLogger("orch.bot")
 
@@ -26,6 +27,19 @@ log = logging.getLogger("orch.bot")
 _FOLLOW_ENDS = (TaskStatus.DONE, TaskStatus.CANCELLED)
 
 _Key = tuple[str, str, int]  # transport, chat id, task id
+
+
+def _about(task_id: int) -> Callable[[Event], bool]:
+    """Whether an event is about the task: its output, its status, what its agent asks."""
+
+    def accept(event: Event) -> bool:
+        if isinstance(event, OutputChunk):
+            return event.chunk.task_id == task_id
+        if isinstance(event, QuestionAsked):
+            return event.question.task_id == task_id
+        return isinstance(event, TaskChanged) and event.task.id == task_id
+
+    return accept
 
 
 class Following(Protocol):
@@ -75,6 +89,20 @@ class FollowPumps:
                 await pump
         self._pumps.clear()
 
+    async def _ask(self, chat: ChatRef, outbox: Outbox, question: Question) -> None:
+        """What the task's agent asks, with its answers as buttons, addressed to whoever asked for the task."""
+        if await self._services.follows.notify_level(chat.transport, chat.chat_id) == "none":
+            return
+        await outbox.notice(chat.chat_id, fmt.question(question), buttons=buttons.answers(question),
+                            mention=await self._mention(chat, question.task_id))
+
+    async def _mention(self, chat: ChatRef, task_id: int) -> Mention | None:
+        """The person who asked for the task, when they asked in this chat."""
+        origin = await self._services.tasks.origin(task_id)
+        if origin is None or (origin.transport, origin.chat_id) != (chat.transport, chat.chat_id):
+            return None
+        return Mention(origin.user_id, origin.message_id)
+
     def _start(self, chat: ChatRef, task_id: int, after_seq: int) -> None:
         key = (chat.transport, chat.chat_id, task_id)
         self._pumps[key] = asyncio.create_task(self._pump(chat, task_id, after_seq), name=f"follow-{key}")
@@ -84,10 +112,7 @@ class FollowPumps:
         output, follows = self._services.output, self._services.follows
         last = after_seq
 
-        def mine(event: Event) -> bool:
-            if isinstance(event, OutputChunk):
-                return event.chunk.task_id == task_id
-            return isinstance(event, TaskChanged) and event.task.id == task_id
+        live = True  # whether the task's agent may be running: its output then carries a Stop button
 
         async def catch_up() -> None:
             # Any seq not delivered yet is read from the store, in order.
@@ -97,15 +122,16 @@ class FollowPumps:
                 if not chunks:
                     return
                 lines = [line for chunk in chunks for line in chunk.lines]
-                await outbox.output(chat.chat_id, task_id, lines)
+                await outbox.output(chat.chat_id, task_id, lines, (buttons.stop(task_id),) if live else ())
                 last = chunks[-1].seq
                 await follows.delivered(chat.transport, chat.chat_id, task_id, last)
 
         try:
             # Subscribe before reading the backlog, so nothing published meanwhile is missed.
-            async with self._hub.subscribed(mine) as subscription:
-                await catch_up()
+            async with self._hub.subscribed(_about(task_id)) as subscription:
                 task = await self._services.tasks.get(task_id)
+                live = task.status in buttons.LIVE
+                await catch_up()
                 if task.status in _FOLLOW_ENDS:
                     await self._announce(chat, outbox, TaskChanged(task, None))
                     return
@@ -113,7 +139,11 @@ class FollowPumps:
                     if isinstance(event, OutputChunk):
                         if event.chunk.seq > last:
                             await catch_up()
+                    elif isinstance(event, QuestionAsked):
+                        await catch_up()
+                        await self._ask(chat, outbox, event.question)
                     elif isinstance(event, TaskChanged):
+                        live = event.task.status in buttons.LIVE
                         await catch_up()
                         if await self._announce(chat, outbox, event):
                             return
@@ -123,14 +153,17 @@ class FollowPumps:
             log.exception("following task %s in %s failed", task_id, chat)
 
     async def _announce(self, chat: ChatRef, outbox: Outbox, event: TaskChanged) -> bool:
-        """Tell the chat about a status change; True when the follow has ended with it."""
-        task_id = event.task.id
-        attempts = await self._services.tasks.attempts(task_id)
-        line = fmt.status_line(event.task, attempts, event.previous)
-        if line:
-            await outbox.notice(chat.chat_id, line)
-        if event.task.status not in _FOLLOW_ENDS:
+        """Tell the chat about a status change (as much as its /notify asks); True when the follow has ended."""
+        task = event.task
+        level = await self._services.follows.notify_level(chat.transport, chat.chat_id)
+        needs_a_person = task.status is TaskStatus.NEEDS_REVIEW
+        line = fmt.status_line(task, await self._services.tasks.attempts(task.id), event.previous)
+        if line and (level == "all" or (level == "errors" and needs_a_person)):
+            ended = task.status in (*_FOLLOW_ENDS, TaskStatus.NEEDS_REVIEW)
+            await outbox.notice(chat.chat_id, line, buttons=buttons.after(task) if ended else (),
+                                mention=await self._mention(chat, task.id) if needs_a_person else None)
+        if task.status not in _FOLLOW_ENDS:
             return False
-        await self._services.follows.remove(chat.transport, chat.chat_id, task_id)
-        self._pumps.pop((chat.transport, chat.chat_id, task_id), None)
+        await self._services.follows.remove(chat.transport, chat.chat_id, task.id)
+        self._pumps.pop((chat.transport, chat.chat_id, task.id), None)
         return True

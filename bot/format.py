@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from orch.core.tasks.models import Attempt, Review, RouteDecision, Task, TaskStatus
+from orch.core.tasks.models import Attempt, Question, Review, RouteDecision, Task, TaskStatus
 
 if TYPE_CHECKING:  # only named in annotations: the CLI imports this module, and these pull in heavy libraries
     from orch.core.delivery.gitops import DiffStat
@@ -79,6 +79,16 @@ def status_line(task: Task, attempts: Sequence[Attempt], previous: TaskStatus | 
     return None
 
 
+def question(asked: Question) -> str:
+    """What an agent asks, as the chats following its task read it."""
+    if asked.kind == "approval":
+        return f"task {asked.task_id} asks approval {asked.id}: {asked.text}"
+    if asked.kind == "prompt":
+        return f"task {asked.task_id} waits at a prompt: {asked.text}"
+    options = " / ".join(f"#{n} {option}" for n, option in enumerate(asked.options, start=1))
+    return f"task {asked.task_id} asks: {asked.text}" + (f" ({options})" if options else "")
+
+
 def task_table(tasks: Sequence[Task]) -> str:
     if not tasks:
         return "no tasks"
@@ -112,7 +122,8 @@ def cost_table(lines: Sequence[CostLine], by: str) -> str:
                                for i, cell in enumerate(row)) for row in (header, *rows))
 
 
-def task_details(task: Task, attempts: Sequence[Attempt], reviews: Sequence[Review] = ()) -> str:
+def task_details(task: Task, attempts: Sequence[Attempt], reviews: Sequence[Review] = (),
+                 questions: Sequence[Question] = ()) -> str:
     lines = [
         f"task {task.id}: {task.title}",
         f"status:     {task.status.value}" + (f" ({task.review_reason})" if task.review_reason else ""),
@@ -147,6 +158,9 @@ def task_details(task: Task, attempts: Sequence[Attempt], reviews: Sequence[Revi
         lines.append(f"  review {review.attempt}: {review.reviewer}" + (f" ({measured})" if measured else "")
                      + f" {review.decision}: {review.notes or '(no notes)'}")
         lines += [f"    {c.path}{':' + str(c.line) if c.line else ''}: {c.body}" for c in review.comments]
+    for asked in questions:
+        answer = f"{asked.answer!r} by {asked.answered_by}" if not asked.open else "open"
+        lines.append(f"  {asked.kind} {asked.id}: {asked.text} — {answer}")
     if task.body:
         lines.append("")
         lines.append(task.body)

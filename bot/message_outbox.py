@@ -45,7 +45,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from orch.bot.chat import ChatPort, RateLimited, Reply, Unavailable, Undeliverable
+from orch.bot.chat import Button, ChatPort, Mention, RateLimited, Reply, Unavailable, Undeliverable
 from orch.bot.outbox import Outbox
 from orch.bot.split import cut_point, fit_count, join
 
@@ -68,6 +68,8 @@ class _Segment:
     preformatted: bool
     urgent: bool = False  # a reply or a file: ahead of queued output and notices
     file: _File | None = None
+    buttons: tuple[Button, ...] = ()  # under the message (of output: the latest queued for the task wins)
+    mention: Mention | None = None
     delivered: asyncio.Future[None] | None = None  # set once it has left the queue, for whoever waits on it
 
     def describe(self) -> str:
@@ -124,24 +126,28 @@ class MessageOutbox(Outbox):
         self._chats: dict[str, _Chat] = {}
         self._closed = False
 
-    async def output(self, chat_id: str, task_id: int, lines: Sequence[str]) -> None:
+    async def output(self, chat_id: str, task_id: int, lines: Sequence[str], buttons: Sequence[Button] = ()) -> None:
         if not lines:
             return
         chat = self._chat(chat_id)
         tail = chat.segments[-1] if chat.segments else None
         if tail is not None and tail.task_id == task_id:
             tail.lines.extend(lines)
+            tail.buttons = tuple(buttons)
         else:
-            chat.segments.append(_Segment(task_id, deque(lines), preformatted=True))
+            chat.segments.append(_Segment(task_id, deque(lines), preformatted=True, buttons=tuple(buttons)))
         self._wake(chat)
 
-    async def notice(self, chat_id: str, text: str) -> None:
+    async def notice(self, chat_id: str, text: str, *, buttons: Sequence[Button] = (),
+                     mention: Mention | None = None) -> None:
         chat = self._chat(chat_id)
-        chat.segments.append(_Segment(None, deque(text.split("\n")), preformatted=False))
+        chat.segments.append(_Segment(None, deque(text.split("\n")), preformatted=False, buttons=tuple(buttons),
+                                      mention=mention))
         self._wake(chat)
 
     async def send_reply(self, chat_id: str, reply: Reply) -> None:
-        await self._urgent(chat_id, _Segment(None, deque(reply.text.split("\n")), reply.preformatted, urgent=True))
+        await self._urgent(chat_id, _Segment(None, deque(reply.text.split("\n")), reply.preformatted, urgent=True,
+                                             buttons=reply.buttons))
 
     def fits_one(self, text: str, *, preformatted: bool) -> bool:
         return self._port.rendered_length(text, preformatted) <= self._port.capabilities.max_message_length
@@ -273,17 +279,26 @@ class MessageOutbox(Outbox):
             await self._port.send_file(chat.chat_id, head.file.filename, head.file.data, op.text)
             chat.open = None
             return
+        # A message split in several gets the buttons under its last part: below everything they are about.
+        buttons = op.sources[-1].buttons if self._last_part(op) else ()
         if op.message_id is not None:
-            await self._port.edit(chat.chat_id, op.message_id, op.text, preformatted=head.preformatted)
+            await self._port.edit(chat.chat_id, op.message_id, op.text, preformatted=head.preformatted,
+                                  buttons=buttons)
             if chat.open is not None:
                 chat.open.text = op.text
             return
-        message_id = await self._port.send(chat.chat_id, op.text, preformatted=head.preformatted)
+        message_id = await self._port.send(chat.chat_id, op.text, preformatted=head.preformatted, buttons=buttons,
+                                           mention=head.mention)
         chat.open = None
         if head.task_id is not None:
             chat.last_task = head.task_id
             if self._port.capabilities.can_edit:
                 chat.open = _Open(head.task_id, message_id, op.text)
+
+    @staticmethod
+    def _last_part(op: _Op) -> bool:
+        """Whether `op` delivers the rest of what its sources hold (output: all of it queued so far)."""
+        return op.rest is None and op.whole >= sum(len(source.lines) for source in op.sources)
 
     # composing
     @staticmethod

@@ -10,17 +10,28 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from orch.bot.chat import ChatPort, Reply
+from orch.bot.chat import Button, ChatPort, Mention, Reply
+
+
+def with_commands(text: str, buttons: Sequence[Button]) -> str:
+    """Where there are no buttons to press: the commands they run, on a line after the text."""
+    if not buttons:
+        return text
+    listed = " · ".join(f"{b.label}: {b.command}" + (" TEXT" if b.needs_text else "") for b in buttons)
+    return f"{text}\n  ▸ {listed}"
 
 
 class Outbox(ABC):
     @abstractmethod
-    async def output(self, chat_id: str, task_id: int, lines: Sequence[str]) -> None:
-        """Queue lines of a task's output for a chat; returns once they are accepted (not necessarily sent)."""
+    async def output(self, chat_id: str, task_id: int, lines: Sequence[str], buttons: Sequence[Button] = ()) -> None:
+        """Queue lines of a task's output for a chat (the message they land in carries `buttons`: Stop while
+        it runs); returns once they are accepted (not necessarily sent)."""
 
     @abstractmethod
-    async def notice(self, chat_id: str, text: str) -> None:
-        """Queue a plain message, delivered after every output line queued before it."""
+    async def notice(self, chat_id: str, text: str, *, buttons: Sequence[Button] = (),
+                     mention: Mention | None = None) -> None:
+        """Queue a plain message, delivered after every output line queued before it; with buttons under it,
+        addressed to `mention` (the person who asked for the task) when given."""
 
     async def reply(self, chat_id: str, reply: Reply) -> None:
         """Deliver a command's reply ahead of queued output and notices (a person is waiting for it); returns
@@ -33,7 +44,8 @@ class Outbox(ABC):
         content = attachment.text()
         whole = f"{reply.text}\n{content.rstrip()}" if content is not None else None
         if whole is not None and self.fits_one(whole, preformatted=True):
-            await self.send_reply(chat_id, Reply(whole, preformatted=True, task_id=reply.task_id))
+            await self.send_reply(chat_id, Reply(whole, preformatted=True, task_id=reply.task_id,
+                                                 buttons=reply.buttons))
             return
         await self.send_reply(chat_id, reply)
         await self.send_file(chat_id, attachment.filename, attachment.data, attachment.caption)
@@ -58,18 +70,21 @@ class Outbox(ABC):
 
 
 class LineOutbox(Outbox):
+    """A terminal's outbox: lines go out as they come; buttons are listed as the commands they would run."""
+
     def __init__(self, port: ChatPort) -> None:
         self._port = port
 
-    async def output(self, chat_id: str, task_id: int, lines: Sequence[str]) -> None:
+    async def output(self, chat_id: str, task_id: int, lines: Sequence[str], buttons: Sequence[Button] = ()) -> None:
         if lines:
             await self._port.send(chat_id, "\n".join(f"[{task_id}] {line}" for line in lines))
 
-    async def notice(self, chat_id: str, text: str) -> None:
-        await self._port.send(chat_id, text)
+    async def notice(self, chat_id: str, text: str, *, buttons: Sequence[Button] = (),
+                     mention: Mention | None = None) -> None:
+        await self._port.send(chat_id, with_commands(text, buttons))
 
     async def send_reply(self, chat_id: str, reply: Reply) -> None:
-        await self._port.send(chat_id, reply.text, preformatted=reply.preformatted)
+        await self._port.send(chat_id, with_commands(reply.text, reply.buttons), preformatted=reply.preformatted)
 
     def fits_one(self, text: str, *, preformatted: bool) -> bool:
         return True  # a terminal has no message limit: a patch is printed where it is

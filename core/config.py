@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 from orch.core.errors import ConfigError
 from orch.core.names import AGENT_NAMES, LLM_AGENTS
+from orch.core.store.location import check_url
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
@@ -79,6 +80,9 @@ class AgentConfig(_Section):
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     sandbox: Literal["full-auto", "workspace-write", "danger-full-access", "none"] | None = None
+    # claude only: skip (its permissions are skipped, today's behaviour) or ask (each tool call it would need
+    # permission for is asked in the chat, with Allow / Allow for this task / Deny)
+    permissions: Literal["skip", "ask"] = "skip"
 
 
 class AgentsConfig(_Section):
@@ -105,6 +109,11 @@ class WorkflowConfig(_Section):
     review_diff_max_chars: int = Field(60_000, ge=1000)
     max_cost_per_task: float | None = Field(None, gt=0)
     worktree_retention_days: float | None = Field(None, gt=0)
+    answer_timeout_seconds: float = Field(86_400.0, gt=0)  # a question unanswered this long: needs_review
+    approval_timeout_seconds: float = Field(600.0, gt=0)  # a tool approval unanswered this long: denied
+    # An agent reading its terminal that shows a prompt (a line without a newline) and prints nothing else this
+    # long waits for an answer: its task becomes `waiting` and the prompt goes to the chats.
+    prompt_idle_seconds: float = Field(15.0, gt=0)
 
     @field_validator("review_agent")
     @classmethod
@@ -158,6 +167,16 @@ class RedactConfig(_Section):
         return value
 
 
+class StoreConfig(_Section):
+    # Empty: SQLite in ORCH_HOME. ORCH_STORE_URL overrides it (orch.core.store.location).
+    url: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        return check_url(value)
+
+
 DeliverMode = Literal["branch", "push", "pr", "merge"]
 DELIVER_MODES: tuple[DeliverMode, ...] = ("branch", "push", "pr", "merge")
 _OWNER_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -204,6 +223,7 @@ class Config(_Section):
     transports: TransportsConfig = TransportsConfig()
     redact: RedactConfig = RedactConfig()
     projects: dict[str, ProjectConfig] = Field(default_factory=dict)
+    store: StoreConfig = StoreConfig()
 
     @field_validator("projects")
     @classmethod

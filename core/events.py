@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from orch.core.tasks.models import Chunk, Task, TaskStatus
+from orch.core.tasks.models import Chunk, Question, Task, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,14 @@ class JobFired:
     task_id: int
 
 
-Event = TaskChanged | OutputChunk | JobFired
+@dataclass(frozen=True)
+class QuestionAsked:
+    """An agent asks the people following its task something (a question, a tool approval)."""
+
+    question: Question
+
+
+Event = TaskChanged | OutputChunk | JobFired | QuestionAsked
 
 EventFilter = Callable[[Event], bool]
 

@@ -117,15 +117,19 @@ class OrchHome:
         self._tighten()
 
     def _tighten(self) -> None:
-        """Take group and other access away from the home and what orch keeps in it; one warning when something
-        was open. The runtime folder (attempts, logs) is walked only then: a home once private stays so."""
+        """Take group and other access away from the home and what orch keeps in it. When a folder was open,
+        others could reach what is inside: its runtime folder (attempts, logs) is walked too, and one warning says
+        so; a file left open inside a private home (as an older `orch init` wrote config.yml) is closed quietly."""
         db = str(self.db_file)
-        kept = (self.root, self.projects_dir, self.runtime_dir, self.config_file, self.db_file, Path(f"{db}-wal"),
-                Path(f"{db}-shm"), self.jobs_file, self.log_file, self.pid_file)
-        if not [path for path in kept if _restrict(path)]:
+        folders = [path for path in (self.root, self.projects_dir, self.runtime_dir) if _restrict(path)]
+        files = [path for path in (self.config_file, self.db_file, Path(f"{db}-wal"), Path(f"{db}-shm"),
+                                   self.jobs_file, self.log_file, self.pid_file) if _restrict(path)]
+        if not folders:
+            if files:
+                log.info("made %s private (0600)", ", ".join(path.name for path in files))
             return
-        for folder, folders, files in os.walk(self.runtime_dir):
-            for name in (*folders, *files):
+        for folder, names, file_names in os.walk(self.runtime_dir):
+            for name in (*names, *file_names):
                 _restrict(Path(folder) / name)
         log.warning("ORCH_HOME %s was open to other users; made it private (folders 0700, files 0600)", self.root)
 

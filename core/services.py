@@ -2,7 +2,8 @@
 
 One `Services` per process. Front ends never see the store: they call these services, which are built on first
 use so that a quick command imports only what it needs (`orch task list` never loads the router's SDK, the
-scheduler's triggers or even config.yml). `orch serve` also asks it for the engine and the scheduler, which
+scheduler's triggers or even config.yml's models: of config.yml it reads only the store URL, and psycopg only when
+there is one). `orch serve` also asks it for the engine and the scheduler, which
 share its store, hub and router.
 """
 
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from orch.core.events import EventHub
 from orch.core.home import OrchHome
 from orch.core.store.base import Store
-from orch.core.store.sqlite import SqliteStore
+from orch.core.store.location import open_store
 from orch.core.tasks.follows import FollowService
 from orch.core.tasks.output import OutputService
 from orch.core.tasks.service import TaskService
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from orch.core.running.engine import Engine
     from orch.core.schedule.jobs import JobBook
     from orch.core.schedule.scheduler import Scheduler
+    from orch.core.tasks.conversation import Conversation
     from orch.core.tasks.costs import CostService
     from orch.core.terminal.tmux import TmuxRunner
 
@@ -51,8 +53,10 @@ class Services:
 
     @classmethod
     async def open(cls, home: OrchHome, *, config: Config | None = None, hub: EventHub | None = None) -> Services:
+        """Services over the home's store: PostgreSQL when ORCH_STORE_URL or store.url is set, else SQLite in the
+        home. Without `config`, only the store URL is read from config.yml."""
         home.ensure()
-        return cls(home, await SqliteStore.open(home.db_file), config=config, hub=hub)
+        return cls(home, await open_store(home, config), config=config, hub=hub)
 
     async def close(self) -> None:
         if "router" in self.__dict__:
@@ -114,6 +118,16 @@ class Services:
         from orch.core.running.control import TaskControl
 
         return TaskControl(self.tasks, self.tmux)
+
+    @functools.cached_property
+    def conversation(self) -> Conversation:
+        from orch.core.tasks.conversation import Conversation
+        from orch.core.terminal.tmux import session_name
+
+        async def type_into(task_id: int, text: str) -> None:
+            await self.tmux.paste(session_name(task_id), text)
+
+        return Conversation(self._store, self.states, self.tasks, type_into)
 
     @functools.cached_property
     def router(self) -> Router:

@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own ORCH_HOME, hence its own SQLite file and tmux server."""
+"""Shared fixtures: every test gets its own ORCH_HOME, hence its own SQLite file and tmux server; a test that asks
+for one gets a PostgreSQL database of its own on a server the run shares."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from orch.core.home import OrchHome
 from orch.core.store.sqlite import SqliteStore
 
 from tests.fakes.telegram_api import TELEGRAM_TOKEN, FakeTelegram
+from tests.postgres_cluster import PostgresCluster, find_bindir
+
+# Fixtures for the tests that run the real agent CLIs through the engine (tests/core/agents, tests/core/running).
+pytest_plugins = ["tests.core.agents.live"]
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +27,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ORCH_WORKTREES", raising=False)
+    monkeypatch.delenv("ORCH_STORE_URL", raising=False)
     monkeypatch.setenv("ORCH_HOME", str(tmp_path / "home"))
 
 
@@ -39,6 +45,25 @@ async def store(home: OrchHome) -> AsyncIterator[SqliteStore]:
     opened = await SqliteStore.open(home.db_file)
     yield opened
     await opened.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One PostgreSQL server for the whole run, started when a test first needs it."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+    cluster = PostgresCluster.start(bindir)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_cluster: PostgresCluster) -> Iterator[str]:
+    """The URL of an empty database of this test's own."""
+    name = postgres_cluster.create_database()
+    yield postgres_cluster.url(name)
+    postgres_cluster.disconnect(name)
 
 
 @pytest.fixture

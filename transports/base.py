@@ -8,9 +8,10 @@ interactions aside: they have a channel of their own, see transports/discord/tra
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Protocol
 
-from orch.bot.chat import Capabilities, ChatRef, CommandSink
+from orch.bot.chat import Button, Capabilities, ChatRef, CommandSink, Mention
 from orch.bot.outbox import Outbox
 
 
@@ -43,10 +44,12 @@ class Transport(ABC):
     def is_allowed(self, chat: ChatRef) -> bool: ...
 
     @abstractmethod
-    async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str: ...
+    async def send(self, chat_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = (), mention: Mention | None = None) -> str: ...
 
     @abstractmethod
-    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None: ...
+    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = ()) -> None: ...
 
     @abstractmethod
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str: ...

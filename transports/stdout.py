@@ -21,10 +21,10 @@ import codecs
 import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO
 
-from orch.bot.chat import Capabilities, ChatRef, CommandSink
+from orch.bot.chat import Button, Capabilities, ChatRef, CommandSink, Mention
 from orch.bot.outbox import Outbox
 from orch.core.text import terminal_safe
 from orch.transports.base import Transport
@@ -130,13 +130,15 @@ class StdoutTransport(Transport):
     def min_interval(self, chat_id: str) -> float:
         return 0.0  # a terminal has no flood limits
 
-    async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
+    async def send(self, chat_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = (), mention: Mention | None = None) -> str:
         async with self._write_lock:
             self._stdout.write(terminal_safe(text) + "\n")
             self._stdout.flush()
         return ""
 
-    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
+    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = ()) -> None:
         await self.send(chat_id, text, preformatted=preformatted)
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orch.bot.chat import Reply
 from orch.bot.commands.changes import CHANGE_COMMANDS, COST_COMMANDS
+from orch.bot.commands.conversation import ANSWER_COMMANDS, CONVERSATION_COMMANDS
 from orch.bot.commands.live import LIVE_COMMANDS
 from orch.bot.commands.status import STATUS_COMMANDS
 from orch.bot.commands.tasks import TASK_COMMANDS
@@ -17,7 +18,8 @@ async def help_(ctx: CommandContext, args: NoArgs) -> list[Reply]:
 
 HELP = Command(("help",), "this list", NoArgs, help_)  # alone, so that mypy checks help_ against NoArgs
 
-COMMANDS = CommandSet((*TASK_COMMANDS, *CHANGE_COMMANDS, *LIVE_COMMANDS, *COST_COMMANDS, *STATUS_COMMANDS, HELP))
+COMMANDS = CommandSet((*TASK_COMMANDS, *CONVERSATION_COMMANDS, *CHANGE_COMMANDS, *LIVE_COMMANDS,
+                       *ANSWER_COMMANDS, *COST_COMMANDS, *STATUS_COMMANDS, HELP))
 
 
 def top_level_commands() -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from orch.bot import format as fmt
 from orch.bot.chat import Reply
 from orch.bot.declare import Command, CommandContext, about
 from orch.core.names import AGENT_NAMES, COMPLEXITIES
-from orch.core.tasks.models import TaskStatus
+from orch.core.tasks.models import Origin, TaskStatus
 
 _STATUSES = tuple(status.value for status in TaskStatus)
 
@@ -47,6 +47,8 @@ async def task_new(ctx: CommandContext, args: NewTaskArgs) -> list[Reply]:
         args.title, args.body, labels=args.label, agent=args.agent, complexity=args.complexity,
         project=args.project, parent_id=args.parent,
     )
+    chat = ctx.chat
+    await ctx.services.tasks.set_origin(Origin(task.id, chat.transport, chat.chat_id, chat.user_id, chat.message_id))
     await ctx.follow(task.id)
     return [Reply(fmt.created(task), task_id=task.id)]
 
@@ -60,7 +62,8 @@ async def task_show(ctx: CommandContext, args: TaskId) -> list[Reply]:
     task = await ctx.services.tasks.get(args.id)
     attempts = await ctx.services.tasks.attempts(task.id)
     reviews = await ctx.services.tasks.reviews(task.id)
-    return [Reply(fmt.task_details(task, attempts, reviews), preformatted=True, task_id=task.id)]
+    questions = await ctx.services.tasks.questions(task.id)
+    return [Reply(fmt.task_details(task, attempts, reviews, questions), preformatted=True, task_id=task.id)]
 
 
 async def task_route(ctx: CommandContext, args: TaskId) -> list[Reply]:

@@ -30,6 +30,7 @@ class AttemptContext:
     workflow: WorkflowConfig
     result_file: Path  # where a scripted agent may write {"summary", "delegations"} as JSON
     read_only: bool = False  # a review: the agent's sandbox must deny every edit
+    resume_session: str | None = None  # a follow-up: continue this session of the agent's, the prompt its next turn
 
     @property
     def raw_output_file(self) -> Path:
@@ -73,6 +74,8 @@ class AgentAdapter(ABC):
     #: True when the CLI prints structured (JSON lines) output that orch renders readably in the pane
     #: (the adapter is then a StructuredAgent).
     structured_output: bool = False
+    #: True when the pane's terminal is the CLI's stdin, so it may stop at a prompt and wait for a person.
+    reads_terminal: bool = False
 
     def executable(self, config: AgentConfig) -> str:
         """The command that starts this agent: agents.NAME.command, else the CLI's usual name."""

@@ -7,10 +7,13 @@ unless IS_SANDBOX=1) and, with workflow.sandbox, deny rules keep its tools out o
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
+from orch.core.agents.approvals import PROMPT_TOOL
 from orch.core.agents.base import AttemptContext, Launch
 from orch.core.agents.decoding import Decoder, as_dict, describe_tool, dicts, status_error_kind
 from orch.core.agents.events import (
@@ -44,6 +47,17 @@ _API_ERRORS: dict[str, ErrorKind] = {
 }
 
 
+def approval_args(ctx: AttemptContext) -> list[str]:
+    """claude asks orch's approval server (orch.core.agents.approvals) for each tool call needing permission."""
+    config = ctx.attempt_dir / "mcp.json"
+    server = {"type": "stdio", "command": sys.executable,
+              "args": ["-m", "orch.core.agents.approvals", "--task", str(ctx.task.id),
+                       "--timeout", f"{ctx.workflow.approval_timeout_seconds:g}"]}
+    config.write_text(json.dumps({"mcpServers": {"orch": server}}), encoding="utf-8")
+    # --mcp-config takes several values: the option after it ends the list.
+    return ["--mcp-config", str(config), "--permission-prompt-tool", PROMPT_TOOL]
+
+
 def deny_rules(main_checkout: Path) -> list[str]:
     """Permission rules that keep claude's file and shell tools away from the main checkout.
 
@@ -61,7 +75,9 @@ class ClaudeAgent(StructuredAgent):
     def build_launch(self, ctx: AttemptContext) -> Launch:
         config = ctx.agent_config
         argv = [self.executable(config), *config.args, "-p", "--output-format", "stream-json", "--verbose"]
-        if "--permission-mode" not in config.args:
+        if config.permissions == "ask" and not ctx.read_only:
+            argv += approval_args(ctx)
+        elif "--permission-mode" not in config.args:
             argv.append("--dangerously-skip-permissions")
         denied = [*deny_rules(ctx.main_checkout)] if ctx.workflow.sandbox else []
         if ctx.read_only:
@@ -71,6 +87,8 @@ class ClaudeAgent(StructuredAgent):
             argv += ["--disallowedTools", *denied]
         if ctx.model:
             argv += ["--model", ctx.model]
+        if ctx.resume_session:
+            argv += ["--resume", ctx.resume_session]
         argv += ["--append-system-prompt", ctx.system_prompt]
         env = {"DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
         if os.geteuid() == 0:

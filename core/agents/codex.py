@@ -121,6 +121,8 @@ class CodexAgent(StructuredAgent):
                 *config.args]
         if ctx.model:
             argv += ["-m", ctx.model]
+        if ctx.resume_session:
+            argv += ["resume", ctx.resume_session]  # exec's own options above still apply to the resumed turn
         argv.append("-")
         return Launch(argv=argv, env=dict(config.env), stdin_file=ctx.prompt_file)
 

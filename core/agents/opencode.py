@@ -71,6 +71,8 @@ class OpencodeAgent(StructuredAgent):
         argv = [self.executable(config), "run", "--format", "json", "--dir", str(ctx.worktree), *config.args]
         if ctx.model:
             argv += ["-m", ctx.model]
+        if ctx.resume_session:
+            argv += ["--session", ctx.resume_session]
         return Launch(argv=argv, env=env, stdin_file=ctx.prompt_file)
 
     def decoder(self) -> OpencodeDecoder:

@@ -50,3 +50,11 @@ def build_task_prompt(task: Task, children_results: list[str], feedback: str | N
         parts.append(feedback.strip())
     parts.append("End with the orch-result block described in your instructions.")
     return "\n\n".join(parts) + "\n"
+
+
+def build_followup_prompt(task: Task, text: str, *, resumed: bool) -> str:
+    """A follow-up's prompt. Resumed, the agent has the whole conversation already: the text is its next turn.
+    Otherwise (no session to resume) it gets the task again with the follow-up after it."""
+    if resumed:
+        return f"{text.strip()}\n\nEnd with the orch-result block described in your instructions.\n"
+    return build_task_prompt(task, []).rstrip("\n") + f"\n\nA follow-up from the user:\n{text.strip()}\n"

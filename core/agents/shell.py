@@ -17,6 +17,7 @@ from orch.core.tasks.models import Delegation
 class ShellAgent(AgentAdapter):
     name = "shell"
     default_command = "sh"
+    reads_terminal = True
 
     def build_launch(self, ctx: AttemptContext) -> Launch:
         script = ctx.attempt_dir / "command.sh"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from dataclasses import dataclass
@@ -9,9 +10,10 @@ from pathlib import Path
 
 from orch.core.agents.registry import executable, executable_path
 from orch.core.config import Config, load_config
-from orch.core.errors import ConfigError
+from orch.core.errors import ConfigError, UserError
 from orch.core.home import OrchHome
 from orch.core.names import LLM_AGENTS
+from orch.core.store.location import display_url, require_driver, store_url
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,14 @@ def run_checks(home: OrchHome) -> list[Check]:
     for tool in ("tmux", "git"):
         path = shutil.which(tool)
         checks.append(Check(path is not None, f"{tool}: {path or 'not found on PATH (install it)'}", fatal=True))
+    loaded: Config | None = None
     try:
-        config = load_config(home.config_file)
+        loaded = load_config(home.config_file)
         where = home.config_file if home.config_file.exists() else "none (embedded defaults)"
         checks.append(Check(True, f"config: {where}"))
     except ConfigError as exc:
         checks.append(Check(False, f"config: {exc}", fatal=True))
-        config = Config()
+    config = loaded or Config()
     for name in LLM_AGENTS:
         found = executable_path(config, name)
         checks.append(Check(found is not None,
@@ -52,6 +55,52 @@ def run_checks(home: OrchHome) -> list[Check]:
                                 f"enabled but transports.{name}.token is empty"), fatal=not transport.token))
     writable = _writable(home.root)
     checks.append(Check(writable, f"home: {home.root}", fatal=not writable))
+    checks.extend(_store_checks(home, loaded))
+    return checks
+
+
+def _store_checks(home: OrchHome, config: Config | None) -> list[Check]:
+    """Which store; for PostgreSQL, that the server answers and is recent enough, and where its schema stands."""
+    try:
+        url = store_url(home, config)
+    except UserError as exc:
+        return [Check(False, f"store: {exc}", fatal=True)]
+    if not url:
+        return [Check(True, f"store: SQLite {home.db_file}")]
+    try:
+        require_driver()
+    except UserError as exc:
+        return [Check(False, str(exc), fatal=True)]
+    return asyncio.run(_postgres_checks(url))
+
+
+async def _postgres_checks(url: str) -> list[Check]:
+    import psycopg
+    from orch.core.store.postgres_connect import connect, reason, server_version_text
+    from orch.core.store.postgres_schema import LATEST, schema_version
+
+    try:
+        conn = await connect(url)
+    except UserError as exc:
+        return [Check(False, str(exc), fatal=True)]
+    try:
+        server = server_version_text(conn.info.server_version)
+        version = await schema_version(conn)
+    except psycopg.Error as exc:
+        return [Check(False, f"store: cannot read the schema of {display_url(url)}: {reason(exc)}", fatal=True)]
+    finally:
+        await conn.close()
+    checks = [Check(True, f"store: PostgreSQL {server} at {display_url(url)}")]
+    if version == LATEST:
+        checks.append(Check(True, f"store schema: {version}, current"))
+    elif version > LATEST:
+        checks.append(Check(False, f"store schema: {version}, written by a newer orch (this one knows up to "
+                                   f"{LATEST}): upgrade orch", fatal=True))
+    elif version == 0:
+        checks.append(Check(False, "store schema: none yet: the first orch command to open the store creates it"))
+    else:
+        checks.append(Check(False, f"store schema: {version}, this orch has {LATEST}: the next orch command to "
+                                   "open the store migrates it"))
     return checks
 
 

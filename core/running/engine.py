@@ -17,6 +17,7 @@ from orch.core.running.housekeeping import Housekeeping
 from orch.core.running.launch import AttemptSetup
 from orch.core.running.loop import TaskLoop
 from orch.core.running.task_run import Cooldowns, TaskRunner
+from orch.core.running.turns import Turns
 from orch.core.store.base import Store
 from orch.core.terminal.capture import CapturePoller
 
@@ -32,13 +33,14 @@ class Engine:
         self._services = services
         self.poller = CapturePoller()
         setup = AttemptSetup(services.home, config, store)
-        attempts = AttemptRunner(config, store, hub, services.tmux, self.poller, setup)
+        attempts = AttemptRunner(config, store, services.states, hub, services.tmux, self.poller, setup)
         completion = Completion(config, store, services.states, setup, attempts, services.delivery)
         runner = TaskRunner(config, store, services.states, services.tasks, services.projects,
                             Worktrees(services.home), lambda: services.router, setup, attempts, completion,
                             Cooldowns())
         self.executor = LocalExecutor(runner, services.tmux)
-        self.loop = TaskLoop(services.home, store, services.states, hub, self.executor,
+        turns = Turns(store, services.states, self.executor, config.workflow)
+        self.loop = TaskLoop(services.home, store, services.states, hub, self.executor, turns,
                              max_parallel=config.workflow.max_parallel, poll_interval=poll_interval)
         self._max_parallel = config.workflow.max_parallel
         self.housekeeping = Housekeeping(services.cleanup, config.workflow.worktree_retention_days)

@@ -34,6 +34,10 @@ class Executor(ABC):
         """Why the task's runner stopped without ending the task, if it died of an error."""
 
     @abstractmethod
+    async def interrupt(self, task_id: int) -> None:
+        """End the task's current turn (its agent) for a follow-up; the task goes on with the follow-up."""
+
+    @abstractmethod
     async def cancel(self, task_id: int) -> None:
         """Stop running the task and its agent."""
 
@@ -71,6 +75,11 @@ class LocalExecutor(Executor):
             when_done()
 
         work.add_done_callback(finished)
+
+    async def interrupt(self, task_id: int) -> None:
+        if task_id in self._running:
+            self._runner.interrupt(task_id)
+            await self._tmux.kill(session_name(task_id))
 
     async def cancel(self, task_id: int) -> None:
         work = self._running.get(task_id)

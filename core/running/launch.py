@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from orch.core.agents.base import AgentAdapter, AttemptContext, Launch
-from orch.core.agents.prompt import build_system_prompt, build_task_prompt
+from orch.core.agents.prompt import build_followup_prompt, build_system_prompt, build_task_prompt
 from orch.core.config import Config
 from orch.core.home import OrchHome, private_dirs, write_private
 from orch.core.projects.registry import ProjectRef
 from orch.core.projects.worktrees import Worktree
 from orch.core.store.base import Store
-from orch.core.tasks.models import RouteDecision, Task
+from orch.core.tasks.models import FollowUp, RouteDecision, Task
 
 # The variables orch itself uses for its chat tokens; a value equal to a configured token is hidden too.
 _CHAT_TOKEN_VARIABLES = ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN")
@@ -37,6 +38,18 @@ class AttemptSetup:
         system = build_system_prompt(task, worktree.path, project.path, route.get("profile") or {})
         return self._context(task, number, decision.agent, decision.model, project, worktree,
                              build_task_prompt(task, results, feedback), system)
+
+    async def followup_context(self, task: Task, number: int, decision: RouteDecision, project: ProjectRef,
+                               worktree: Worktree, followup: FollowUp, session: str | None) -> AttemptContext:
+        """A follow-up: the next turn of the agent's own session (`session`), its prompt the person's text. The
+        shell agent has no session: it runs the text as a new script in the same worktree."""
+        route = await self._store.get_route(task.id) or {}
+        system = build_system_prompt(task, worktree.path, project.path, route.get("profile") or {})
+        if decision.agent == "shell":
+            task = replace(task, body=followup.text)
+        ctx = self._context(task, number, decision.agent, decision.model, project, worktree,
+                            build_followup_prompt(task, followup.text, resumed=session is not None), system)
+        return replace(ctx, resume_session=session)
 
     def review_context(self, task: Task, number: int, reviewer: str, model: str | None, project: ProjectRef,
                        worktree: Worktree, prompt: str, system_prompt: str) -> AttemptContext:
@@ -68,8 +81,9 @@ class AttemptSetup:
 
     def environment(self, ctx: AttemptContext, launch: Launch) -> dict[str, str]:
         """The agent's environment: what its adapter asks for and the ORCH_* variables (SPEC "Agents")."""
-        return {**launch.env, "ORCH_TASK_ID": str(ctx.task.id), "ORCH_AGENT": ctx.agent,
-                "ORCH_MODEL": ctx.model or "", "ORCH_ATTEMPT": str(ctx.attempt),
+        # ORCH_HOME too: what the agent starts (claude's approval server) finds orch's store through it.
+        return {**launch.env, "ORCH_HOME": str(self._home.root), "ORCH_TASK_ID": str(ctx.task.id),
+                "ORCH_AGENT": ctx.agent, "ORCH_MODEL": ctx.model or "", "ORCH_ATTEMPT": str(ctx.attempt),
                 "ORCH_RESULT_FILE": str(ctx.result_file), "ORCH_PROMPT_FILE": str(ctx.prompt_file),
                 "PATH": os.environ.get("PATH", "")}
 

@@ -15,6 +15,7 @@ import logging
 from orch.core.events import Event, EventHub, TaskChanged
 from orch.core.home import OrchHome
 from orch.core.running.executor import Executor
+from orch.core.running.turns import Turns
 from orch.core.store.base import Store
 from orch.core.tasks.models import Task, TaskStatus
 from orch.core.tasks.states import TaskStates
@@ -26,13 +27,14 @@ MAX_REPAIRS = 3
 
 
 class TaskLoop:
-    def __init__(self, home: OrchHome, store: Store, states: TaskStates, hub: EventHub, executor: Executor, *,
-                 max_parallel: int, poll_interval: float = 0.5) -> None:
+    def __init__(self, home: OrchHome, store: Store, states: TaskStates, hub: EventHub, executor: Executor,
+                 turns: Turns, *, max_parallel: int, poll_interval: float = 0.5) -> None:
         self._home = home
         self._store = store
         self._states = states
         self._hub = hub
         self._executor = executor
+        self._turns = turns
         self._max_parallel = max_parallel
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -87,6 +89,7 @@ class TaskLoop:
 
     async def _reconcile(self) -> None:
         await self._watch()
+        await self._turns.tend()
         for task_id in sorted(self._executor.running()):
             task = await self._store.get_task(task_id)
             if task is not None and task.status is TaskStatus.CANCELLED:

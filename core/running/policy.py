@@ -11,7 +11,7 @@ The engine calls `decide()` after every attempt and carries out the Decision:
 | rate_limit, overloaded                      | failover to an available agent; else retry after a backoff;     |
 |                                             | the failing agent should cool down for `cooldown_seconds`       |
 | model_not_found                             | next model of the tier if there is one; else failover           |
-| context_too_long, tool_missing              | failover (retrying the same agent cannot help)                  |
+| context_too_long, tool_missing, repeating   | failover (retrying the same agent cannot help)                  |
 | anything else (exit_code, unparseable, ...) | retry the same agent after a backoff                            |
 
 When a failover finds no other agent, the decision is needs_review for the non-retryable kinds and a retry for
@@ -33,7 +33,7 @@ BACKOFF_BASE_SECONDS = {"rate_limit": 30.0, "overloaded": 10.0}
 # try again soon, just not in a tight loop.
 DEFAULT_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 300.0
-COOLDOWN_SECONDS = {"rate_limit": 300.0, "overloaded": 60.0}
+COOLDOWN_SECONDS = {"rate_limit": 300.0, "overloaded": 60.0, "repeating": 120.0}
 
 _REVIEW_NOW = {
     "auth": "the agent could not authenticate",
@@ -41,7 +41,7 @@ _REVIEW_NOW = {
     "idle_timeout": "the agent printed nothing for too long",
     "setup": "the project's setup command failed",
 }
-_SWITCH_AGENT = ("context_too_long", "tool_missing", "model_not_found")
+_SWITCH_AGENT = ("context_too_long", "tool_missing", "model_not_found", "repeating")
 
 
 @dataclass(frozen=True)

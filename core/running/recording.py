@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import re
 import time
 
 from orch.core.events import EventHub, OutputChunk
@@ -15,6 +16,10 @@ from orch.core.terminal.capture import CaptureBatch
 
 # The last lines of a plain (not structured) agent's output are its summary.
 SUMMARY_LINES = 200
+# Lines that only differ in their numbers (a retry counter, a timestamp) are the same line printed again.
+_NUMBERS = re.compile(r"\d+")
+# A line seen among this many recent ones is not progress: an agent looping on the same output is stuck.
+_RECENT = 30
 
 
 class OutputRecorder:
@@ -29,6 +34,10 @@ class OutputRecorder:
         # One per stream: it remembers being inside a private key across reads.
         self._redactor = Redactor(redact_patterns)
         self.last_output = time.monotonic()
+        self.last_progress = self.last_output  # the last time it printed something it had not just printed
+        self.repeated = ""  # the line printed last, and how many times in a row (numbers aside)
+        self.repeats = 0
+        self._recent: collections.deque[str] = collections.deque(maxlen=_RECENT)
         self.tail: collections.deque[str] = collections.deque(maxlen=SUMMARY_LINES)
         self.finished = asyncio.Event()
         self.exit_code: int | None = None
@@ -53,9 +62,23 @@ class OutputRecorder:
             self.exit_code = batch.exit_code
             self.finished.set()
 
+    def _watch_progress(self, lines: list[str]) -> None:
+        for line in lines:
+            shape = _NUMBERS.sub("#", line.strip())
+            if not shape:
+                continue
+            if shape == _NUMBERS.sub("#", self.repeated.strip()):
+                self.repeats += 1
+            else:
+                self.repeated, self.repeats = line, 1
+            if shape not in self._recent:
+                self.last_progress = time.monotonic()
+            self._recent.append(shape)
+
     def _chunks(self, batch: CaptureBatch) -> list[Chunk]:
         lines = self._redactor.redact_lines(batch.lines)
         self.tail.extend(lines)
+        self._watch_progress(lines)
         chunks: list[Chunk] = []
         now, seq = time.time(), self._next_seq
         if lines:

@@ -23,11 +23,12 @@ from orch.core.projects.registry import ProjectRef, Projects
 from orch.core.projects.worktrees import Worktree, Worktrees, never_committed
 from orch.core.running.attempt import AttemptRunner
 from orch.core.running.completion import Completion
+from orch.core.running.followups import AgentTurns
 from orch.core.running.launch import AttemptSetup
 from orch.core.running.policy import Decision, decide
 from orch.core.running.review import choose_reviewer, feedback_for_author, review_enabled
 from orch.core.store.base import Store
-from orch.core.tasks.models import Attempt, RouteDecision, Task, TaskStatus
+from orch.core.tasks.models import Attempt, FollowUp, RouteDecision, Task, TaskStatus
 from orch.core.tasks.service import TaskService
 from orch.core.tasks.states import TaskStates
 
@@ -88,9 +89,12 @@ class TaskRunner:
         self._attempts = attempts
         self._completion = completion
         self._cooldowns = cooldowns
+        self._interrupted: set[int] = set()
+        self._turns = AgentTurns(store, states)
 
     async def run(self, task: Task, *, resume: bool) -> None:
         """Take `task` to an end. `resume`: it was in progress when orch stopped; re-attach to its attempt."""
+        self._interrupted.discard(task.id)  # a --now that came too late for an earlier run is not for this one
         try:
             await self._run(task, resume=resume)
         except Exception as exc:
@@ -166,17 +170,27 @@ class TaskRunner:
             # attempts against max_attempts and starts again at 0 when a person unblocks or retries the task.
             history = await self._store.list_attempts(run.task.id)
             number = history[-1].number if resume and history else len(history) + 1
+            followup = None if resume else await self._turns.next_followup(run.task)
             if not resume:
                 run.task = await self._store.update_task(run.task.id, attempts=run.task.attempts + 1)
-            result, files = await self._work_attempt(run, number, resume=resume)
+            result, files = await self._work_attempt(run, number, resume=resume, followup=followup)
             resume = False
+            if run.task.id in self._interrupted:
+                # A person asked to stop this turn for their follow-up (`--now`): it is the next attempt's prompt.
+                self._interrupted.discard(run.task.id)
+                continue
             if result.status == "done":
                 run.last_result = result
+                if await self._store.pending_followups(run.task.id):
+                    continue  # more turns asked for meanwhile: they come before the review
                 if files and review_enabled(self._config, run.decision.agent):
                     if await self._review(run):
                         return
                     continue
                 await self._completion.finish(run.task, result, run.project)
+                return
+            if result.error_kind == "waiting_for_input" and result.question:
+                await self._turns.wait_for_answer(run.task, result)
                 return
             if result.status == "blocked" and result.delegations:
                 await self._delegate(run.task, result)
@@ -184,11 +198,22 @@ class TaskRunner:
             if not await self._next_step(run, result, number):
                 return
 
-    async def _work_attempt(self, run: _Run, number: int, *, resume: bool) -> tuple[AgentResult, list[str]]:
-        """Run work attempt `number`, commit what it changed and record how it ended; its result and files."""
+    def interrupt(self, task_id: int) -> None:
+        """End the task's current turn for a follow-up: its attempt stops without counting as a failure."""
+        self._interrupted.add(task_id)
+
+    async def _work_attempt(self, run: _Run, number: int, *, resume: bool,
+                            followup: FollowUp | None = None) -> tuple[AgentResult, list[str]]:
+        """Run work attempt `number` (a person's `followup` its prompt, if given), commit what it changed and record
+        how it ended; its result and files."""
         task, decision = run.task, run.decision
-        ctx = await self._setup.context(task, number, decision, run.project, run.worktree, run.feedback)
-        run.feedback = None
+        if followup is not None:
+            session = await self._turns.session_of(task, decision.agent)
+            ctx = await self._setup.followup_context(task, number, decision, run.project, run.worktree, followup,
+                                                     session)
+        else:
+            ctx = await self._setup.context(task, number, decision, run.project, run.worktree, run.feedback)
+            run.feedback = None
         result, exit_code = await self._attempts.run(ctx, run.adapter, resume=resume,
                                                      setup=self._setup.setup_command(ctx, run.project))
         files = await self._worktrees.commit(run.worktree.path, f"orch: task {task.id}: {task.title}\n\n"

@@ -34,6 +34,7 @@ from orch.core.projects.registry import Projects
 from orch.core.store.base import JobState, Store
 from orch.core.tasks.labels import check_labels
 from orch.core.text import INVISIBLE, has_visible, one_line
+from orch.core.times import iso_time
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tzlocal import get_localzone
 
@@ -261,8 +262,8 @@ class JobView:
         last_slot = self.state.last_slot if self.state else None
         return {
             **self.job.model_dump(mode="json"),
-            "next_run": self.next_run.isoformat() if self.next_run else None,
-            "last_run": datetime.fromtimestamp(last_slot, UTC).isoformat() if last_slot is not None else None,
+            "next_run": iso_time(self.next_run),
+            "last_run": iso_time(last_slot),
             "last_task_id": self.state.last_task_id if self.state else None,
         }
 

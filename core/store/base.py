@@ -2,7 +2,8 @@
 
 Several processes share one store: `orch serve` and any number of `orch` CLI calls (and, with PostgreSQL,
 workers on other hosts). Status changes use compare-and-set so a CLI cancel and an engine transition never
-overwrite each other silently. Implementations: SqliteStore (orch.core.store.sqlite).
+overwrite each other silently. Implementations: SqliteStore (orch.core.store.sqlite), the default, and
+PostgresStore (orch.core.store.postgres), chosen by a URL (orch.core.store.location).
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orch.core.tasks.models import Attempt, Chunk, NewTask, Review, RouteDecision, Task, TaskStatus
+from orch.core.tasks.models import (
+    Attempt,
+    Chunk,
+    FollowUp,
+    NewTask,
+    Origin,
+    Question,
+    Review,
+    RouteDecision,
+    Task,
+    TaskStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,40 @@ class Store(ABC):
     async def add_review(self, review: Review) -> None: ...
     @abstractmethod
     async def list_reviews(self, task_id: int) -> list[Review]: ...
+
+    # follow-ups: text for the agent's next turn, in order
+    @abstractmethod
+    async def add_followup(self, task_id: int, text: str, *, interrupt: bool = False,
+                           source: str | None = None) -> FollowUp: ...
+    @abstractmethod
+    async def pending_followups(self, task_id: int | None = None) -> list[FollowUp]:
+        """Follow-ups no attempt has taken yet (of one task, or of every task), oldest first."""
+
+    @abstractmethod
+    async def take_followup(self, followup_id: int) -> bool:
+        """Mark a follow-up taken by an attempt; False when it was taken already."""
+
+    # questions the agent asks, and tool approvals
+    @abstractmethod
+    async def add_question(self, task_id: int, kind: str, text: str, options: Sequence[str] = (),
+                           detail: str | None = None) -> Question: ...
+    @abstractmethod
+    async def get_question(self, question_id: int) -> Question | None: ...
+    @abstractmethod
+    async def list_questions(self, task_id: int | None = None, *, open_only: bool = False) -> list[Question]: ...
+    @abstractmethod
+    async def answer_question(self, question_id: int, answer: str, answered_by: str) -> Question | None:
+        """Record the answer if the question is still open (compare-and-set); None when it was answered."""
+
+    # which task a chat message is about, and where a task was asked for
+    @abstractmethod
+    async def remember_message(self, transport: str, chat_id: str, message_id: str, task_id: int) -> None: ...
+    @abstractmethod
+    async def task_of_message(self, transport: str, chat_id: str, message_id: str) -> int | None: ...
+    @abstractmethod
+    async def set_origin(self, origin: Origin) -> None: ...
+    @abstractmethod
+    async def get_origin(self, task_id: int) -> Origin | None: ...
 
     # output
     @abstractmethod

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -17,15 +16,17 @@ from typing import Any
 import aiosqlite
 from orch.core.errors import Busy, UserError
 from orch.core.home import touch_private
+from orch.core.store import rows
 from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
 from orch.core.tasks.models import (
     ATTEMPT_FIELDS,
-    TASK_FIELDS,
     Attempt,
     Chunk,
+    FollowUp,
     NewTask,
+    Origin,
+    Question,
     Review,
-    ReviewComment,
     RouteDecision,
     Task,
     TaskStatus,
@@ -147,20 +148,51 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (task_id, attempt)
     );
     """,
+    # 4: a conversation with the agent: follow-ups, questions and approvals, the chat messages of each task and
+    # where each task was asked for
+    """
+    CREATE TABLE followups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        interrupt INTEGER NOT NULL DEFAULT 0,
+        source TEXT,
+        created_at REAL NOT NULL,
+        taken_at REAL
+    );
+    CREATE INDEX followups_pending ON followups(task_id, taken_at);
+    CREATE TABLE questions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '[]',
+        detail TEXT,
+        created_at REAL NOT NULL,
+        answer TEXT,
+        answered_by TEXT,
+        answered_at REAL
+    );
+    CREATE INDEX questions_task ON questions(task_id);
+    CREATE TABLE chat_messages (
+        transport TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        task_id INTEGER NOT NULL,
+        PRIMARY KEY (transport, chat_id, message_id)
+    );
+    CREATE TABLE origins (
+        task_id INTEGER PRIMARY KEY,
+        transport TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        user_id TEXT,
+        message_id TEXT
+    );
+    """,
 ]
 
 # How long a connection waits for another process's write lock before it gives up with "database is locked".
 BUSY_TIMEOUT_SECONDS = 30.0
-_TASK_COLUMNS = ", ".join(TASK_FIELDS)
-_ATTEMPT_COLUMNS = ", ".join(ATTEMPT_FIELDS)
-_UPDATABLE = frozenset(TASK_FIELDS) - {"id", "status", "created_at", "updated_at"}
-
-
-def _task_from_row(row: Sequence[Any]) -> Task:
-    values = dict(zip(TASK_FIELDS, row, strict=True))
-    values["status"] = TaskStatus(values["status"])
-    values["labels"] = tuple(json.loads(values["labels"]))
-    return Task(**values)
 
 
 async def _use_wal(db: aiosqlite.Connection) -> None:
@@ -175,12 +207,6 @@ async def _use_wal(db: aiosqlite.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(0.005)
-
-
-def _encode(field: str, value: Any) -> Any:
-    if field == "labels":
-        return json.dumps(list(value))
-    return value
 
 
 class SqliteStore(Store):
@@ -254,7 +280,7 @@ class SqliteStore(Store):
             cursor = await db.execute(
                 "INSERT INTO tasks (title, body, status, labels, project, parent_id, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (new.title, new.body, TaskStatus.NEW.value, json.dumps(list(new.labels)), new.project,
+                (new.title, new.body, TaskStatus.NEW.value, rows.task_value("labels", new.labels), new.project,
                  new.parent_id, now, now),
             )
         task_id = cursor.lastrowid
@@ -264,9 +290,9 @@ class SqliteStore(Store):
         return task
 
     async def get_task(self, task_id: int) -> Task | None:
-        async with self._db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)) as cursor:
+        async with self._db.execute(f"SELECT {rows.TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)) as cursor:
             row = await cursor.fetchone()
-        return _task_from_row(row) if row else None
+        return rows.task_from_row(row) if row else None
 
     async def list_tasks(
         self, status: TaskStatus | None = None, project: str | None = None, parent_id: int | None = None
@@ -279,17 +305,15 @@ class SqliteStore(Store):
                 clauses.append(f"{column} = ?")
                 params.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with self._db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks{where} ORDER BY id", params) as cursor:
-            rows = await cursor.fetchall()
-        return [_task_from_row(row) for row in rows]
+        async with self._db.execute(f"SELECT {rows.TASK_COLUMNS} FROM tasks{where} ORDER BY id", params) as cursor:
+            found = await cursor.fetchall()
+        return [rows.task_from_row(row) for row in found]
 
     async def update_task(self, task_id: int, **fields: Any) -> Task:
-        unknown = set(fields) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
+        rows.check_updatable(fields)
         if fields:
             assignments = ", ".join(f"{name} = ?" for name in fields)
-            params = [_encode(name, value) for name, value in fields.items()]
+            params = [rows.task_value(name, value) for name, value in fields.items()]
             async with self._transaction() as db:
                 await db.execute(
                     f"UPDATE tasks SET {assignments}, updated_at = ? WHERE id = ?", [*params, time.time(), task_id]
@@ -302,11 +326,9 @@ class SqliteStore(Store):
     async def transition(
         self, task_id: int, to: TaskStatus, *, only_from: Iterable[TaskStatus] | None = None, **fields: Any
     ) -> Task | None:
-        unknown = set(fields) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
+        rows.check_updatable(fields)
         assignments = "".join(f", {name} = ?" for name in fields)
-        params: list[Any] = [to.value, *(_encode(name, value) for name, value in fields.items()), time.time(),
+        params: list[Any] = [to.value, *(rows.task_value(name, value) for name, value in fields.items()), time.time(),
                              task_id]
         condition = ""
         if only_from is not None:
@@ -341,10 +363,10 @@ class SqliteStore(Store):
 
     async def list_attempts(self, task_id: int) -> list[Attempt]:
         async with self._db.execute(
-            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? ORDER BY number", (task_id,)
+            f"SELECT {rows.ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? ORDER BY number", (task_id,)
         ) as cursor:
-            rows = await cursor.fetchall()
-        return [Attempt(*row) for row in rows]
+            found = await cursor.fetchall()
+        return [rows.attempt_from_row(row) for row in found]
 
     async def attempt_costs(self, since: float | None = None) -> list[AttemptCost]:
         async with self._db.execute(
@@ -352,36 +374,113 @@ class SqliteStore(Store):
             "JOIN tasks t ON t.id = a.task_id WHERE a.started_at >= ? ORDER BY a.started_at",
             (since or 0.0,),
         ) as cursor:
-            rows = await cursor.fetchall()
-        return [AttemptCost(Attempt(*row[:-1]), row[-1]) for row in rows]
+            found = await cursor.fetchall()
+        return [AttemptCost(rows.attempt_from_row(row[:-1]), row[-1]) for row in found]
 
     async def add_review(self, review: Review) -> None:
-        comments = [{"path": c.path, "line": c.line, "body": c.body} for c in review.comments]
         async with self._transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO reviews (task_id, attempt, reviewer, model, decision, notes, comments, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (review.task_id, review.attempt, review.reviewer, review.model, review.decision, review.notes,
-                 json.dumps(comments), review.created_at),
+                f"INSERT OR REPLACE INTO reviews ({rows.REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows.review_row(review),
             )
+
+    async def add_followup(self, task_id: int, text: str, *, interrupt: bool = False,
+                           source: str | None = None) -> FollowUp:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO followups (task_id, text, interrupt, source, created_at) VALUES (?, ?, ?, ?, ?)",
+                (task_id, text, int(interrupt), source, time.time()))
+        followup_id = cursor.lastrowid
+        assert followup_id is not None
+        return next(f for f in await self.pending_followups(task_id) if f.id == followup_id)
+
+    async def pending_followups(self, task_id: int | None = None) -> list[FollowUp]:
+        where, params = ("AND task_id = ?", (task_id,)) if task_id is not None else ("", ())
+        async with self._db.execute(
+            f"SELECT {rows.FOLLOWUP_COLUMNS} FROM followups WHERE taken_at IS NULL {where} ORDER BY id", params
+        ) as cursor:
+            found = await cursor.fetchall()
+        return [rows.followup_from_row(row) for row in found]
+
+    async def take_followup(self, followup_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute("UPDATE followups SET taken_at = ? WHERE id = ? AND taken_at IS NULL",
+                                      (time.time(), followup_id))
+        return cursor.rowcount > 0
+
+    async def add_question(self, task_id: int, kind: str, text: str, options: Sequence[str] = (),
+                           detail: str | None = None) -> Question:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO questions (task_id, kind, text, options, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (task_id, kind, text, rows.options_text(options), detail, time.time()))
+        question_id = cursor.lastrowid
+        assert question_id is not None
+        question = await self.get_question(question_id)
+        assert question is not None
+        return question
+
+    async def get_question(self, question_id: int) -> Question | None:
+        async with self._db.execute(f"SELECT {rows.QUESTION_COLUMNS} FROM questions WHERE id = ?",
+                                    (question_id,)) as cursor:
+            row = await cursor.fetchone()
+        return rows.question_from_row(row) if row else None
+
+    async def list_questions(self, task_id: int | None = None, *, open_only: bool = False) -> list[Question]:
+        clauses = [*(["task_id = ?"] if task_id is not None else []), *(["answered_at IS NULL"] if open_only else [])]
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        params = (task_id,) if task_id is not None else ()
+        async with self._db.execute(f"SELECT {rows.QUESTION_COLUMNS} FROM questions{where} ORDER BY id",
+                                    params) as cursor:
+            found = await cursor.fetchall()
+        return [rows.question_from_row(row) for row in found]
+
+    async def answer_question(self, question_id: int, answer: str, answered_by: str) -> Question | None:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE questions SET answer = ?, answered_by = ?, answered_at = ? WHERE id = ? "
+                "AND answered_at IS NULL", (answer, answered_by, time.time(), question_id))
+        return await self.get_question(question_id) if cursor.rowcount else None
+
+    async def remember_message(self, transport: str, chat_id: str, message_id: str, task_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute("INSERT OR REPLACE INTO chat_messages (transport, chat_id, message_id, task_id) "
+                             "VALUES (?, ?, ?, ?)", (transport, chat_id, message_id, task_id))
+
+    async def task_of_message(self, transport: str, chat_id: str, message_id: str) -> int | None:
+        async with self._db.execute(
+            "SELECT task_id FROM chat_messages WHERE transport = ? AND chat_id = ? AND message_id = ?",
+            (transport, chat_id, message_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else None
+
+    async def set_origin(self, origin: Origin) -> None:
+        async with self._transaction() as db:
+            await db.execute(f"INSERT OR REPLACE INTO origins ({rows.ORIGIN_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                             rows.origin_row(origin))
+
+    async def get_origin(self, task_id: int) -> Origin | None:
+        async with self._db.execute(
+            f"SELECT {rows.ORIGIN_COLUMNS} FROM origins WHERE task_id = ?", (task_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return rows.origin_from_row(row) if row else None
 
     async def list_reviews(self, task_id: int) -> list[Review]:
         async with self._db.execute(
-            "SELECT task_id, attempt, reviewer, model, decision, notes, comments, created_at FROM reviews "
-            "WHERE task_id = ? ORDER BY attempt", (task_id,)
+            f"SELECT {rows.REVIEW_COLUMNS} FROM reviews WHERE task_id = ? ORDER BY attempt", (task_id,)
         ) as cursor:
-            rows = await cursor.fetchall()
-        return [Review(row[0], row[1], row[2], row[3], row[4], row[5],
-                       tuple(ReviewComment(c["path"], c["line"], c["body"]) for c in json.loads(row[6])), row[7])
-                for row in rows]
+            found = await cursor.fetchall()
+        return [rows.review_from_row(row) for row in found]
 
     async def append_chunks(
         self, chunks: Sequence[Chunk], *, attempt: int | None = None, byte_offset: int | None = None
     ) -> None:
         async with self._transaction() as db:
             await db.executemany(
-                "INSERT INTO chunks (task_id, seq, content, ts, is_final) VALUES (?, ?, ?, ?, ?)",
-                [(c.task_id, c.seq, c.content, c.timestamp, int(c.is_final)) for c in chunks],
+                f"INSERT INTO chunks ({rows.CHUNK_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                [rows.chunk_row(c) for c in chunks],
             )
             if attempt is not None and byte_offset is not None and chunks:
                 await db.execute(
@@ -391,12 +490,11 @@ class SqliteStore(Store):
 
     async def chunks_after(self, task_id: int, after_seq: int, limit: int = 1000) -> list[Chunk]:
         async with self._db.execute(
-            "SELECT task_id, seq, content, ts, is_final FROM chunks WHERE task_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?",
+            f"SELECT {rows.CHUNK_COLUMNS} FROM chunks WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (task_id, after_seq, limit),
         ) as cursor:
-            rows = await cursor.fetchall()
-        return [Chunk(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
+            found = await cursor.fetchall()
+        return [rows.chunk_from_row(row) for row in found]
 
     async def last_seq(self, task_id: int) -> int:
         async with self._db.execute("SELECT MAX(seq) FROM chunks WHERE task_id = ?", (task_id,)) as cursor:
@@ -414,13 +512,13 @@ class SqliteStore(Store):
         async with self._transaction() as db:
             await db.execute(
                 "INSERT OR REPLACE INTO routes (task_id, decision, created_at) VALUES (?, ?, ?)",
-                (task_id, json.dumps(decision.to_json()), time.time()),
+                (task_id, rows.route_text(decision), time.time()),
             )
 
     async def get_route(self, task_id: int) -> dict[str, Any] | None:
         async with self._db.execute("SELECT decision FROM routes WHERE task_id = ?", (task_id,)) as cursor:
             row = await cursor.fetchone()
-        return json.loads(row[0]) if row else None
+        return rows.route_from_text(row[0]) if row else None
 
     async def kv_get(self, key: str) -> str | None:
         async with self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cursor:
@@ -456,10 +554,10 @@ class SqliteStore(Store):
             params.append(task_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         async with self._db.execute(
-            f"SELECT transport, chat_id, task_id, last_seq FROM follows{where} ORDER BY task_id", params
+            f"SELECT {rows.FOLLOW_COLUMNS} FROM follows{where} ORDER BY task_id", params
         ) as cursor:
-            rows = await cursor.fetchall()
-        return [Follow(row[0], row[1], row[2], row[3]) for row in rows]
+            found = await cursor.fetchall()
+        return [rows.follow_from_row(row) for row in found]
 
     async def set_follow_seq(self, transport: str, chat_id: str, task_id: int, last_seq: int) -> None:
         async with self._transaction() as db:
@@ -471,23 +569,21 @@ class SqliteStore(Store):
     async def add_project(self, project: Project) -> None:
         async with self._transaction() as db:
             await db.execute(
-                "INSERT OR REPLACE INTO projects (name, path, default_branch, managed) VALUES (?, ?, ?, ?)",
-                (project.name, project.path, project.default_branch, int(project.managed)),
+                f"INSERT OR REPLACE INTO projects ({rows.PROJECT_COLUMNS}) VALUES (?, ?, ?, ?)",
+                rows.project_row(project),
             )
 
     async def get_project(self, name: str) -> Project | None:
         async with self._db.execute(
-            "SELECT name, path, default_branch, managed FROM projects WHERE name = ?", (name,)
+            f"SELECT {rows.PROJECT_COLUMNS} FROM projects WHERE name = ?", (name,)
         ) as cursor:
             row = await cursor.fetchone()
-        return Project(row[0], row[1], row[2], bool(row[3])) if row else None
+        return rows.project_from_row(row) if row else None
 
     async def list_projects(self) -> list[Project]:
-        async with self._db.execute(
-            "SELECT name, path, default_branch, managed FROM projects ORDER BY name"
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return [Project(row[0], row[1], row[2], bool(row[3])) for row in rows]
+        async with self._db.execute(f"SELECT {rows.PROJECT_COLUMNS} FROM projects ORDER BY name") as cursor:
+            found = await cursor.fetchall()
+        return [rows.project_from_row(row) for row in found]
 
     async def remove_project(self, name: str) -> bool:
         async with self._transaction() as db:
@@ -495,11 +591,9 @@ class SqliteStore(Store):
         return cursor.rowcount > 0
 
     async def list_job_states(self) -> dict[int, JobState]:
-        async with self._db.execute(
-            "SELECT job_id, schedule, handled_until, last_slot, last_task_id FROM job_state"
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return {row[0]: JobState(row[0], row[1], row[2], row[3], row[4]) for row in rows}
+        async with self._db.execute(f"SELECT {rows.JOB_STATE_COLUMNS} FROM job_state") as cursor:
+            found = await cursor.fetchall()
+        return {row[0]: rows.job_state_from_row(row) for row in found}
 
     async def reset_job_state(self, job_id: int, schedule: str, handled_until: float) -> JobState:
         async with self._transaction() as db:

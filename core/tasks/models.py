@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from orch.core.times import iso_time
 
 
 class TaskStatus(enum.StrEnum):
@@ -14,6 +16,7 @@ class TaskStatus(enum.StrEnum):
     DONE = "done"
     NEEDS_REVIEW = "needs_review"
     BLOCKED = "blocked"
+    WAITING = "waiting"  # the agent asked the user something; the answer resumes it
     CANCELLED = "cancelled"
 
     @property
@@ -57,6 +60,8 @@ class Task:
         data = {name: getattr(self, name) for name in TASK_FIELDS}
         data["status"] = self.status.value
         data["labels"] = list(self.labels)
+        data["created_at"] = iso_time(self.created_at)
+        data["updated_at"] = iso_time(self.updated_at)
         return data
 
 
@@ -92,6 +97,12 @@ class Attempt:
     kind: str = "work"  # work | review
     session_id: str | None = None  # the agent's own session, resumed by a follow-up
 
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in ATTEMPT_FIELDS}
+        data["started_at"] = iso_time(self.started_at)
+        data["finished_at"] = iso_time(self.finished_at)
+        return data
+
 
 ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
 
@@ -115,6 +126,56 @@ class Review:
     notes: str
     comments: tuple[ReviewComment, ...] = ()
     created_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = iso_time(self.created_at)
+        return data
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Text for the agent from a person: the next turn of its session (`/task reply`, a reply in the chat)."""
+
+    id: int
+    task_id: int
+    text: str
+    interrupt: bool = False  # --now: stop the agent's current turn instead of waiting for it to end
+    source: str | None = None  # who sent it ("telegram:CHAT:USER", "cli")
+    created_at: float = 0.0
+    taken_at: float | None = None  # when an attempt took it as its prompt
+
+
+@dataclass(frozen=True)
+class Question:
+    """Something the agent asks a person: a question (its options offered as buttons), a tool approval, or a
+    prompt it waits at in its terminal. The answer is stored with who gave it."""
+
+    id: int
+    task_id: int
+    kind: str  # question | approval | prompt
+    text: str
+    options: tuple[str, ...] = ()
+    detail: str | None = None  # an approval's tool input, as JSON
+    created_at: float = 0.0
+    answer: str | None = None
+    answered_by: str | None = None
+    answered_at: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.answered_at is None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a task was asked for: the chat to notify when it needs a person."""
+
+    task_id: int
+    transport: str
+    chat_id: str
+    user_id: str | None
+    message_id: str | None
 
 
 @dataclass(frozen=True)

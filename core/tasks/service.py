@@ -7,22 +7,25 @@ hub is given and every change is published so the engine and chats hear of it at
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orch.core.errors import NotFound, UserError
 from orch.core.ids import parse_id
 from orch.core.names import AGENT_NAMES, COMPLEXITIES
-from orch.core.projects.registry import Projects
 from orch.core.store.base import Store
 from orch.core.tasks.labels import label_values, replace_label
-from orch.core.tasks.models import Attempt, NewTask, Review, Task, TaskStatus
+from orch.core.tasks.models import Attempt, NewTask, Origin, Question, Review, Task, TaskStatus
 from orch.core.tasks.states import TaskStates
 from orch.core.text import INVISIBLE, has_visible, one_line, well_formed
+
+if TYPE_CHECKING:
+    # Only its type: reading tasks must not load config.yml's models (the CLI's `orch task list` starts fast).
+    from orch.core.projects.registry import Projects
 
 UNBLOCKABLE = (TaskStatus.BLOCKED, TaskStatus.NEEDS_REVIEW)
 RETRYABLE = (TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED, TaskStatus.DONE)
 REVIEWABLE = (TaskStatus.DONE, TaskStatus.NEEDS_REVIEW)
-CANCELLABLE = (TaskStatus.NEW, TaskStatus.ROUTED, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
+CANCELLABLE = (TaskStatus.NEW, TaskStatus.ROUTED, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED, TaskStatus.WAITING)
 
 
 class TaskService:
@@ -127,6 +130,9 @@ class TaskService:
         changed = await self._states.move(task, TaskStatus.CANCELLED, only_from=CANCELLABLE)
         if changed is None:
             raise UserError(f"task {task.id} changed meanwhile; try again")
+        # Follow-ups queued for it were for the work just stopped: a later follow-up starts afresh.
+        for followup in await self._store.pending_followups(task.id):
+            await self._store.take_followup(followup.id)
         return changed
 
     async def request_review(self, target: str | int) -> Task:
@@ -143,6 +149,23 @@ class TaskService:
 
     async def attempts(self, task_id: int) -> list[Attempt]:
         return await self._store.list_attempts(task_id)
+
+    async def set_origin(self, origin: Origin) -> None:
+        """Remember where the task was asked for: that chat and person are told when it needs them."""
+        await self._store.set_origin(origin)
+
+    async def origin(self, task_id: int) -> Origin | None:
+        return await self._store.get_origin(task_id)
+
+    async def questions(self, task_id: int) -> list[Question]:
+        return await self._store.list_questions(task_id)
+
+    async def remember_message(self, transport: str, chat_id: str, message_id: str, task_id: int) -> None:
+        """A chat message about the task: a reply to it in the chat is a follow-up for the task."""
+        await self._store.remember_message(transport, chat_id, message_id, task_id)
+
+    async def task_of_message(self, transport: str, chat_id: str, message_id: str) -> int | None:
+        return await self._store.task_of_message(transport, chat_id, message_id)
 
     async def reviews(self, task_id: int) -> list[Review]:
         return await self._store.list_reviews(task_id)

@@ -9,15 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from orch.core.events import EventHub, TaskChanged
+from orch.core.events import EventHub, QuestionAsked, TaskChanged
 from orch.core.store.base import Store
-from orch.core.tasks.models import Task, TaskStatus
+from orch.core.tasks.models import Question, Task, TaskStatus
 
 
 class TaskStates:
     def __init__(self, store: Store, hub: EventHub | None = None) -> None:
         self._store = store
         self._hub = hub
+        self._asked: set[int] = set()
 
     async def move(self, task: Task, to: TaskStatus, *, only_from: Iterable[TaskStatus], **fields: Any) -> Task | None:
         """Move `task` to `to` if its stored status is one of `only_from`; the changed task, or None."""
@@ -25,6 +26,12 @@ class TaskStates:
         if changed is not None:
             self.announce(changed, task.status)
         return changed
+
+    def asked(self, question: Question) -> None:
+        """Tell the task's followers what its agent asks (stored already); once per question."""
+        if self._hub is not None and question.id not in self._asked:
+            self._asked.add(question.id)
+            self._hub.publish(QuestionAsked(question))
 
     def announce(self, task: Task, previous: TaskStatus | None) -> None:
         """Tell the hub's subscribers about a change already stored (a new task, a cancel seen late)."""

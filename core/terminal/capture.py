@@ -64,6 +64,11 @@ class LineAssembler:
     def finished(self) -> bool:
         return self.exit_code is not None
 
+    @property
+    def pending(self) -> str:
+        """The line being written, not finished yet (a prompt waiting for input has no newline)."""
+        return self._line
+
     def feed(self, data: bytes) -> list[str]:
         text = self._held + self._decoder.decode(data)
         self._held = ""
@@ -191,6 +196,10 @@ class PaneCapture:
             lines.extend(self.assembler.close())
             self.resume_offset = self.offset
         return CaptureBatch(lines, self.resume_offset, self.assembler.finished, self.assembler.exit_code)
+
+    @property
+    def pending_line(self) -> str:
+        return self.assembler.pending
 
     def close(self) -> None:
         if self._fd is not None:

@@ -33,10 +33,13 @@ def test_params_come_from_the_fields_of_task_new() -> None:
 
 def test_menus_list_each_first_word_once() -> None:
     assert top_level_commands() == [
-        ("task", "new|list|show|route|unblock|retry|cancel|diff|review|push|pr|merge — tasks"),
+        ("task", "new|list|show|route|unblock|retry|cancel|reply|diff|review|push|pr|merge — tasks"),
         ("stream", "follow a task's live output in this chat"),
         ("unstream", "stop following a task"),
         ("say", "type text into the running agent"),
+        ("answer", "answer what a task's agent asked"),
+        ("approve", "allow or deny a tool call an agent asks for"),
+        ("notify", "what this chat is told of its tasks: all, errors or none"),
         ("cost", "tokens and USD spent, by agent, model, project or day"),
         ("jobs", "scheduled jobs: id, schedule, enabled, next run, title"),
         ("status", "what orch is doing"),

@@ -31,6 +31,7 @@ the title, further lines the body
 /task unblock ID — blocked/needs_review -> new (attempts reset)
 /task retry ID — run a finished task again
 /task cancel ID — stop a task
+/task reply ID TEXT — a follow-up for the agent: its next turn (--now stops the current one)
 /task diff ID — what a task changed against its base: stat, and the patch
 /task review ID — have a finished task's change reviewed by another agent
 /task push ID — push a finished task's branch to origin
@@ -39,6 +40,9 @@ the title, further lines the body
 /stream ID — follow a task's live output in this chat
 /unstream ID — stop following a task
 /say ID TEXT — type text into the running agent
+/answer ID TEXT — answer what a task's agent asked
+/approve ID DECISION — allow or deny a tool call an agent asks for
+/notify LEVEL — what this chat is told of its tasks: all, errors or none
 /cost [BY] — tokens and USD spent, by agent, model, project or day
 /jobs — scheduled jobs: id, schedule, enabled, next run, title
 /status — what orch is doing

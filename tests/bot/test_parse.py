@@ -9,6 +9,7 @@ import pytest
 from orch.bot.chat import Reply
 from orch.bot.commands import COMMANDS
 from orch.bot.commands.changes import CostArgs
+from orch.bot.commands.conversation import AnswerArgs, ApproveArgs, NotifyArgs, ReplyArgs
 from orch.bot.commands.live import SayArgs
 from orch.bot.commands.tasks import ListArgs, NewTaskArgs, TaskId, UnblockArgs
 from orch.bot.declare import Command, CommandContext, CommandSet, NoArgs, about
@@ -35,6 +36,10 @@ TYPED: list[tuple[str, tuple[str, ...], object]] = [
     ("/task pr 6", ("task", "pr"), TaskId(6)),
     ("/task merge 6", ("task", "merge"), TaskId(6)),
     ("/cost", ("cost",), CostArgs()),
+    ("/task reply 6 --now also add a test", ("task", "reply"), ReplyArgs(6, "--now also add a test")),
+    ("/answer 6 #2", ("answer",), AnswerArgs(6, "#2")),
+    ("/approve 12 always", ("approve",), ApproveArgs(12, "always")),
+    ("/notify errors", ("notify",), NotifyArgs("errors")),
     ("/cost model", ("cost",), CostArgs("model")),
     ("/stream 8", ("stream",), TaskId(8)),
     ("/unstream 8", ("unstream",), TaskId(8)),
@@ -45,7 +50,7 @@ TYPED: list[tuple[str, tuple[str, ...], object]] = [
 ]
 
 
-TASK_ACTIONS = "new|list|show|route|unblock|retry|cancel|diff|review|push|pr|merge"
+TASK_ACTIONS = "new|list|show|route|unblock|retry|cancel|reply|diff|review|push|pr|merge"
 
 
 def test_the_table_covers_every_declared_command() -> None:
@@ -110,8 +115,8 @@ def test_greedy_text_is_kept_as_typed() -> None:
     ("/task show ²", "task id must be a number, not '²'"),
     ("/task new x parent:one", "task id must be a number, not 'one'"),
     ("/task new x agent:gpt", "agent must be one of claude, codex, opencode, shell, not 'gpt'"),
-    ("/task list bogus", "status must be one of new, routed, in_progress, done, needs_review, blocked, cancelled, "
-                         "not 'bogus'"),
+    ("/task list bogus", "status must be one of new, routed, in_progress, done, needs_review, blocked, waiting, "
+                         "cancelled, not 'bogus'"),
     ('/task new "unbalanced', "cannot read that line: No closing quotation (check your quotes)"),
     ("/frobnicate", "unknown command /frobnicate — try /help"),
     ("/task fly", f"unknown command /task fly (try /task {TASK_ACTIONS})"),

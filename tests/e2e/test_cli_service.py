@@ -105,3 +105,18 @@ def test_without_systemctl(tmp_path: Path) -> None:
 def test_usage_errors(tmp_path: Path) -> None:
     assert orch(tmp_path).returncode == 2
     assert orch(tmp_path, "enable").returncode == 2
+
+
+def test_install_refuses_a_chat_transport_whose_library_is_missing(systemctl: FakeServiceTool,
+                                                                  tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "config.yml").write_text("transports:\n  discord:\n    enabled: true\n    token: x\n")
+    code = "import sys; sys.modules['discord'] = None; from orch.transports.cli.main import main; main()"
+    env = {**os.environ, "HOME": str(tmp_path / "user"), "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+           "PATH": str(tmp_path / "fakebin")}
+    result = subprocess.run([sys.executable, "-c", code, "service", "install"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        1, "", "orch: transports.discord needs discord.py: pip install 'orch-agents[discord]'\n")
+    assert not (tmp_path / "xdg").exists()
+    assert systemctl.calls() == []

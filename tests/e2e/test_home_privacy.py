@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from orch.core.home import OrchHome
 
+from tests.conftest import make_repo
+
 ORCH = str(Path(sys.executable).parent / "orch")
 UMASK = 0o022
 # Where orch keeps git's data (clones, worktrees): private through the home's own mode, not file by file.
@@ -99,3 +101,15 @@ def test_an_open_home_is_tightened_on_start_saying_so_once(home: Path) -> None:
     assert stat.S_IMODE(attempt.stat().st_mode) == 0o700
     again = orch(home, "task", "list")
     assert (again.returncode, again.stderr) == (0, "")
+
+
+def test_a_config_written_open_inside_a_private_home_is_closed_quietly(home: Path, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "app")
+    env_home = env(home)
+    initialized = subprocess.run([ORCH, "init"], cwd=repo, env=env_home, capture_output=True, text=True, timeout=60,
+                                 umask=UMASK)
+    assert initialized.returncode == 0, initialized.stderr
+    listed = orch(home, "task", "list")
+    assert (listed.returncode, listed.stderr) == (0, "")
+    assert open_to_others(home) == {}
+    assert stat.S_IMODE((home / "config.yml").stat().st_mode) == 0o600

@@ -94,7 +94,7 @@ async def test_bad_input_gets_one_line_and_changes_nothing(serve: Serve, env: di
     cases = {
         "/frobnicate": "unknown command /frobnicate — try /help",
         "/task fly": "unknown command /task fly "
-                     "(try /task new|list|show|route|unblock|retry|cancel|diff|review|push|pr|merge)",
+                     "(try /task new|list|show|route|unblock|retry|cancel|reply|diff|review|push|pr|merge)",
         "/task new": "missing title: /task new TITLE [body:…] [agent:…] [complexity:…] [project:…] [parent:…] "
                      "[label:…]",
         "/task new x foo:bar": "unknown option foo: (options: body: agent: complexity: project: parent: label:)",

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from orch.bot.chat import Capabilities, ChatRef, RateLimited, Unavailable, Undeliverable
+from orch.bot.chat import Button, Capabilities, ChatRef, Mention, RateLimited, Unavailable, Undeliverable
 
 PRE_TAGS = len("<pre></pre>")
 
@@ -75,14 +75,16 @@ class FakeChatPort:
             return self._group_interval
         return self._min_interval
 
-    async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
+    async def send(self, chat_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = (), mention: Mention | None = None) -> str:
         message_id = str(len(self.messages) + len(self.files) + 1)
         await self._call("send", chat_id, message_id, text, preformatted)
         self.messages[message_id] = text
         self.preformatted[message_id] = preformatted
         return message_id
 
-    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
+    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = ()) -> None:
         await self._call("edit", chat_id, message_id, text, preformatted)
         self.messages[message_id] = text
 

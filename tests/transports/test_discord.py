@@ -137,11 +137,12 @@ def reply_to(fake: FakeDiscord, interaction_id: str) -> list[dict[str, Any]]:
 async def test_commands_are_synced_from_the_declarations(fake: FakeDiscord, connect: Connect) -> None:
     async with connect(engine=FakeEngine()):
         commands = {command["name"]: command for command in fake.synced[GUILD_ID]}
-        assert set(commands) == {"task", "stream", "unstream", "say", "cost", "jobs", "status", "help"}
+        assert set(commands) == {"task", "stream", "unstream", "say", "answer", "approve", "notify", "cost", "jobs",
+                                 "status", "help"}
         assert None not in fake.synced  # guild commands only: they are usable at once
         task = commands["task"]
         assert {sub["name"] for sub in task["options"]} == {"new", "list", "show", "route", "unblock", "retry",
-                                                            "cancel", "diff", "review", "push", "pr", "merge"}
+                                                            "cancel", "reply", "diff", "review", "push", "pr", "merge"}
         new = option(task, "new")
         assert option(new, "title") == {**option(new, "title"), "type": 3, "required": True}
         assert [c["value"] for c in option(new, "agent")["choices"]] == list(AGENT_NAMES)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import io
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from orch.core.errors import ConfigError
@@ -35,9 +35,11 @@ except ImportError as exc:  # the optional extra is not installed
 from orch.bot.app import NOT_ALLOWED
 from orch.bot.chat import (
     Attachment,
+    Button,
     Capabilities,
     ChatRef,
     CommandSink,
+    Mention,
     RateLimited,
     Reply,
     Unavailable,
@@ -169,13 +171,15 @@ class DiscordTransport(Transport):
     def min_interval(self, chat_id: str) -> float:
         return self._interval
 
-    async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
+    async def send(self, chat_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = (), mention: Mention | None = None) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
         content = _within_limit(render(text, preformatted))
         message = await _request(channel.send(content, allowed_mentions=_NO_MENTIONS), self._request_timeout)
         return str(message.id)
 
-    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
+    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = ()) -> None:
         message = self._connected().get_partial_messageable(int(chat_id)).get_partial_message(int(message_id))
         content = _within_limit(render(text, preformatted))
         await _request(message.edit(content=content, allowed_mentions=_NO_MENTIONS), self._request_timeout)

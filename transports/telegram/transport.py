@@ -41,7 +41,16 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from orch.bot.chat import Capabilities, ChatRef, CommandSink, RateLimited, Unavailable, Undeliverable
+from orch.bot.chat import (
+    Button,
+    Capabilities,
+    ChatRef,
+    CommandSink,
+    Mention,
+    RateLimited,
+    Unavailable,
+    Undeliverable,
+)
 from orch.bot.outbox import Outbox
 from orch.bot.split import utf16_length
 from orch.core.config import TelegramTransportConfig
@@ -196,14 +205,16 @@ class TelegramTransport(Transport):
         # Group chat ids are negative; Telegram allows 20 messages a minute there.
         return self._group_interval if chat_id.startswith("-") else self._interval
 
-    async def send(self, chat_id: str, text: str, *, preformatted: bool = False) -> str:
+    async def send(self, chat_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = (), mention: Mention | None = None) -> str:
         rendered = _within_limit(render(text, preformatted))
         bot = self._require_app().bot
         message: Message = await self._request(chat_id, lambda: bot.send_message(
             int(chat_id), rendered, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW))
         return str(message.message_id)
 
-    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False) -> None:
+    async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False,
+                   buttons: Sequence[Button] = ()) -> None:
         rendered = _within_limit(render(text, preformatted))
         bot = self._require_app().bot
 

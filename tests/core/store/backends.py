@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orch.core.store.base import Store
+from orch.core.store.postgres import PostgresStore
 from orch.core.store.sqlite import SqliteStore
 
 
@@ -27,4 +28,5 @@ async def _open_sqlite(location: str) -> Store:
 
 BACKENDS: dict[str, Backend] = {backend.name: backend for backend in (
     Backend("sqlite", "sqlite_database", _open_sqlite),
+    Backend("postgres", "postgres_database", PostgresStore.open),  # the fixture is in tests/conftest.py
 )}

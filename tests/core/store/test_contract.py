@@ -1,8 +1,8 @@
 """The Store contract: every method of the ABC, run against every implementation in backends.py.
 
 Several processes share one store, so besides what each method returns this covers compare-and-set (a
-transition or a job slot claimed from two store objects at once: exactly one wins), a failed or cancelled write
-that leaves nothing behind, and a second process writing while the test writes.
+transition, a job slot, a follow-up taken or a question answered from two store objects at once: exactly one
+wins), a failed or cancelled write that leaves nothing behind, and a second process writing while the test writes.
 """
 
 from __future__ import annotations
@@ -14,8 +14,18 @@ import time
 from pathlib import Path
 
 import pytest
-from orch.core.store.base import Follow, JobState, Project, Store
-from orch.core.tasks.models import Attempt, Chunk, NewTask, RouteDecision, Task, TaskStatus
+from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
+from orch.core.tasks.models import (
+    Attempt,
+    Chunk,
+    NewTask,
+    Origin,
+    Review,
+    ReviewComment,
+    RouteDecision,
+    Task,
+    TaskStatus,
+)
 
 from tests.conftest import wait_until
 from tests.core.store.backends import Backend
@@ -93,6 +103,35 @@ async def test_update_task_sets_fields_and_refuses_unknown_ones(store: Store) ->
         await store.update_task(task.id + 1000, agent="codex")
 
 
+async def test_every_updatable_field_comes_back_as_it_was_written(store: Store) -> None:
+    task = await new_task(store)
+    values = {"labels": ("agent:claude", "complexity:complex"), "project": "web", "parent_id": None,
+              "agent": "claude", "model": "opus", "complexity": "complex", "route_reason": "hard", "branch": "orch/1-x",
+              "worktree": "/w/1", "attempts": 3, "summary": "did it", "review_reason": "timeout", "cost_usd": 1.0625,
+              "base_branch": "main", "base_commit": "a" * 40, "next_step": "review", "review_decision": "approve",
+              "delivered": "pr", "pr_url": "https://github.com/acme/web/pull/7", "merge_commit": "b" * 40,
+              "diff_files": 4, "diff_added": 2**40, "diff_removed": 0}
+    # Every field a task has that update_task may set, so a field added to Task without its column fails here.
+    assert set(values) == set(Task.__dataclass_fields__) - {"id", "title", "body", "status", "created_at",
+                                                            "updated_at"}
+    updated = await store.update_task(task.id, **values)
+    assert updated == await store.get_task(task.id)
+    assert {name: getattr(updated, name) for name in values} == values
+    assert type(updated.attempts) is int and type(updated.cost_usd) is float
+
+
+async def test_text_comes_back_exactly(store: Store) -> None:
+    # Quotes, placeholders of either SQL dialect, backslashes and any script: text is data, never SQL.
+    title = "it's \"quoted\" 100% %s ? $1 \\ naïve 日本語 🚀 \t tab"
+    task = await new_task(store, title, body="line 1\r\nline 2\n", labels=("label:ü", "'; DROP TABLE tasks; --"))
+    assert (await store.get_task(task.id)) == task
+    assert (task.title, task.body, task.labels) == (title, "line 1\r\nline 2\n", ("label:ü", "'; DROP TABLE tasks; --"))
+    await store.append_chunks([chunk(task.id, 1, title)])
+    assert (await store.chunks_after(task.id, 0))[0].content == title
+    await store.kv_set(title, title)
+    assert await store.kv_get(title) == title
+
+
 async def test_transition_honours_only_from(store: Store) -> None:
     task = await new_task(store)
     routed = await store.transition(task.id, ROUTED, only_from=(NEW,), agent="shell", complexity="simple")
@@ -150,6 +189,159 @@ async def test_attempts_are_added_finished_and_listed_in_order(store: Store) -> 
     await store.finish_attempt(finished)
     assert await store.list_attempts(task.id) == [finished, second]
     assert await store.list_attempts(task.id + 1000) == []
+
+
+async def test_an_attempt_added_again_replaces_it_whole(store: Store) -> None:
+    task = await new_task(store)
+    await store.add_attempt(Attempt(task.id, 1, "claude", "sonnet", 1_700_000_000.0))
+    await store.finish_attempt(Attempt(task.id, 1, "claude", "sonnet", 1_700_000_000.0, finished_at=1_700_000_060.0,
+                                       exit_code=0, outcome="done", summary="ok", cost_usd=0.1, tokens_in=10,
+                                       tokens_out=5, session_id="abc"))
+    again = Attempt(task.id, 1, "codex", None, 1_700_000_100.0, kind="review")
+    await store.add_attempt(again)
+    # Nothing of the finished attempt is left: what was not given is as a new attempt has it.
+    assert await store.list_attempts(task.id) == [again]
+
+
+async def test_attempt_costs_are_every_attempt_since_with_its_project(store: Store) -> None:
+    web = await new_task(store, project="web")
+    loose = await new_task(store, "loose")
+    old = Attempt(web.id, 1, "claude", "opus", 1000.0, finished_at=1100.0, cost_usd=2.5, tokens_in=7, tokens_out=3)
+    review = Attempt(web.id, 2, "codex", "gpt-5.5", 3000.0, cost_usd=0.25, kind="review")
+    recent = Attempt(loose.id, 1, "shell", None, 2000.0)
+    for attempt in (old, review, recent):
+        await store.add_attempt(attempt)
+        await store.finish_attempt(attempt)
+    assert await store.attempt_costs() == [AttemptCost(old, "web"), AttemptCost(recent, None),
+                                           AttemptCost(review, "web")]
+    assert await store.attempt_costs(since=2000.0) == [AttemptCost(recent, None), AttemptCost(review, "web")]
+    assert await store.attempt_costs(since=3000.5) == []
+
+
+# reviews
+
+async def test_reviews_are_added_replaced_and_listed_by_attempt(store: Store) -> None:
+    task = await new_task(store)
+    assert await store.list_reviews(task.id) == []
+    second = Review(task.id, 3, "codex", "gpt-5.5", "approve", "fine now", created_at=1_700_000_300.0)
+    first = Review(task.id, 2, "claude", None, "request_changes", "two problems",
+                   (ReviewComment("src/app.py", 12, "off by one"), ReviewComment("README.md", None, "say why")),
+                   1_700_000_200.0)
+    await store.add_review(second)
+    await store.add_review(first)
+    await store.add_review(Review(task.id + 1, 2, "claude", None, "reject", "elsewhere"))
+    assert await store.list_reviews(task.id) == [first, second]
+
+    redone = Review(task.id, 3, "claude", "opus", "error", "unreadable answer", created_at=1_700_000_400.0)
+    await store.add_review(redone)
+    assert await store.list_reviews(task.id) == [first, redone]
+
+
+# follow-ups
+
+async def test_followups_wait_in_order_until_an_attempt_takes_them(store: Store) -> None:
+    task = await new_task(store)
+    other = await new_task(store, "another")
+    before = time.time()
+    first = await store.add_followup(task.id, "also fix the docs")
+    elsewhere = await store.add_followup(other.id, "for the other task", source="cli")
+    now = await store.add_followup(task.id, "stop, do this instead", interrupt=True, source="telegram:1:2")
+    assert (first.task_id, first.text, first.interrupt, first.source, first.taken_at) == (
+        task.id, "also fix the docs", False, None, None)
+    assert (now.interrupt, now.source) == (True, "telegram:1:2")
+    assert before <= first.created_at <= now.created_at <= time.time()
+    assert first.id < elsewhere.id < now.id
+    assert await store.pending_followups(task.id) == [first, now]
+    assert await store.pending_followups() == [first, elsewhere, now]
+
+    assert await store.take_followup(first.id) is True
+    assert await store.take_followup(first.id) is False
+    assert await store.take_followup(now.id + 1000) is False
+    assert await store.pending_followups(task.id) == [now]
+    assert await store.pending_followups() == [elsewhere, now]
+
+
+async def test_a_followup_is_taken_by_exactly_one_of_two_stores(store: Store, open_store: OpenStore) -> None:
+    other = await open_store()
+    task = await new_task(store)
+    followups = [await store.add_followup(task.id, f"turn {n}") for n in range(20)]
+    taken = await asyncio.gather(*(writer.take_followup(followup.id) for followup in followups
+                                   for writer in (store, other)))
+    assert all(sorted(pair) == [False, True] for pair in zip(taken[::2], taken[1::2], strict=True)), taken
+    assert await other.pending_followups() == []
+
+
+# questions
+
+async def test_questions_are_asked_listed_and_answered_once(store: Store) -> None:
+    task = await new_task(store)
+    other = await new_task(store, "another")
+    question = await store.add_question(task.id, "question", "Which database?", ("sqlite", "postgres"))
+    approval = await store.add_question(task.id, "approval", "Run `rm -rf build`?", detail='{"command": "rm"}')
+    prompt = await store.add_question(other.id, "prompt", "Continue? [y/n]")
+    assert await store.get_question(question.id) == question
+    assert (question.task_id, question.kind, question.text, question.options, question.detail, question.open) == (
+        task.id, "question", "Which database?", ("sqlite", "postgres"), None, True)
+    assert (approval.options, approval.detail) == ((), '{"command": "rm"}')
+    assert await store.get_question(prompt.id + 1000) is None
+    assert await store.list_questions() == [question, approval, prompt]
+    assert await store.list_questions(task.id) == [question, approval]
+
+    answered = await store.answer_question(question.id, "postgres", "telegram:1:2")
+    assert answered is not None and answered == await store.get_question(question.id)
+    assert (answered.answer, answered.answered_by, answered.open) == ("postgres", "telegram:1:2", False)
+    assert answered.answered_at is not None and answered.answered_at >= question.created_at
+    # Answered already: a second answer changes nothing.
+    assert await store.answer_question(question.id, "sqlite", "cli") is None
+    assert await store.get_question(question.id) == answered
+    assert await store.answer_question(prompt.id + 1000, "y", "cli") is None
+    assert await store.list_questions(task.id, open_only=True) == [approval]
+    assert await store.list_questions(open_only=True) == [approval, prompt]
+    assert await store.list_questions(task.id) == [answered, approval]
+
+
+async def test_a_question_is_answered_by_exactly_one_of_two_stores(store: Store, open_store: OpenStore) -> None:
+    other = await open_store()
+    task = await new_task(store)
+    questions = [await store.add_question(task.id, "approval", f"allow {n}?") for n in range(20)]
+    answers = await asyncio.gather(*(writer.answer_question(question.id, answer, answer)
+                                     for question in questions
+                                     for writer, answer in ((store, "allow"), (other, "deny"))))
+    for question, pair in zip(questions, zip(answers[::2], answers[1::2], strict=True), strict=True):
+        winners = [answered for answered in pair if answered is not None]
+        assert len(winners) == 1, pair
+        stored = await other.get_question(question.id)
+        assert stored == winners[0] and stored.answer == stored.answered_by
+
+
+# chat messages and origins
+
+async def test_a_chat_message_names_its_task(store: Store) -> None:
+    first = await new_task(store)
+    second = await new_task(store, "another")
+    assert await store.task_of_message("telegram", "100", "7") is None
+    await store.remember_message("telegram", "100", "7", first.id)
+    await store.remember_message("telegram", "100", "8", second.id)
+    await store.remember_message("discord", "100", "7", second.id)
+    assert await store.task_of_message("telegram", "100", "7") == first.id
+    assert await store.task_of_message("telegram", "100", "8") == second.id
+    assert await store.task_of_message("discord", "100", "7") == second.id
+    assert await store.task_of_message("telegram", "200", "7") is None
+    # The same message again is about the task named last.
+    await store.remember_message("telegram", "100", "7", second.id)
+    assert await store.task_of_message("telegram", "100", "7") == second.id
+
+
+async def test_a_task_origin_is_set_replaced_and_read(store: Store) -> None:
+    task = await new_task(store)
+    assert await store.get_origin(task.id) is None
+    origin = Origin(task.id, "telegram", "100", "42", "7")
+    await store.set_origin(origin)
+    assert await store.get_origin(task.id) == origin
+    moved = Origin(task.id, "stdout", "-", None, None)
+    await store.set_origin(moved)
+    assert await store.get_origin(task.id) == moved
+    assert await store.get_origin(task.id + 1000) is None
 
 
 # output

@@ -1,0 +1,1 @@
+"""Tests of the `orch` command line (orch.transports.cli), module by module."""

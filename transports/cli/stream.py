@@ -1,0 +1,45 @@
+"""`orch stream ID`: a task's output from the first line until it ends, also while `orch serve` runs elsewhere.
+
+The CLI is another process than the engine, so it reads the stored chunks (OutputService) and polls; the exit
+status says how the task ended: 0 done, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from orch.bot.format import status_line
+from orch.core.services import Services
+from orch.core.tasks.models import TaskStatus
+from orch.transports.cli.runner import with_services
+
+POLL_SECONDS = 0.1
+ENDS = (TaskStatus.DONE, TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED)
+
+
+async def stream(task_id: str, services: Services) -> int:
+    task = await services.tasks.get(task_id)
+    last = 0
+    while True:
+        # Read the status before the chunks: the engine stores every chunk before it ends a task.
+        task = await services.tasks.get(task.id)
+        chunks = await services.output.after(task.id, last)
+        for chunk in chunks:
+            for line in chunk.lines:
+                sys.stdout.write(line + "\n")
+            last = chunk.seq
+        sys.stdout.flush()
+        if chunks:
+            continue
+        if task.status in ENDS:
+            status = status_line(task, await services.tasks.attempts(task.id))
+            if status:
+                print(status)
+            return 0 if task.status is TaskStatus.DONE else 1
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def run(args: argparse.Namespace) -> int:
+    return with_services(lambda services: stream(args.id, services))
