@@ -115,13 +115,43 @@ class _Chat:
     worker: asyncio.Task[None] | None = None
 
 
+@dataclass(frozen=True)
+class _Retries:
+    """How long a chat waits after a failed operation, and when it gives up (see the module's docstring)."""
+
+    max_attempts: int
+    backoff: float
+    max_backoff: float
+
+    def outage(self, chat: _Chat, exc: Unavailable) -> float:
+        """Seconds until the next try while the service is unavailable: growing, capped, never giving up."""
+        chat.outage += 1
+        delay = min(self.max_backoff, self.backoff * 2.0 ** min(chat.outage - 1, 20))
+        log.warning("chat %s: the service is unavailable (%s); trying again in %.1f s (try %d), nothing is "
+                    "dropped", chat.chat_id, exc, delay, chat.outage)
+        return delay
+
+    @staticmethod
+    def succeeded(chat: _Chat) -> None:
+        if chat.outage:
+            log.info("chat %s: the service answers again after %d failed tries", chat.chat_id, chat.outage)
+        chat.failures = chat.outage = 0
+
+    def failure(self, chat: _Chat) -> float | None:
+        """Seconds until the next try after a failure that is not the service's (a bug); None: drop it."""
+        chat.failures += 1
+        if chat.failures >= self.max_attempts:
+            return None
+        log.warning("delivery to chat %s failed (attempt %d of %d); retrying", chat.chat_id, chat.failures,
+                    self.max_attempts, exc_info=True)
+        return self.backoff * 2.0 ** (chat.failures - 1)
+
+
 class MessageOutbox(Outbox):
     def __init__(self, port: ChatPort, *, max_attempts: int = 5, backoff_seconds: float = 1.0,
                  max_backoff_seconds: float = 60.0, close_timeout_seconds: float = 30.0) -> None:
         self._port = port
-        self._max_attempts = max_attempts
-        self._backoff = backoff_seconds
-        self._max_backoff = max_backoff_seconds
+        self._retries = _Retries(max_attempts, backoff_seconds, max_backoff_seconds)
         self._close_timeout = close_timeout_seconds
         self._chats: dict[str, _Chat] = {}
         self._closed = False
@@ -240,26 +270,18 @@ class MessageOutbox(Outbox):
                 chat.next_at = loop.time() + chat.interval
                 continue
             except Unavailable as exc:
-                chat.outage += 1
-                delay = min(self._max_backoff, self._backoff * 2 ** min(chat.outage - 1, 20))
-                chat.next_at = loop.time() + max(delay, chat.interval)
-                log.warning("chat %s: the service is unavailable (%s); trying again in %.1f s (try %d), nothing "
-                            "is dropped", chat.chat_id, exc, delay, chat.outage)
+                chat.next_at = loop.time() + max(self._retries.outage(chat, exc), chat.interval)
                 continue
             except Exception:
-                chat.failures += 1
-                chat.next_at = loop.time() + self._backoff * 2 ** (chat.failures - 1)
-                if chat.failures < self._max_attempts:
-                    log.warning("delivery to chat %s failed (attempt %d of %d); retrying", chat.chat_id,
-                                chat.failures, self._max_attempts, exc_info=True)
+                wait = self._retries.failure(chat)
+                if wait is not None:
+                    chat.next_at = loop.time() + wait
                     continue
                 log.exception("delivery to chat %s failed %d times: dropped %s", chat.chat_id, chat.failures,
                               self._describe(op))
                 self._drop(chat, op)
                 continue
-            if chat.outage:
-                log.info("chat %s: the service answers again after %d failed tries", chat.chat_id, chat.outage)
-            chat.failures = chat.outage = 0
+            self._retries.succeeded(chat)
             chat.next_at = loop.time() + chat.interval
             self._consume(chat, op)
 

@@ -65,6 +65,10 @@ def _url_in_file(path: Path) -> str:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return ""
+    except (OSError, UnicodeDecodeError):
+        from orch.core.config import load_config
+
+        return load_config(path).store.url  # it says in one line what keeps the file from being read
     if "store" not in text:
         return ""
     quick = _quick_url(text)
@@ -82,7 +86,7 @@ def _quick_url(text: str) -> str | None:
 
     try:
         data: Any = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # the full config says what is wrong, in one line
         return None
     if not isinstance(data, dict):
         return "" if data is None else None

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiosqlite
 from orch.core.errors import Busy, UserError
-from orch.core.home import touch_private
+from orch.core.home import private_dirs, touch_private
 from orch.core.store import rows
 from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
 from orch.core.tasks.models import (
@@ -217,7 +217,7 @@ class SqliteStore(Store):
     @classmethod
     async def open(cls, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> SqliteStore:
         """`busy_timeout`: how long a write waits for another process's lock before it is Busy."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(path.parent)
         touch_private(path)  # it holds every task's output; SQLite gives its -wal and -shm files the same mode
         db = await aiosqlite.connect(str(path), timeout=busy_timeout)
         try:

@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from orch.core.config import Config, load_config, parse_config
 from orch.core.errors import ConfigError
+from orch.core.home import OrchHome
+from orch.core.store.location import store_url
 from pydantic import BaseModel
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yml"
@@ -96,6 +98,7 @@ def test_an_unset_variable_used_by_every_command_is_named_at_load(
     (b"router: {mode: round_robin}\n\x00\n",
      "config.yml: line 2: not valid YAML: unacceptable character #x0000: special characters are not allowed"),
     (b"[" * 5000, "config.yml: nested too deeply to read"),
+    (b"store: " + b"[" * 5000, "config.yml: nested too deeply to read"),
     (b"\xef\xbb\xbfrouter: {mode: round_robin}\n", None),  # a byte order mark is no mistake
 ])
 def test_a_file_that_cannot_be_read_as_config_is_one_line(tmp_path: Path, content: bytes, message: str | None) -> None:
@@ -107,6 +110,12 @@ def test_a_file_that_cannot_be_read_as_config_is_one_line(tmp_path: Path, conten
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert str(error.value) == message
+    # A quick command's look for the store's URL reads the file only as far as it must: no store named, no URL;
+    # else the same line.
+    try:
+        assert store_url(OrchHome(tmp_path)) == ""
+    except ConfigError as quick:
+        assert str(quick) == message
 
 
 def test_a_directory_named_config_yml_is_one_line(tmp_path: Path) -> None:
@@ -143,7 +152,8 @@ DOCUMENTS = st.dictionaries(st.sampled_from(KEYS), TREES, max_size=3)
 # YAML syntax soup and bytes: anchors, aliases, tags, flow and block collections, odd indentation, NULs.
 TOKENS = st.sampled_from(["a", "b:", " ", "  ", "\n", "\t", "- ", ":", "[", "]", "{", "}", ",", "&x ", "*x", "!!str ",
                           "!!binary ", "!foo ", "|", ">", "#", "---", "...", "%YAML 1.1", "'", '"', "?", "@", "`",
-                          "router:", "  mode:", "transports:", "    token: ${ORCH_TEST_UNSET}", "\x00", "\ufeff",
+                          "router:", "  mode:", "store:", "  url: postgresql://u:p@h/db", "  url: ${ORCH_TEST_UNSET}",
+                          "transports:", "    token: ${ORCH_TEST_UNSET}", "\x00", "\ufeff",
                           "1e400", "0x1F", "~", "<<: *x"])
 RAW = st.one_of(st.lists(TOKENS, max_size=20).map(lambda parts: "".join(parts).encode("utf-8", "surrogatepass")),
                 st.binary(max_size=40))
@@ -152,16 +162,20 @@ LOADER = settings(max_examples=10_000, deadline=None, database=None,
 
 
 def _loads_or_says_why(path: Path, content: bytes) -> None:
+    """Both readings of config.yml: the whole config, and the quick look for the store's URL that a quick command
+    makes (orch.core.store.location): each gives its answer or one ConfigError line, nothing else."""
     # A new file each time: rewriting one in place makes ext4 flush it at close (auto_da_alloc), ~15 ms each.
     path.unlink(missing_ok=True)
     path.write_bytes(content)
-    try:
-        assert isinstance(load_config(path), Config)
-    except ConfigError as error:
-        assert str(error).startswith("config.yml: ") and "\n" not in str(error), str(error)
+    for read in (lambda: load_config(path), lambda: store_url(OrchHome(path.parent))):
+        try:
+            assert isinstance(read(), Config | str)
+        except ConfigError as error:
+            assert str(error).startswith("config.yml: ") and "\n" not in str(error), str(error)
 
 
 def test_any_document_loads_or_is_one_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ORCH_STORE_URL", raising=False)
     monkeypatch.setenv("ORCH_TEST_SET", "value")
     monkeypatch.delenv("ORCH_TEST_UNSET", raising=False)
     path = tmp_path / "config.yml"

@@ -70,7 +70,7 @@ def test_doctor_reports_what_is_there_and_what_is_missing(tmp_path: Path) -> Non
 def test_malformed_config_is_one_line_for_every_command_that_reads_it(tmp_path: Path, config: str,
                                                                      message: str) -> None:
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(mode=0o700)  # as orch makes it: an open one would be tightened, with a warning
     (home / "config.yml").write_text(config)
     for args in (("project", "list"), ("task", "new", "x", "--project", "app"), ("serve",)):
         result = orch(*args)

@@ -24,7 +24,7 @@ WITHOUT_CAPABILITIES = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"] if 
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "home"
-    folder.mkdir()
+    folder.mkdir(mode=0o700)  # as orch makes it: an open one would be tightened, with a warning
     yield folder
     subprocess.run(["tmux", "-L", OrchHome(folder).tmux_socket_name, "kill-server"], capture_output=True)
 
@@ -67,8 +67,13 @@ async def test_a_config_that_cannot_be_read_is_one_line_from_every_command(home:
     make(home / "config.yml")
     serve, listed, doctor = await asyncio.gather(*(
         asyncio.to_thread(run, home, *args) for args in (("serve",), ("task", "list"), ("doctor",))))
-    for result in (serve, listed):
-        assert (result.returncode, result.stderr, result.stdout) == (1, f"orch: {problem}\n", ""), result.args
+    assert (serve.returncode, serve.stderr, serve.stdout) == (1, f"orch: {problem}\n", "")
+    if case == "not a mapping":
+        # A quick command reads of config.yml only the store's URL, and this file names no store: the list is
+        # shown; the command that needs the rest of the file says what is wrong with it.
+        assert (listed.returncode, listed.stderr, listed.stdout) == (0, "", "no tasks\n")
+    else:
+        assert (listed.returncode, listed.stderr, listed.stdout) == (1, f"orch: {problem}\n", "")
     assert doctor.returncode == 1
     assert f"NO  config: {problem}" in doctor.stdout.splitlines()
     assert doctor.stderr == ""

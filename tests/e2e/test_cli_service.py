@@ -51,7 +51,7 @@ def test_install_writes_the_unit_and_enables_it(systemctl: FakeServiceTool, tmp_
 
 def test_install_with_a_chat_transport_does_not_warn_and_respects_home(systemctl: FakeServiceTool,
                                                                       tmp_path: Path) -> None:
-    (tmp_path / "home").mkdir()
+    (tmp_path / "home").mkdir(mode=0o700)  # as orch makes it: an open one would be tightened, with a warning
     (tmp_path / "home" / "config.yml").write_text("transports:\n  telegram:\n    enabled: true\n    token: x\n")
     result = orch(tmp_path, "install", xdg=False)
     assert (result.returncode, result.stderr) == (0, "")
