@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +57,8 @@ class OrchHome:
     @property
     def tmux_socket_name(self) -> str:
         # One tmux server per home, so two homes (or two tests) never share sessions.
+        import hashlib  # here: a quick CLI read never needs the socket
+
         digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:10]
         return f"orch-{digest}"
 
