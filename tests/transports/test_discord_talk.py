@@ -214,6 +214,7 @@ async def test_an_approval_is_decided_with_its_buttons(dc: Dc, decision: str) ->
     assert allowed is (decision == "Allow")
     assert why == (f"discord:{USER} allowed it" if allowed else f"discord:{USER} denied Bash in the chat")
     await dc.services.tasks.cancel(1)
+    await dc.text(thread, "task 1 cancelled")  # all it had to say has been said
 
 
 async def test_a_questions_options_are_buttons(dc: Dc, store: SqliteStore) -> None:
@@ -226,6 +227,7 @@ async def test_a_questions_options_are_buttons(dc: Dc, store: SqliteStore) -> No
     [question] = await store.list_questions(1)
     assert (question.answer, question.answered_by) == ("postgres", f"discord:{USER}")
     await dc.services.tasks.cancel(1)
+    await dc.text(thread, "task 1 cancelled")  # all it had to say has been said
 
 
 async def test_a_command_longer_than_a_custom_id_travels_as_a_code(dc: Dc) -> None:

@@ -129,6 +129,13 @@ async def test_a_prompt_reaches_its_creator_and_the_answer_goes_on(tg: Tg, how: 
     assert any("answered: yes" in m.text for m in tg.fake.messages(CHAT) if m.raw.startswith("<pre>"))
 
 
+async def test_a_task_that_needs_review_replies_to_its_creator(tg: Tg) -> None:
+    asked_with = await tg.say("/task new fails agent:shell\necho broken; exit 3", chat=GROUP)
+    notice = await tg.message(lambda m: m.text.startswith("task 1 needs_review"), chat=GROUP)
+    assert notice.reply_to == asked_with
+    assert labels(notice) == ["Diff", "Retry", "Reply"]
+
+
 @pytest.mark.parametrize("decision", ["Allow", "Deny"])
 async def test_an_approval_is_decided_with_its_buttons(tg: Tg, decision: str) -> None:
     await tg.say("/task new guarded agent:shell\necho running; while true; do sleep 0.1; done", chat=GROUP)
@@ -148,6 +155,7 @@ async def test_an_approval_is_decided_with_its_buttons(tg: Tg, decision: str) ->
     assert toast == f"task 1: {verdict} — shell wants to run: $ rm -rf build"
     assert why == (f"telegram:{USER} allowed it" if allowed else f"telegram:{USER} denied Bash in the chat")
     await tg.services.tasks.cancel(1)
+    await tg.text("task 1 cancelled", chat=GROUP)  # all it had to say has been said
 
 
 async def test_a_questions_options_are_buttons(tg: Tg, store: SqliteStore) -> None:
@@ -161,20 +169,28 @@ async def test_a_questions_options_are_buttons(tg: Tg, store: SqliteStore) -> No
     [question] = await store.list_questions(1)
     assert (question.answer, question.answered_by) == ("postgres", f"telegram:{USER}")
     await tg.services.tasks.cancel(1)
+    await tg.text("task 1 cancelled")  # all it had to say has been said
 
 
 # forum supergroups
 async def test_a_task_made_in_a_forum_lives_in_its_own_topic(tg: Tg) -> None:
-    await tg.say("/task new in a topic agent:shell\necho hello topic", chat=FORUM, forum=True)
+    await tg.say("/task new in a topic agent:shell\nprintf 'Name? '; read name; echo \"hello $name\"", chat=FORUM,
+                 forum=True)
     await tg.text("task 1 created: in a topic (new)", chat=FORUM)
     [(topic, name)] = tg.fake.topics[FORUM].items()
     assert name == "task 1 created: in a topic (new)"
+    # Its creator is mentioned there: the message they asked with is in another topic.
+    question = await tg.text("task 1 waits at a prompt: Name?", chat=FORUM, thread=topic)
+    assert question.raw.startswith(f'<a href="tg://user?id={USER}">') and question.reply_to is None
+
+    # Whatever is written in the topic is the task's conversation: here, the answer.
+    await tg.say("world", chat=FORUM, thread_id=topic)
     done = await tg.message(lambda m: m.text.startswith("task 1 done"), chat=FORUM, thread=topic)
-    assert tg.fake.texts(FORUM, thread=topic)[:2] == ["task 1 created: in a topic (new)", "hello topic"]
+    texts = tg.fake.texts(FORUM, thread=topic)
+    assert texts[0] == "task 1 created: in a topic (new)" and "hello world" in "\n".join(texts).split("\n")
     assert tg.fake.texts(FORUM) == ["task 1 created: in a topic (new)"], "nothing else where it was asked"
     assert done.thread_id == topic
 
-    # Whatever is written in the topic is the task's conversation.
     await tg.say("echo more", chat=FORUM, thread_id=topic)
     await tg.text("task 1 runs again with your follow-up", chat=FORUM, thread=topic)
     await tg.message(lambda m: m.text.startswith("task 1 done") and m.message_id > done.message_id, chat=FORUM,

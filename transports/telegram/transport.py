@@ -25,9 +25,10 @@ bot's privacy mode is off or it is an admin (which a forum needs anyway: making 
 Sending. The transport renders (render.py: HTML, `<pre>` for output, UTF-16 lengths; keyboard.py: buttons as an
 inline keyboard, kept on every edit) and sends one message at a time; the outbox splits and paces. A notice
 for a task's creator replies to the message they asked with (allow_sending_without_reply: if it is gone, the
-notice still goes). Prompts for text and new topics answer a press or a command at once, outside the outbox.
-It declares its pace with `min_interval`: one operation a second in a chat, one per three seconds in a group
-(Telegram allows 20 messages a minute there; each forum topic is paced on its own). A 429 becomes
+notice still goes); in the task's forum topic, which that message is not in, it mentions them instead. Prompts
+for text and new topics answer a press or a command at once, outside the outbox. It declares its pace with
+`min_interval`: one operation a second in a chat, one per three seconds in a group (Telegram allows 20 messages
+a minute there; each forum topic is paced on its own). A 429 becomes
 bot.chat.RateLimited(retry_after) for the outbox to wait out, a refusal for good (the bot blocked by the user or
 removed from the group, a bad request) bot.chat.Undeliverable for it to drop. Timeouts, connection errors and
 5xx are retried here with backoff a bounded number of times; an edit that changes nothing is not an error.
@@ -73,7 +74,13 @@ from orch.transports.telegram import commands
 from orch.transports.telegram.keyboard import CALLBACK_DATA_LIMIT, inline_keyboard
 from orch.transports.telegram.places import Place
 from orch.transports.telegram.receive import Receiver
-from orch.transports.telegram.render import MAX_MESSAGE_LENGTH, render, render_caption, rendered_length
+from orch.transports.telegram.render import (
+    MAX_MESSAGE_LENGTH,
+    render,
+    render_caption,
+    render_mention,
+    rendered_length,
+)
 
 log = logging.getLogger("orch.telegram")
 
@@ -221,9 +228,7 @@ class TelegramTransport(Transport):
         bot = self._require_app().bot
         place = Place.parse(chat_id)
         keyboard = await inline_keyboard(buttons, self._codes)
-        reply = None
-        if mention is not None and mention.message_id is not None:
-            reply = ReplyParameters(int(mention.message_id), allow_sending_without_reply=True)
+        rendered, reply = _addressed(place, rendered, mention)
         message: Message = await self._request(chat_id, lambda: bot.send_message(
             place.chat, rendered, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW,
             message_thread_id=place.thread, reply_markup=keyboard, reply_parameters=reply))
@@ -352,6 +357,20 @@ class TelegramTransport(Transport):
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+def _addressed(place: Place, rendered: str, mention: Mention | None) -> tuple[str, ReplyParameters | None]:
+    """A notice for a task's creator: a reply to the message they asked with, which is in this chat — unless this
+    is the task's forum topic, made after that message: there a mention of them, when it fits the message."""
+    if mention is None:
+        return rendered, None
+    if place.thread is None and mention.message_id is not None:
+        return rendered, ReplyParameters(int(mention.message_id), allow_sending_without_reply=True)
+    if mention.user_id is not None and mention.user_id.isdigit():
+        addressed = f"{render_mention(int(mention.user_id))} {rendered}"
+        if utf16_length(addressed) <= MAX_MESSAGE_LENGTH:
+            return addressed, None
+    return rendered, None
 
 
 def _within_limit(rendered: str) -> str:
