@@ -100,6 +100,15 @@ class _Op:
     def head(self) -> _Segment:
         return self.sources[0]
 
+    @property
+    def last_part(self) -> bool:
+        """Whether it delivers the rest of what its sources hold (output: all of it queued so far)."""
+        return self.rest is None and self.whole >= sum(len(source.lines) for source in self.sources)
+
+    def describe(self) -> str:
+        lines = self.whole + (1 if self.rest is not None else 0)
+        return f"{self.head.describe()} ({lines} lines, {'edit' if self.message_id else 'send'})"
+
 
 @dataclass
 class _Chat:
@@ -235,7 +244,7 @@ class MessageOutbox(Outbox):
                 chat.next_at = loop.time() + max(exc.retry_after, chat.interval)
                 continue
             except Undeliverable:
-                log.exception("chat %s refused %s for good: dropped", chat.chat_id, self._describe(op))
+                log.exception("chat %s refused %s for good: dropped", chat.chat_id, op.describe())
                 self._drop(chat, op)
                 chat.next_at = loop.time() + chat.interval
                 continue
@@ -247,7 +256,7 @@ class MessageOutbox(Outbox):
                                 chat.failures, self._max_attempts, exc_info=True)
                     continue
                 log.exception("delivery to chat %s failed %d times: dropped %s", chat.chat_id, chat.failures,
-                              self._describe(op))
+                              op.describe())
                 self._drop(chat, op)
                 continue
             chat.failures = 0
@@ -259,11 +268,6 @@ class MessageOutbox(Outbox):
         chat.open = None  # its state on the service is unknown now
         self._consume(chat, op)
 
-    @staticmethod
-    def _describe(op: _Op) -> str:
-        lines = op.whole + (1 if op.rest is not None else 0)
-        return f"{op.head.describe()} ({lines} lines, {'edit' if op.message_id else 'send'})"
-
     async def _perform(self, chat: _Chat, op: _Op) -> None:
         head = op.head
         if head.file is not None:
@@ -272,7 +276,7 @@ class MessageOutbox(Outbox):
             await self._report_sent(chat.chat_id, message_id, head.about)
             return
         # A message split in several gets the buttons under its last part: below everything they are about.
-        buttons = op.sources[-1].buttons if self._last_part(op) else ()
+        buttons = op.sources[-1].buttons if op.last_part else ()
         if op.message_id is not None:
             await self._port.edit(chat.chat_id, op.message_id, op.text, preformatted=head.preformatted,
                                   buttons=buttons)
@@ -287,11 +291,6 @@ class MessageOutbox(Outbox):
             if self._port.capabilities.can_edit:
                 chat.open = _Open(head.task_id, message_id, op.text)
         await self._report_sent(chat.chat_id, message_id, head.task_id if head.task_id is not None else head.about)
-
-    @staticmethod
-    def _last_part(op: _Op) -> bool:
-        """Whether `op` delivers the rest of what its sources hold (output: all of it queued so far)."""
-        return op.rest is None and op.whole >= sum(len(source.lines) for source in op.sources)
 
     # composing
     @staticmethod

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from orch.bot.app import NOT_ALLOWED, BotApp
@@ -117,11 +118,17 @@ async def dc(home: OrchHome, store: SqliteStore, fake_discord: FakeDiscord) -> A
 
 # buttons
 async def test_stop_cancels_a_running_task_and_a_strangers_press_changes_nothing(dc: Dc) -> None:
-    thread = await dc.new_task("loop", "echo started; for i in $(seq 1 5); do echo tick $i; done; "
+    thread = await dc.new_task("loop", "echo started; while [ ! -f go ]; do sleep 0.05; done; echo going; "
                                        "while true; do sleep 0.1; done")
-    output = await dc.message(thread, lambda m: "tick 5" in decoded(m))
+    output = await dc.message(thread, lambda m: "started" in decoded(m))
     assert output.buttons() == {"Stop": "/task cancel 1"}
-    assert len(output.versions) > 1, "the output grew by edits, and kept its button"
+    task = await dc.services.tasks.get(1)
+    assert task.worktree is not None
+    (Path(task.worktree) / "go").touch()
+    await dc.fake.wait_for(lambda: decoded(output) == "started\ngoing", WAIT)
+    [edit] = [r.body for r in dc.fake.requests if r.method == "PATCH" and r.path.endswith(output.id)]
+    assert edit["components"] == output.components and output.buttons() == {"Stop": "/task cancel 1"}, \
+        "the output grew by an edit, which kept its button"
 
     refusal = await dc.press(output, "Stop", user=STRANGER)
     assert content(refusal) == NOT_ALLOWED and refusal["data"]["flags"] == EPHEMERAL  # type: ignore[index]

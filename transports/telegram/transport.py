@@ -312,7 +312,7 @@ class TelegramTransport(Transport):
         failures = 0
         while not self._stopping.is_set():
             try:
-                updates = await self._unless_stopping(app.bot.get_updates(
+                updates = await _unless(self._stopping, app.bot.get_updates(
                     offset=self._offset, timeout=self._poll_timeout, allowed_updates=_UPDATES))
             except RetryAfter as exc:
                 await self._pause(_retry_seconds(exc))
@@ -340,23 +340,24 @@ class TelegramTransport(Transport):
                     # Keep serving: the offset goes on in memory; only a restart before the next write repeats.
                     log.exception("telegram: could not store the update offset %s", self._offset)
 
-    async def _unless_stopping(self, call: Coroutine[Any, Any, _T]) -> _T | None:
-        """The call's result, or None once stop() was asked for (the call is then abandoned)."""
-        work = asyncio.ensure_future(call)
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not work.done():
-                work.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TelegramError):
-                    await work
-        return work.result() if not work.cancelled() else None
-
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+async def _unless(stopping: asyncio.Event, call: Coroutine[Any, Any, _T]) -> _T | None:
+    """The call's result, or None once `stopping` is set (the call is then abandoned)."""
+    work = asyncio.ensure_future(call)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                await work
+    return work.result() if not work.cancelled() else None
 
 
 def _addressed(place: Place, rendered: str, mention: Mention | None) -> tuple[str, ReplyParameters | None]:
