@@ -34,9 +34,5 @@ class Place:
             return cls(message.chat_id, message.message_thread_id)
         return cls(message.chat.id)
 
-    @property
-    def is_group(self) -> bool:
-        return self.chat < 0  # group and channel ids are negative
-
     def __str__(self) -> str:
         return str(self.chat) if self.thread is None else f"{self.chat}{_SEPARATOR}{self.thread}"
