@@ -47,5 +47,5 @@ class JobAnnouncer:
                 task = await self._services.tasks.get(event.task_id)
                 for chat in self._chats:
                     text = f"job {event.job_id} fired: {fmt.created(task)}"
-                    await self._outboxes[chat.transport].notice(chat.chat_id, text)
+                    await self._outboxes[chat.transport].notice(chat.chat_id, text, task_id=task.id)
                     await self._following.follow(chat, task.id)

@@ -1,11 +1,13 @@
 """The bot as transports see it: one CommandSink that runs commands and keeps chats following their tasks.
 
 BotApp only wires the parts together — bot.dispatch runs commands, bot.follows pumps task output to chats,
-bot.announce tells chosen chats about tasks that scheduled jobs create — over the transports attached to it.
+bot.announce tells chosen chats about tasks that scheduled jobs create, bot.threads knows which chat messages
+are about which task — over the transports attached to it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -15,6 +17,7 @@ from orch.bot.commands import COMMANDS
 from orch.bot.dispatch import NOT_ALLOWED, Dispatcher
 from orch.bot.follows import FollowPumps
 from orch.bot.outbox import LineOutbox, Outbox
+from orch.bot.threads import TaskMessages
 from orch.core.events import EventHub
 from orch.core.services import Services
 
@@ -37,7 +40,8 @@ class BotApp:
         # The parts read these as transports are attached; each is the one record of what is attached.
         self._ports: dict[str, ChatPort] = {}
         self._outboxes: dict[str, Outbox] = {}
-        self._follows = FollowPumps(services, hub, self._outboxes)
+        self._messages = TaskMessages(services.tasks)
+        self._follows = FollowPumps(services, hub, self._outboxes, self._messages)
         self._dispatcher = Dispatcher(COMMANDS, services, self._follows, self._ports,
                                       lambda: self.engine.status_lines())
         self._announcer = JobAnnouncer(services, hub, self._outboxes, self._follows)
@@ -48,6 +52,7 @@ class BotApp:
         if outbox is None:
             outbox = self._outbox_factory(port) if self._outbox_factory else LineOutbox(port)
         self._outboxes[port.name] = outbox
+        outbox.report_sent(functools.partial(self._messages.sent, port.name))
         if jobs_chat is not None:
             self._announcer.add_chat(ChatRef(port.name, jobs_chat))
 
@@ -74,3 +79,16 @@ class BotApp:
 
     async def unfollow(self, chat: ChatRef, task_id: int) -> bool:
         return await self._follows.unfollow(chat, task_id)
+
+    async def handle_message(self, chat: ChatRef, text: str, *, reply_to: str | None = None) -> list[Reply] | None:
+        task_id = await self._messages.task_of(chat, reply_to)
+        if task_id is None:
+            return None
+        return await self._dispatcher.handle_followup(chat, task_id, text)
+
+    async def task_thread(self, chat: ChatRef, task_id: int) -> None:
+        await self._messages.own_chat(chat, task_id)
+        await self._follows.follow(chat, task_id, from_start=True)
+
+    async def sent_about(self, chat: ChatRef, message_id: str, task_id: int) -> None:
+        await self._messages.sent(chat.transport, chat.chat_id, message_id, task_id)

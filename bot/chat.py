@@ -140,3 +140,18 @@ class CommandSink(Protocol):
     async def unfollow(self, chat: ChatRef, task_id: int) -> bool:
         """Stop sending the task's output to `chat`; False if it was not following."""
         ...
+
+    async def handle_message(self, chat: ChatRef, text: str, *, reply_to: str | None = None) -> list[Reply] | None:
+        """A plain message (not a command), sent as a reply to message `reply_to` or not: a follow-up for the task
+        that message is about, or for the task whose own thread `chat` is. None when it is about no task."""
+        ...
+
+    async def task_thread(self, chat: ChatRef, task_id: int) -> None:
+        """`chat` was made for the task (a Discord thread, a Telegram forum topic): its output goes there from its
+        first line, and what is written there is the task's conversation."""
+        ...
+
+    async def sent_about(self, chat: ChatRef, message_id: str, task_id: int) -> None:
+        """A message about the task was sent outside the outbox (Discord's answers to interactions): a reply to
+        it is a follow-up too."""
+        ...

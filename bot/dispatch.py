@@ -1,4 +1,7 @@
-"""Running a command for a chat: the allow-list, parsing, the handler, and every failure as one reply line."""
+"""Running a command for a chat: the allow-list, parsing, the handler, and every failure as one reply line.
+
+A plain message that continues a task's conversation (bot.threads) runs as the command it stands for.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from orch.bot.chat import ChatPort, ChatRef, Reply
 from orch.bot.declare import CommandSet, Invocation
 from orch.bot.follows import Following
 from orch.bot.parse import parse_call, parse_line
+from orch.bot.threads import followup
 from orch.core.errors import OrchError, UserError, describe
 from orch.core.services import Services
 from orch.core.text import well_formed
@@ -57,10 +61,26 @@ class Dispatcher:
     async def handle_call(self, chat: ChatRef, path: tuple[str, ...], args: Mapping[str, object]) -> list[Reply]:
         return await self._run(chat, lambda: parse_call(self._commands, path, _well_formed_values(args)))
 
-    async def _run(self, chat: ChatRef, parse: Callable[[], Invocation[Any]]) -> list[Reply]:
+    async def handle_followup(self, chat: ChatRef, task_id: int, text: str) -> list[Reply]:
+        """A plain message about the task: `/task reply`, or `/answer` while the task waits for one."""
+        if not self._allowed(chat):
+            return [Reply(NOT_ALLOWED)]  # before reading the task: a stranger learns nothing of it
+        try:
+            task = await self._services.tasks.get(task_id)
+        except UserError as exc:
+            return [Reply(str(exc))]
+        path, args = followup(task, text)
+        return await self.handle_call(chat, path, args)
+
+    def _allowed(self, chat: ChatRef) -> bool:
         port = self._ports.get(chat.transport)
         if port is None or not port.is_allowed(chat):
             log.warning("refused a command from %s chat %s user %s", chat.transport, chat.chat_id, chat.user_id)
+            return False
+        return True
+
+    async def _run(self, chat: ChatRef, parse: Callable[[], Invocation[Any]]) -> list[Reply]:
+        if not self._allowed(chat):
             return [Reply(NOT_ALLOWED)]
         try:
             invocation = parse()

@@ -17,6 +17,7 @@ from orch.bot import buttons
 from orch.bot import format as fmt
 from orch.bot.chat import ChatRef, Mention
 from orch.bot.outbox import Outbox
+from orch.bot.threads import TaskMessages
 from orch.core.events import Event, EventHub, OutputChunk, QuestionAsked, TaskChanged
 from orch.core.services import Services
 from orch.core.tasks.models import Question, TaskStatus
@@ -51,11 +52,13 @@ class Following(Protocol):
 
 
 class FollowPumps:
-    def __init__(self, services: Services, hub: EventHub, outboxes: Mapping[str, Outbox]) -> None:
+    def __init__(self, services: Services, hub: EventHub, outboxes: Mapping[str, Outbox],
+                 messages: TaskMessages) -> None:
         """`outboxes`: each attached transport's, by name, read when a pump starts (transports attach later)."""
         self._services = services
         self._hub = hub
         self._outboxes = outboxes
+        self._messages = messages
         self._pumps: dict[_Key, asyncio.Task[None]] = {}
 
     async def resume(self) -> None:
@@ -93,13 +96,16 @@ class FollowPumps:
         """What the task's agent asks, with its answers as buttons, addressed to whoever asked for the task."""
         if await self._services.follows.notify_level(chat.transport, chat.chat_id) == "none":
             return
-        await outbox.notice(chat.chat_id, fmt.question(question), buttons=buttons.answers(question),
-                            mention=await self._mention(chat, question.task_id))
+        await outbox.notice(chat.chat_id, fmt.question(question), task_id=question.task_id,
+                            buttons=buttons.answers(question), mention=await self._mention(chat, question.task_id))
 
     async def _mention(self, chat: ChatRef, task_id: int) -> Mention | None:
-        """The person who asked for the task, when they asked in this chat."""
+        """The person who asked for the task, when they asked in this chat or in the one its thread was made in
+        (the message they asked with is in that chat, which the transport knows how to reply to)."""
         origin = await self._services.tasks.origin(task_id)
-        if origin is None or (origin.transport, origin.chat_id) != (chat.transport, chat.chat_id):
+        if origin is None or origin.transport != chat.transport:
+            return None
+        if origin.chat_id != chat.chat_id and not await self._messages.is_own_chat(chat, task_id):
             return None
         return Mention(origin.user_id, origin.message_id)
 
@@ -160,7 +166,7 @@ class FollowPumps:
         line = fmt.status_line(task, await self._services.tasks.attempts(task.id), event.previous)
         if line and (level == "all" or (level == "errors" and needs_a_person)):
             ended = task.status in (*_FOLLOW_ENDS, TaskStatus.NEEDS_REVIEW)
-            await outbox.notice(chat.chat_id, line, buttons=buttons.after(task) if ended else (),
+            await outbox.notice(chat.chat_id, line, task_id=task.id, buttons=buttons.after(task) if ended else (),
                                 mention=await self._mention(chat, task.id) if needs_a_person else None)
         if task.status not in _FOLLOW_ENDS:
             return False

@@ -34,6 +34,9 @@ with a warning each time: no line is dropped for an outage either, and what queu
 in order. `Undeliverable` (the bot was blocked, the chat is gone) drops that operation at once. Any other error
 (a bug) is logged and retried with exponential backoff up to `max_attempts` times; then that one operation is
 dropped. A drop is logged as an error saying how many lines were lost.
+
+Each message sent about a task — output, a notice, reply or file given its task id — is reported to the
+listener of `report_sent` once it is sent (an edit is not: its message was reported when it was sent).
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class _Segment:
     file: _File | None = None
     buttons: tuple[Button, ...] = ()  # under the message (of output: the latest queued for the task wins)
     mention: Mention | None = None
+    about: int | None = None  # of a message of its own: the task it is about
     delivered: asyncio.Future[None] | None = None  # set once it has left the queue, for whoever waits on it
 
     def describe(self) -> str:
@@ -98,6 +102,15 @@ class _Op:
     @property
     def head(self) -> _Segment:
         return self.sources[0]
+
+    @property
+    def last_part(self) -> bool:
+        """Whether it delivers the rest of what its sources hold (output: all of it queued so far)."""
+        return self.rest is None and self.whole >= sum(len(source.lines) for source in self.sources)
+
+    def describe(self) -> str:
+        lines = self.whole + (1 if self.rest is not None else 0)
+        return f"{self.head.describe()} ({lines} lines, {'edit' if self.message_id else 'send'})"
 
 
 @dataclass
@@ -168,23 +181,24 @@ class MessageOutbox(Outbox):
             chat.segments.append(_Segment(task_id, deque(lines), preformatted=True, buttons=tuple(buttons)))
         self._wake(chat)
 
-    async def notice(self, chat_id: str, text: str, *, buttons: Sequence[Button] = (),
+    async def notice(self, chat_id: str, text: str, *, task_id: int | None = None, buttons: Sequence[Button] = (),
                      mention: Mention | None = None) -> None:
         chat = self._chat(chat_id)
         chat.segments.append(_Segment(None, deque(text.split("\n")), preformatted=False, buttons=tuple(buttons),
-                                      mention=mention))
+                                      mention=mention, about=task_id))
         self._wake(chat)
 
     async def send_reply(self, chat_id: str, reply: Reply) -> None:
         await self._urgent(chat_id, _Segment(None, deque(reply.text.split("\n")), reply.preformatted, urgent=True,
-                                             buttons=reply.buttons))
+                                             buttons=reply.buttons, about=reply.task_id))
 
     def fits_one(self, text: str, *, preformatted: bool) -> bool:
         return self._port.rendered_length(text, preformatted) <= self._port.capabilities.max_message_length
 
-    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> None:
+    async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str, *,
+                        task_id: int | None = None) -> None:
         await self._urgent(chat_id, _Segment(None, deque([caption]), preformatted=False, urgent=True,
-                                             file=_File(filename, data)))
+                                             file=_File(filename, data), about=task_id))
 
     async def _urgent(self, chat_id: str, segment: _Segment) -> None:
         chat = self._chat(chat_id)
@@ -265,7 +279,7 @@ class MessageOutbox(Outbox):
                 chat.next_at = loop.time() + max(exc.retry_after, chat.interval)
                 continue
             except Undeliverable:
-                log.exception("chat %s refused %s for good: dropped", chat.chat_id, self._describe(op))
+                log.exception("chat %s refused %s for good: dropped", chat.chat_id, op.describe())
                 self._drop(chat, op)
                 chat.next_at = loop.time() + chat.interval
                 continue
@@ -278,7 +292,7 @@ class MessageOutbox(Outbox):
                     chat.next_at = loop.time() + wait
                     continue
                 log.exception("delivery to chat %s failed %d times: dropped %s", chat.chat_id, chat.failures,
-                              self._describe(op))
+                              op.describe())
                 self._drop(chat, op)
                 continue
             self._retries.succeeded(chat)
@@ -290,19 +304,15 @@ class MessageOutbox(Outbox):
         chat.open = None  # its state on the service is unknown now
         self._consume(chat, op)
 
-    @staticmethod
-    def _describe(op: _Op) -> str:
-        lines = op.whole + (1 if op.rest is not None else 0)
-        return f"{op.head.describe()} ({lines} lines, {'edit' if op.message_id else 'send'})"
-
     async def _perform(self, chat: _Chat, op: _Op) -> None:
         head = op.head
         if head.file is not None:
-            await self._port.send_file(chat.chat_id, head.file.filename, head.file.data, op.text)
+            message_id = await self._port.send_file(chat.chat_id, head.file.filename, head.file.data, op.text)
             chat.open = None
+            await self._report_sent(chat.chat_id, message_id, head.about)
             return
         # A message split in several gets the buttons under its last part: below everything they are about.
-        buttons = op.sources[-1].buttons if self._last_part(op) else ()
+        buttons = op.sources[-1].buttons if op.last_part else ()
         if op.message_id is not None:
             await self._port.edit(chat.chat_id, op.message_id, op.text, preformatted=head.preformatted,
                                   buttons=buttons)
@@ -316,11 +326,7 @@ class MessageOutbox(Outbox):
             chat.last_task = head.task_id
             if self._port.capabilities.can_edit:
                 chat.open = _Open(head.task_id, message_id, op.text)
-
-    @staticmethod
-    def _last_part(op: _Op) -> bool:
-        """Whether `op` delivers the rest of what its sources hold (output: all of it queued so far)."""
-        return op.rest is None and op.whole >= sum(len(source.lines) for source in op.sources)
+        await self._report_sent(chat.chat_id, message_id, head.task_id if head.task_id is not None else head.about)
 
     # composing
     @staticmethod

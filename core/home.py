@@ -9,7 +9,6 @@ hand) is tightened when orch starts, with one warning saying so.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -106,6 +105,8 @@ class OrchHome:
     @property
     def tmux_socket_name(self) -> str:
         # One tmux server per home, so two homes (or two tests) never share sessions.
+        import hashlib  # here: a quick CLI read never needs the socket
+
         digest = hashlib.sha1(str(self.root).encode()).hexdigest()[:10]
         return f"orch-{digest}"
 

@@ -46,7 +46,7 @@ def build_transport(name: str, config: Config, services: Services, log_filter: R
     if name == "discord":
         from orch.transports.discord.transport import DiscordTransport
 
-        return DiscordTransport(config.transports.discord, log_filter=log_filter)
+        return DiscordTransport(config.transports.discord, cursor=services.cursors, log_filter=log_filter)
     return StdoutTransport(on_hangup=stopping.set)
 
 

@@ -10,7 +10,7 @@ from orch.bot.chat import Attachment, Reply
 from orch.bot.commands.tasks import TaskId
 from orch.bot.declare import Command, CommandContext, about
 from orch.core.config import DeliverMode
-from orch.core.tasks.costs import GROUPINGS
+from orch.core.names import GROUPINGS
 
 
 @dataclass(frozen=True)

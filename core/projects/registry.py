@@ -25,7 +25,8 @@ from orch.core.config import Config, ProjectConfig
 from orch.core.errors import NotFound, UserError
 from orch.core.home import OrchHome
 from orch.core.projects.git import default_branch, git, has_commits, repo_root
-from orch.core.store.base import Project, Store
+from orch.core.store.base import Store
+from orch.core.store.records import Project
 from orch.core.tasks.models import TaskStatus
 
 SCRATCH = "scratch"

@@ -31,7 +31,8 @@ from orch.core.errors import ConfigError, NotFound, UserError
 from orch.core.home import OrchHome, private_dirs, touch_private
 from orch.core.ids import parse_id
 from orch.core.projects.registry import Projects
-from orch.core.store.base import JobState, Store
+from orch.core.store.base import Store
+from orch.core.store.records import JobState
 from orch.core.tasks.labels import check_labels
 from orch.core.text import INVISIBLE, has_visible, one_line
 from orch.core.times import iso_time

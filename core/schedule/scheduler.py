@@ -27,7 +27,8 @@ from orch.core.errors import UserError
 from orch.core.events import EventHub, JobFired
 from orch.core.home import OrchHome
 from orch.core.schedule.jobs import Job, load_jobs, next_slot
-from orch.core.store.base import JobState, Store
+from orch.core.store.base import Store
+from orch.core.store.records import JobState
 from orch.core.tasks.service import TaskService
 from tzlocal import get_localzone
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from orch.core.store.records import AttemptCost, Follow, JobState, Project
 from orch.core.tasks.models import (
     Attempt,
     Chunk,
@@ -25,41 +25,6 @@ from orch.core.tasks.models import (
     Task,
     TaskStatus,
 )
-
-
-@dataclass(frozen=True)
-class Follow:
-    transport: str
-    chat_id: str
-    task_id: int
-    last_seq: int
-
-
-@dataclass(frozen=True)
-class JobState:
-    """Where a scheduled job stands; times are Unix seconds."""
-
-    job_id: int
-    schedule: str
-    handled_until: float
-    last_slot: float | None = None
-    last_task_id: int | None = None
-
-
-@dataclass(frozen=True)
-class AttemptCost:
-    """An attempt with its task's project: one row of `orch cost`."""
-
-    attempt: Attempt
-    project: str | None
-
-
-@dataclass(frozen=True)
-class Project:
-    name: str
-    path: str
-    default_branch: str | None
-    managed: bool
 
 
 class Store(ABC):

@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from orch.core.store import rows
-from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
+from orch.core.store.base import Store
 from orch.core.store.postgres_connect import CONNECT_TIMEOUT_SECONDS, connect, conninfo, unreachable
 from orch.core.store.postgres_schema import migrate
+from orch.core.store.records import AttemptCost, Follow, JobState, Project
 from orch.core.tasks.models import (
     ATTEMPT_FIELDS,
     Attempt,

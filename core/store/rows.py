@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from orch.core.store.base import Follow, JobState, Project
+from orch.core.store.records import Follow, JobState, Project
 from orch.core.tasks.models import (
     ATTEMPT_FIELDS,
     TASK_FIELDS,

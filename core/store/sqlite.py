@@ -11,13 +11,15 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from orch.core.errors import Busy, UserError
 from orch.core.home import private_dirs, touch_private
-from orch.core.store import rows
-from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
+from orch.core.store import rows, sqlite_reads
+from orch.core.store.base import Store
+from orch.core.store.records import AttemptCost, Follow, JobState, Project
+from orch.core.store.sqlite_schema import MIGRATIONS
 from orch.core.tasks.models import (
     ATTEMPT_FIELDS,
     Attempt,
@@ -32,165 +34,7 @@ from orch.core.tasks.models import (
     TaskStatus,
 )
 
-MIGRATIONS: list[str] = [
-    # 1: the first schema
-    """
-    CREATE TABLE tasks (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        title TEXT NOT NULL,
-        body TEXT NOT NULL DEFAULT '',
-        status TEXT NOT NULL,
-        labels TEXT NOT NULL DEFAULT '[]',
-        project TEXT,
-        parent_id INTEGER REFERENCES tasks(id),
-        agent TEXT,
-        model TEXT,
-        complexity TEXT,
-        route_reason TEXT,
-        branch TEXT,
-        worktree TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        summary TEXT,
-        review_reason TEXT,
-        cost_usd REAL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE INDEX tasks_status ON tasks(status);
-    CREATE INDEX tasks_parent ON tasks(parent_id);
-    CREATE TABLE attempts (
-        task_id INTEGER NOT NULL REFERENCES tasks(id),
-        number INTEGER NOT NULL,
-        agent TEXT NOT NULL,
-        model TEXT,
-        started_at REAL NOT NULL,
-        finished_at REAL,
-        exit_code INTEGER,
-        outcome TEXT,
-        error TEXT,
-        summary TEXT,
-        cost_usd REAL,
-        tokens_in INTEGER,
-        tokens_out INTEGER,
-        PRIMARY KEY (task_id, number)
-    );
-    CREATE TABLE chunks (
-        task_id INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
-        content TEXT NOT NULL,
-        ts REAL NOT NULL,
-        is_final INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (task_id, seq)
-    );
-    CREATE TABLE capture_offsets (
-        task_id INTEGER NOT NULL,
-        attempt INTEGER NOT NULL,
-        byte_offset INTEGER NOT NULL,
-        PRIMARY KEY (task_id, attempt)
-    );
-    CREATE TABLE routes (
-        task_id INTEGER PRIMARY KEY,
-        decision TEXT NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE kv (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    CREATE TABLE follows (
-        transport TEXT NOT NULL,
-        chat_id TEXT NOT NULL,
-        task_id INTEGER NOT NULL,
-        last_seq INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (transport, chat_id, task_id)
-    );
-    CREATE TABLE projects (
-        name TEXT PRIMARY KEY,
-        path TEXT NOT NULL,
-        default_branch TEXT,
-        managed INTEGER NOT NULL DEFAULT 0
-    );
-    """,
-    # 2: scheduled jobs. handled_until: every slot of `schedule` at or before it was fired or deliberately
-    # skipped, so a restart neither fires a slot twice nor forgets one missed while orch was down.
-    """
-    CREATE TABLE job_state (
-        job_id INTEGER PRIMARY KEY,
-        schedule TEXT NOT NULL,
-        handled_until REAL NOT NULL,
-        last_slot REAL,
-        last_task_id INTEGER
-    );
-    """,
-    # 3: review and delivery (the task's base, its review, where it went), attempt kinds and agent sessions
-    """
-    ALTER TABLE tasks ADD COLUMN base_branch TEXT;
-    ALTER TABLE tasks ADD COLUMN base_commit TEXT;
-    ALTER TABLE tasks ADD COLUMN next_step TEXT;
-    ALTER TABLE tasks ADD COLUMN review_decision TEXT;
-    ALTER TABLE tasks ADD COLUMN delivered TEXT;
-    ALTER TABLE tasks ADD COLUMN pr_url TEXT;
-    ALTER TABLE tasks ADD COLUMN merge_commit TEXT;
-    ALTER TABLE tasks ADD COLUMN diff_files INTEGER;
-    ALTER TABLE tasks ADD COLUMN diff_added INTEGER;
-    ALTER TABLE tasks ADD COLUMN diff_removed INTEGER;
-    ALTER TABLE attempts ADD COLUMN kind TEXT NOT NULL DEFAULT 'work';
-    ALTER TABLE attempts ADD COLUMN session_id TEXT;
-    CREATE TABLE reviews (
-        task_id INTEGER NOT NULL,
-        attempt INTEGER NOT NULL,
-        reviewer TEXT NOT NULL,
-        model TEXT,
-        decision TEXT NOT NULL,
-        notes TEXT NOT NULL,
-        comments TEXT NOT NULL DEFAULT '[]',
-        created_at REAL NOT NULL,
-        PRIMARY KEY (task_id, attempt)
-    );
-    """,
-    # 4: a conversation with the agent: follow-ups, questions and approvals, the chat messages of each task and
-    # where each task was asked for
-    """
-    CREATE TABLE followups (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        task_id INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        interrupt INTEGER NOT NULL DEFAULT 0,
-        source TEXT,
-        created_at REAL NOT NULL,
-        taken_at REAL
-    );
-    CREATE INDEX followups_pending ON followups(task_id, taken_at);
-    CREATE TABLE questions (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        task_id INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        text TEXT NOT NULL,
-        options TEXT NOT NULL DEFAULT '[]',
-        detail TEXT,
-        created_at REAL NOT NULL,
-        answer TEXT,
-        answered_by TEXT,
-        answered_at REAL
-    );
-    CREATE INDEX questions_task ON questions(task_id);
-    CREATE TABLE chat_messages (
-        transport TEXT NOT NULL,
-        chat_id TEXT NOT NULL,
-        message_id TEXT NOT NULL,
-        task_id INTEGER NOT NULL,
-        PRIMARY KEY (transport, chat_id, message_id)
-    );
-    CREATE TABLE origins (
-        task_id INTEGER PRIMARY KEY,
-        transport TEXT NOT NULL,
-        chat_id TEXT NOT NULL,
-        user_id TEXT,
-        message_id TEXT
-    );
-    """,
-]
-
+T = TypeVar("T")
 # How long a connection waits for another process's write lock before it gives up with "database is locked".
 BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -289,25 +133,17 @@ class SqliteStore(Store):
         assert task is not None
         return task
 
+    async def _read(self, query: sqlite_reads.Read[T]) -> T:
+        async with self._db.execute(query.sql, query.params) as cursor:
+            return query.convert(list(await cursor.fetchall()))
+
     async def get_task(self, task_id: int) -> Task | None:
-        async with self._db.execute(f"SELECT {rows.TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)) as cursor:
-            row = await cursor.fetchone()
-        return rows.task_from_row(row) if row else None
+        return await self._read(sqlite_reads.task(task_id))
 
     async def list_tasks(
         self, status: TaskStatus | None = None, project: str | None = None, parent_id: int | None = None
     ) -> list[Task]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (("status", status.value if status else None), ("project", project),
-                              ("parent_id", parent_id)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with self._db.execute(f"SELECT {rows.TASK_COLUMNS} FROM tasks{where} ORDER BY id", params) as cursor:
-            found = await cursor.fetchall()
-        return [rows.task_from_row(row) for row in found]
+        return await self._read(sqlite_reads.tasks(status, project, parent_id))
 
     async def update_task(self, task_id: int, **fields: Any) -> Task:
         rows.check_updatable(fields)
@@ -362,11 +198,7 @@ class SqliteStore(Store):
             )
 
     async def list_attempts(self, task_id: int) -> list[Attempt]:
-        async with self._db.execute(
-            f"SELECT {rows.ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? ORDER BY number", (task_id,)
-        ) as cursor:
-            found = await cursor.fetchall()
-        return [rows.attempt_from_row(row) for row in found]
+        return await self._read(sqlite_reads.attempts(task_id))
 
     async def attempt_costs(self, since: float | None = None) -> list[AttemptCost]:
         async with self._db.execute(
@@ -427,13 +259,7 @@ class SqliteStore(Store):
         return rows.question_from_row(row) if row else None
 
     async def list_questions(self, task_id: int | None = None, *, open_only: bool = False) -> list[Question]:
-        clauses = [*(["task_id = ?"] if task_id is not None else []), *(["answered_at IS NULL"] if open_only else [])]
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        params = (task_id,) if task_id is not None else ()
-        async with self._db.execute(f"SELECT {rows.QUESTION_COLUMNS} FROM questions{where} ORDER BY id",
-                                    params) as cursor:
-            found = await cursor.fetchall()
-        return [rows.question_from_row(row) for row in found]
+        return await self._read(sqlite_reads.questions(task_id, open_only))
 
     async def answer_question(self, question_id: int, answer: str, answered_by: str) -> Question | None:
         async with self._transaction() as db:
@@ -468,11 +294,7 @@ class SqliteStore(Store):
         return rows.origin_from_row(row) if row else None
 
     async def list_reviews(self, task_id: int) -> list[Review]:
-        async with self._db.execute(
-            f"SELECT {rows.REVIEW_COLUMNS} FROM reviews WHERE task_id = ? ORDER BY attempt", (task_id,)
-        ) as cursor:
-            found = await cursor.fetchall()
-        return [rows.review_from_row(row) for row in found]
+        return await self._read(sqlite_reads.reviews(task_id))
 
     async def append_chunks(
         self, chunks: Sequence[Chunk], *, attempt: int | None = None, byte_offset: int | None = None
@@ -516,9 +338,7 @@ class SqliteStore(Store):
             )
 
     async def get_route(self, task_id: int) -> dict[str, Any] | None:
-        async with self._db.execute("SELECT decision FROM routes WHERE task_id = ?", (task_id,)) as cursor:
-            row = await cursor.fetchone()
-        return rows.route_from_text(row[0]) if row else None
+        return await self._read(sqlite_reads.route(task_id))
 
     async def kv_get(self, key: str) -> str | None:
         async with self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cursor:

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from orch.core.errors import UserError
-from orch.core.store.base import AttemptCost, Store
-
-Grouping = Literal["agent", "model", "project", "day"]
-GROUPINGS: tuple[Grouping, ...] = ("agent", "model", "project", "day")
+from orch.core.names import GROUPINGS, Grouping
+from orch.core.store.base import Store
+from orch.core.store.records import AttemptCost
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from orch.core.errors import UserError
-from orch.core.store.base import Follow, Store
+from orch.core.store.base import Store
+from orch.core.store.records import Follow
 
 NOTIFY_LEVELS = ("all", "errors", "none")
 _NOTIFY_KEY = "notify.{transport}.{chat}"

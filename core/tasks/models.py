@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from orch.core.errors import UserError
+from orch.core.names import TaskStatus as TaskStatus  # re-exported: the status of a Task, named in names.py
 from orch.core.times import iso_time
 
 
-class TaskStatus(enum.StrEnum):
-    NEW = "new"
-    ROUTED = "routed"
-    IN_PROGRESS = "in_progress"
-    DONE = "done"
-    NEEDS_REVIEW = "needs_review"
-    BLOCKED = "blocked"
-    WAITING = "waiting"  # the agent asked the user something; the answer resumes it
-    CANCELLED = "cancelled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (TaskStatus.DONE, TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED)
+def parse_status(text: str | None) -> TaskStatus | None:
+    """A status a person typed (None for none); UserError naming the statuses when it is not one."""
+    if not text:
+        return None
+    try:
+        return TaskStatus(text)
+    except ValueError:
+        raise UserError(f"unknown status {text!r} (one of {', '.join(s.value for s in TaskStatus)})") from None
 
 
 @dataclass(frozen=True)

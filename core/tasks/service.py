@@ -14,7 +14,7 @@ from orch.core.ids import parse_id
 from orch.core.names import AGENT_NAMES, COMPLEXITIES
 from orch.core.store.base import Store
 from orch.core.tasks.labels import label_values, replace_label
-from orch.core.tasks.models import Attempt, NewTask, Origin, Question, Review, Task, TaskStatus
+from orch.core.tasks.models import Attempt, NewTask, Origin, Question, Review, Task, TaskStatus, parse_status
 from orch.core.tasks.states import TaskStates
 from orch.core.text import INVISIBLE, has_visible, one_line, well_formed
 
@@ -81,15 +81,7 @@ class TaskService:
         return task
 
     async def list_tasks(self, status: str | None = None, project: str | None = None) -> list[Task]:
-        wanted: TaskStatus | None = None
-        if status:
-            try:
-                wanted = TaskStatus(status)
-            except ValueError:
-                raise UserError(
-                    f"unknown status {status!r} (one of {', '.join(s.value for s in TaskStatus)})"
-                ) from None
-        return await self._store.list_tasks(status=wanted, project=project)
+        return await self._store.list_tasks(status=parse_status(status), project=project)
 
     async def children(self, task_id: int) -> list[Task]:
         return await self._store.list_tasks(parent_id=task_id)

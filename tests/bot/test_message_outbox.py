@@ -344,3 +344,33 @@ async def test_a_chat_that_refuses_for_good_is_not_retried_and_a_reply_there_ret
     dropped = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(dropped) == 2 and "a reply (1 lines" in dropped[0] and "output of task 1 (2 lines" in dropped[1]
     await outbox.close()
+
+
+async def test_each_message_about_a_task_is_reported_once_sent(caplog: pytest.LogCaptureFixture) -> None:
+    port = FakeChatPort(max_length=60, can_edit=True)
+    outbox = MessageOutbox(port)
+    reported: list[tuple[str, str, int]] = []
+
+    async def remember(chat_id: str, message_id: str, task_id: int) -> None:
+        if task_id == 9:
+            raise RuntimeError("the store is gone")
+        reported.append((chat_id, message_id, task_id))
+
+    outbox.report_sent(remember)
+    await outbox.output(CHAT, 3, ["first line"])
+    await outbox.flush()
+    await outbox.output(CHAT, 3, ["grows by an edit"])
+    await outbox.flush()
+    await outbox.notice(CHAT, "task 3 done", task_id=3)
+    await outbox.notice(CHAT, "about no task")
+    await outbox.flush()  # a reply would go ahead of them
+    await outbox.reply(CHAT, Reply("task 4 created", task_id=4))
+    await outbox.send_file(CHAT, "task-4.diff", b"+x\n", "task 4: 1 file changed", task_id=4)
+    await outbox.reply(CHAT, Reply("task 9 cancelled", task_id=9))  # its listener fails: still sent once
+    await outbox.flush()
+
+    sends = [call.message_id for call in port.ok_calls() if call.kind in ("send", "file")]
+    assert [call.kind for call in port.ok_calls()] == ["send", "edit", "send", "send", "send", "file", "send"]
+    assert reported == [(CHAT, sends[0], 3), (CHAT, sends[1], 3), (CHAT, sends[3], 4), (CHAT, sends[4], 4)]
+    assert "could not remember message" in caplog.text
+    await outbox.close()

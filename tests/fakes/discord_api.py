@@ -1,10 +1,12 @@
 """A fake Discord: the REST API and the gateway websocket, on 127.0.0.1 in the test's own event loop.
 
 Enough of Discord for the real discord.py: login, command sync, the gateway (HELLO, IDENTIFY -> READY,
-heartbeat ACK, RESUME -> RESUMED), slash-command interactions injected by the test, interaction callbacks
-and followups, channel messages (with file attachments, sent as multipart), threads from messages, and 429
-answers on demand. It records every request and every message (id -> current content and attachments, per
-channel) for the test to assert on.
+heartbeat ACK, RESUME -> RESUMED; 4014 to a privileged intent it is told to refuse), interactions injected by
+the test — slash commands, button presses, modal submissions — with their callbacks (a message, a deferral, a
+modal) and followups, people's messages (MESSAGE_CREATE, as replies or not), channel messages (with file
+attachments, sent as multipart, and button components), threads from messages, and 429 answers on demand. It
+records every request and every message (id -> current content, attachments and buttons, per channel) for the
+test to assert on.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ _FILES: web.RequestKey[Any] = web.RequestKey("files", object)
 # Interaction callback types (Discord's numbers).
 CHANNEL_MESSAGE = 4
 DEFERRED_CHANNEL_MESSAGE = 5
+MODAL = 9
+# Interaction types.
+APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
+MODAL_SUBMIT = 5
+MESSAGE_CONTENT_INTENT = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -51,10 +59,17 @@ class FakeMessage:
     flags: int = 0
     versions: list[str] = field(default_factory=list)  # every content it had, the current one last
     attachments: tuple[Attachment, ...] = ()
+    components: list[dict[str, Any]] = field(default_factory=list)  # action rows, as sent
+    allowed_mentions: dict[str, Any] | None = None  # as sent with it
 
     @property
     def ephemeral(self) -> bool:
         return bool(self.flags & EPHEMERAL)
+
+    def buttons(self) -> dict[str, str]:
+        """Label -> custom_id of each button under it."""
+        return {button["label"]: button["custom_id"] for row in self.components for button in row["components"]
+                if button.get("type") == 2}
 
 
 @dataclass
@@ -104,6 +119,9 @@ class FakeDiscord:
         self.identifies = 0
         self.resumes = 0
         self.threads_allowed = True
+        self.message_content_allowed = True  # False: IDENTIFY asking for it is closed with 4014, as Discord does
+        self.intents: list[int] = []  # of each IDENTIFY
+        self.modals: list[dict[str, Any]] = []  # every modal an interaction was answered with
 
     # server
     async def start(self) -> None:
@@ -159,15 +177,58 @@ class FakeDiscord:
         option_list = [_option(name, value) for name, value in (options or {}).items()]
         for name in reversed(path[1:]):
             option_list = [{"name": name, "type": 1, "options": option_list}]
+        data = {"id": self._id(), "name": path[0], "type": 1, "options": option_list}
+        return await self._interact(APPLICATION_COMMAND, user_id, channel_id, data, guild_id)
+
+    async def press(self, user_id: int | str, message_id: str, label: str, *, guild_id: str | None = GUILD_ID) -> str:
+        """A person presses the button labelled `label` under a message; returns the interaction id."""
+        message = self.messages[message_id]
+        data = {"custom_id": message.buttons()[label], "component_type": 2}
+        return await self._interact(MESSAGE_COMPONENT, user_id, message.channel_id, data, guild_id,
+                                    message=self._message_payload(message))
+
+    async def submit_modal(self, user_id: int | str, channel_id: str, modal: dict[str, Any], text: str, *,
+                           guild_id: str | None = GUILD_ID) -> str:
+        """A person types `text` into the (one) text input of `modal` and submits it; returns the interaction id."""
+        [row] = modal["components"]
+        [field_] = row["components"]
+        data = {"custom_id": modal["custom_id"], "components": [
+            {"type": 1, "components": [{"type": 4, "custom_id": field_["custom_id"], "value": text}]}]}
+        return await self._interact(MODAL_SUBMIT, user_id, channel_id, data, guild_id)
+
+    async def post(self, user_id: int | str, channel_id: str, content: str, *, reply_to: str | None = None,
+                   guild_id: str | None = GUILD_ID) -> str:
+        """A person writes `content` in a channel or thread (as a reply to message `reply_to`): MESSAGE_CREATE.
+        Returns the message id (people's messages are not kept in `messages`)."""
+        message_id = self._id()
+        payload: dict[str, Any] = {
+            "id": message_id, "channel_id": channel_id, "type": 19 if reply_to else 0, "content": content,
+            "author": _user(str(user_id)), "timestamp": _now(), "edited_timestamp": None, "tts": False,
+            "mention_everyone": False, "mentions": [], "mention_roles": [], "embeds": [], "attachments": [],
+            "pinned": False, "flags": 0, "components": [],
+        }
+        if guild_id is not None:
+            payload["guild_id"] = guild_id
+            payload["member"] = {"roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
+        if reply_to is not None:
+            payload["message_reference"] = {"type": 0, "message_id": reply_to, "channel_id": channel_id,
+                                            **({"guild_id": guild_id} if guild_id else {})}
+        await self._dispatch("MESSAGE_CREATE", payload)
+        return message_id
+
+    async def _interact(self, kind: int, user_id: int | str, channel_id: int | str, data: dict[str, Any],
+                        guild_id: str | None, message: dict[str, Any] | None = None) -> str:
         interaction = _Interaction(id=self._id(), token=f"itoken-{len(self._interactions)}",
                                    channel_id=str(channel_id))
         self._interactions[interaction.token] = interaction
         payload: dict[str, Any] = {
-            "id": interaction.id, "application_id": APP_ID, "type": 2, "token": interaction.token, "version": 1,
+            "id": interaction.id, "application_id": APP_ID, "type": kind, "token": interaction.token, "version": 1,
             "channel_id": interaction.channel_id, "locale": "en-US", "attachment_size_limit": 8388608,
             "app_permissions": "2248473465835073", "entitlements": [], "authorizing_integration_owners": {},
-            "data": {"id": self._id(), "name": path[0], "type": 1, "options": option_list},
+            "data": data,
         }
+        if message is not None:
+            payload["message"] = message
         if guild_id is not None:
             payload["guild_id"] = guild_id
             payload["guild_locale"] = "en-US"
@@ -232,12 +293,13 @@ class FakeDiscord:
                                  "size": len(attachment.content), "url": f"{self.api_base}/files/{attachment.filename}",
                                  "proxy_url": f"{self.api_base}/files/{attachment.filename}"}
                                 for n, attachment in enumerate(message.attachments)],
-                "pinned": False, "flags": message.flags, "components": []}
+                "pinned": False, "flags": message.flags, "components": message.components}
 
     def _new_message(self, channel_id: str, body: dict[str, Any],
                      attachments: tuple[Attachment, ...] = ()) -> FakeMessage:
         content = body.get("content") or ""
-        message = FakeMessage(self._id(), channel_id, content, int(body.get("flags") or 0), [content], attachments)
+        message = FakeMessage(self._id(), channel_id, content, int(body.get("flags") or 0), [content], attachments,
+                              list(body.get("components") or []), body.get("allowed_mentions"))
         self.messages[message.id] = message
         return message
 
@@ -245,6 +307,8 @@ class FakeDiscord:
         if "content" in body:
             message.content = body["content"] or ""
             message.versions.append(message.content)
+        if "components" in body:
+            message.components = list(body["components"] or [])
         return self._message_payload(message)
 
     @staticmethod
@@ -315,6 +379,9 @@ class FakeDiscord:
         self.callbacks.append({"interaction_id": interaction.id, **body})
         kind = body["type"]
         data = body.get("data") or {}
+        if kind == MODAL:
+            self.modals.append(data)
+            return self._json({"interaction": {"id": interaction.id, "type": 3}, "resource": {"type": kind}})
         message = self._new_message(interaction.channel_id, data)
         interaction.original_id = message.id
         return self._json({
@@ -381,6 +448,11 @@ class FakeDiscord:
             if op == 1:
                 await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
             elif op == 2:
+                intents = int(message["d"].get("intents", 0))
+                self.intents.append(intents)
+                if intents & MESSAGE_CONTENT_INTENT and not self.message_content_allowed:
+                    await ws.close(code=4014, message=b"Disallowed intent(s).")
+                    break
                 self.identifies += 1
                 await self._dispatch("READY", {
                     "v": 10, "user": BOT_USER, "guilds": [], "session_id": f"session-{self.identifies}",

@@ -1,14 +1,18 @@
 """A fake Telegram Bot API server for tests: the real python-telegram-bot talks to it over HTTP.
 
 Runs on 127.0.0.1 (port 0) in the test's event loop. It speaks the methods orch uses (getMe, getUpdates,
-sendMessage, editMessageText, sendDocument, deleteWebhook, setMyCommands, getMyCommands), records every call
-(with the time it was answered), lets a test
-inject incoming messages and faults (429 with retry_after, 5xx, slow answers), and keeps each chat's messages
-as Telegram would show them (HTML parsed to plain text), so a test can read back everything a chat received.
+sendMessage, editMessageText, sendDocument, deleteWebhook, setMyCommands, getMyCommands, answerCallbackQuery,
+createForumTopic), records every call (with the time it was answered), lets a test inject incoming messages
+(replies to a message, messages in a forum topic), button presses (callback queries) and faults (429 with
+retry_after, 5xx, slow answers), and keeps each chat's messages as Telegram would show them (HTML parsed to plain
+text, with their inline keyboard, ForceReply, the message they reply to and their topic), so a test can read
+back everything a chat received and press what it shows.
 
 Like Telegram it answers 400 to a message longer than 4096 UTF-16 units, or a caption longer than 1024
 (measured on the text as sent, markup included: stricter than Telegram, which counts after parsing), to HTML
-it cannot parse, to an empty text, and to an edit that changes nothing.
+it cannot parse, to an empty text, to an edit that changes neither text nor keyboard, to callback data over
+64 bytes, to a reply to a message that does not exist (unless allow_sending_without_reply), to a topic that
+does not exist, and to createForumTopic outside a forum.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tests.fakes.outage import Outage
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+MAX_CALLBACK_DATA = 64  # bytes
 # The shape of a real token (bot id, colon, secret), so a leak in logs would look like one.
 TELEGRAM_TOKEN = "7123456789:AAF3kq-secret-token-Zx9_yWvQ0pLmN4rT8sUv"
 NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
@@ -107,6 +112,14 @@ class Message:
     parse_mode: str | None
     edits: int = 0
     document: Document | None = None
+    thread_id: int | None = None  # the forum topic it is in
+    reply_to: int | None = None  # the message it replies to
+    keyboard: list[list[dict[str, Any]]] | None = None  # its inline keyboard's rows of buttons
+    force_reply: bool = False
+
+    def buttons(self) -> dict[str, str]:
+        """Label -> callback data of each button under it."""
+        return {button["text"]: button["callback_data"] for row in self.keyboard or [] for button in row}
 
 
 @dataclass
@@ -164,6 +177,11 @@ class FakeTelegram:
         self.chats: dict[int, dict[int, Message]] = {}
         self.commands: list[dict[str, Any]] = []
         self.confirmed_offset = 0  # every update below this was acknowledged by a getUpdates offset
+        self.answers: dict[str, str | None] = {}  # callback query id -> the text it was answered with
+        self.topics: dict[int, dict[int, str]] = {}  # forum chat id -> topic thread id -> name
+        self._chats_seen: dict[int, dict[str, Any]] = {}  # chat id -> its JSON, as people's messages showed it
+        self._people_messages: set[tuple[int, int]] = set()  # (chat, message id) of what people sent
+        self._next_message_id: dict[int, int] = {}
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 1
         self._faults: list[_PlannedFault] = []
@@ -195,25 +213,61 @@ class FakeTelegram:
         return f"http://127.0.0.1:{self.port}/bot"
 
     # what a test does
-    async def push_message(self, chat_id: int, user_id: int, text: str, *, chat_type: str | None = None) -> int:
-        """A person types `text`; returns the update id. Telegram marks a leading /command as an entity."""
+    async def push_message(self, chat_id: int, user_id: int, text: str, *, chat_type: str | None = None,
+                           reply_to: int | None = None, thread_id: int | None = None, forum: bool = False) -> int:
+        """A person types `text` (as a reply to message `reply_to`, in forum topic `thread_id`, in a forum
+        supergroup if `forum`); returns the update id. Telegram marks a leading /command as an entity."""
         update_id = self._next_update_id
         self._next_update_id += 1
-        kind = chat_type or ("private" if chat_id > 0 else "group")
         message: dict[str, Any] = {
-            "message_id": 10_000 + update_id,
+            "message_id": self.message_id_of(update_id),
             "date": int(time.time()),
-            "chat": {"id": chat_id, "type": kind, **({"title": "a group"} if kind != "private" else {})},
-            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+            "chat": self._register_chat(chat_id, chat_type, forum),
+            "from": self._person(user_id),
             "text": text,
         }
+        self._people_messages.add((chat_id, message["message_id"]))
         command = re.match(r"/[A-Za-z0-9_]+(?:@[A-Za-z0-9_]+)?", text)
         if command:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}]
+        if thread_id is not None:
+            if thread_id not in self.topics.get(chat_id, {}):
+                raise ValueError(f"no topic {thread_id} in chat {chat_id}")
+            # In a topic, a message that replies to nothing in particular replies to the topic's first message.
+            message.update(message_thread_id=thread_id, is_topic_message=True)
+            message["reply_to_message"] = self._topic_root_json(chat_id, thread_id)
+        if reply_to is not None:
+            replied = self.chats.get(chat_id, {}).get(reply_to)
+            if replied is None:
+                raise ValueError(f"no message {reply_to} of the bot in chat {chat_id}")
+            message["reply_to_message"] = self._message_json(replied)
         self._updates.append({"update_id": update_id, "message": message})
         await self._notify()
         return update_id
 
+    @staticmethod
+    def message_id_of(update_id: int) -> int:
+        """The id of the message a person sent with update `update_id`."""
+        return 10_000 + update_id
+
+    async def press(self, chat_id: int, user_id: int, message_id: int, label: str) -> str:
+        """A person presses the button labelled `label` under message `message_id`; returns the callback query
+        id (its answer lands in `answers`)."""
+        message = self.chats[chat_id][message_id]
+        return await self.push_press(chat_id, user_id, message_id, message.buttons()[label])
+
+    async def push_press(self, chat_id: int, user_id: int, message_id: int, data: str) -> str:
+        """A callback query with `data` from a button under message `message_id`."""
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        query_id = f"query-{update_id}"
+        message = self.chats[chat_id][message_id]
+        self._updates.append({"update_id": update_id, "callback_query": {
+            "id": query_id, "from": self._person(user_id), "chat_instance": f"instance-{chat_id}", "data": data,
+            "message": self._message_json(message),
+        }})
+        await self._notify()
+        return query_id
     def fail(self, *faults: Fault, methods: Iterable[str] = ("sendMessage", "editMessageText")) -> None:
         """The next calls to any of `methods` meet these faults, one call each, in order."""
         names = frozenset(methods)
@@ -223,9 +277,13 @@ class FakeTelegram:
     def pending_faults(self) -> int:
         return len(self._faults)
 
-    def texts(self, chat_id: int) -> list[str]:
-        """Each message of the chat as it reads now (after edits), oldest first."""
-        return [message.text for _, message in sorted(self.chats.get(chat_id, {}).items())]
+    def messages(self, chat_id: int, *, thread: int | None = None) -> list[Message]:
+        """The bot's messages in the chat (outside topics, or in topic `thread`), oldest first."""
+        return [message for _, message in sorted(self.chats.get(chat_id, {}).items()) if message.thread_id == thread]
+
+    def texts(self, chat_id: int, *, thread: int | None = None) -> list[str]:
+        """Each message of the chat (outside topics, or in topic `thread`) as it reads now (after edits)."""
+        return [message.text for message in self.messages(chat_id, thread=thread)]
 
     def documents(self, chat_id: int) -> list[Message]:
         """The chat's messages that carry a file, oldest first."""
@@ -309,10 +367,64 @@ class FakeTelegram:
         return {"id": self.bot_id, "is_bot": True, "first_name": "orch", "username": self.username,
                 "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
 
+    @staticmethod
+    def _person(user_id: int) -> dict[str, Any]:
+        return {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}
+
+    def _register_chat(self, chat_id: int, chat_type: str | None, forum: bool) -> dict[str, Any]:
+        kind = "supergroup" if forum else chat_type or ("private" if chat_id > 0 else "group")
+        chat: dict[str, Any] = {"id": chat_id, "type": kind}
+        if kind != "private":
+            chat["title"] = "a forum" if forum else "a group"
+        if forum:
+            chat["is_forum"] = True
+        self._chats_seen[chat_id] = chat
+        return chat
+
+    def _chat_json(self, chat_id: int) -> dict[str, Any]:
+        return self._chats_seen.get(chat_id) or {"id": chat_id, "type": "private" if chat_id > 0 else "group"}
+
+    def _new_message_id(self, chat_id: int) -> int:
+        self._next_message_id[chat_id] = self._next_message_id.get(chat_id, 0) + 1
+        return self._next_message_id[chat_id]
+
+    def _topic_root_json(self, chat_id: int, thread_id: int) -> dict[str, Any]:
+        return {"message_id": thread_id, "date": int(time.time()), "chat": self._chat_json(chat_id),
+                "from": self._bot_user(), "message_thread_id": thread_id, "is_topic_message": True,
+                "forum_topic_created": {"name": self.topics[chat_id][thread_id], "icon_color": 7322096}}
+
     def _message_json(self, message: Message) -> dict[str, Any]:
-        kind = "private" if message.chat_id > 0 else "group"
-        return {"message_id": message.message_id, "date": int(time.time()), "text": message.text,
-                "chat": {"id": message.chat_id, "type": kind}, "from": self._bot_user()}
+        payload: dict[str, Any] = {"message_id": message.message_id, "date": int(time.time()), "text": message.text,
+                                   "chat": self._chat_json(message.chat_id), "from": self._bot_user()}
+        if message.thread_id is not None:
+            payload.update(message_thread_id=message.thread_id, is_topic_message=True)
+        return payload
+
+    def _placed(self, params: dict[str, Any]) -> tuple[int, int | None, int | None]:
+        """Chat, topic and the message replied to of a message to send; ValueError as Telegram refuses them."""
+        chat_id = int(params["chat_id"])
+        thread = int(params["message_thread_id"]) if params.get("message_thread_id") else None
+        if thread is not None and thread not in self.topics.get(chat_id, {}):
+            raise ValueError("Bad Request: message thread not found")
+        reply = params.get("reply_parameters")
+        reply_to = int(reply["message_id"]) if reply else None
+        if reply_to is not None and reply_to not in self.chats.get(chat_id, {}) \
+                and (chat_id, reply_to) not in self._people_messages:
+            if not reply.get("allow_sending_without_reply"):
+                raise ValueError("Bad Request: message to be replied not found")
+            reply_to = None
+        return chat_id, thread, reply_to
+
+    @staticmethod
+    def _markup(params: dict[str, Any]) -> tuple[list[list[dict[str, Any]]] | None, bool]:
+        """The inline keyboard (its button data checked) and whether it is a ForceReply."""
+        markup = params.get("reply_markup") or {}
+        keyboard = markup.get("inline_keyboard")
+        for row in keyboard or []:
+            for button in row:
+                if len(str(button.get("callback_data", "")).encode()) > MAX_CALLBACK_DATA:
+                    raise ValueError("Bad Request: BUTTON_DATA_INVALID")
+        return keyboard, bool(markup.get("force_reply"))
 
     @staticmethod
     def _visible(params: dict[str, Any]) -> tuple[str, str]:
@@ -359,15 +471,29 @@ class FakeTelegram:
         return [update for update in self._updates if update["update_id"] >= offset][:limit]
 
     async def _api_sendMessage(self, params: dict[str, Any]) -> Any:
-        chat_id = int(params["chat_id"])
+        chat_id, thread, reply_to = self._placed(params)
         raw, visible = self._visible(params)
+        keyboard, force_reply = self._markup(params)
         chat = self.chats.setdefault(chat_id, {})
-        message = Message(len(chat) + 1, chat_id, visible, raw, params.get("parse_mode"))
+        message = Message(self._new_message_id(chat_id), chat_id, visible, raw, params.get("parse_mode"),
+                          thread_id=thread, reply_to=reply_to, keyboard=keyboard, force_reply=force_reply)
         chat[message.message_id] = message
         return self._message_json(message)
 
-    async def _api_sendDocument(self, params: dict[str, Any]) -> Any:
+    async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
+        self.answers[str(params["callback_query_id"])] = params.get("text")
+        return True
+
+    async def _api_createForumTopic(self, params: dict[str, Any]) -> Any:
         chat_id = int(params["chat_id"])
+        if not self._chat_json(chat_id).get("is_forum"):
+            raise ValueError("Bad Request: the chat is not a forum")
+        thread_id = self._new_message_id(chat_id)  # the id of the topic's first (service) message
+        self.topics.setdefault(chat_id, {})[thread_id] = str(params["name"])
+        return {"message_thread_id": thread_id, "name": params["name"], "icon_color": 7322096}
+
+    async def _api_sendDocument(self, params: dict[str, Any]) -> Any:
+        chat_id, thread, _ = self._placed(params)
         document = params.get("document")
         if not isinstance(document, Document):
             raise ValueError("Bad Request: there is no document in the request")
@@ -376,7 +502,8 @@ class FakeTelegram:
             raise ValueError("Bad Request: message caption is too long")
         caption = parse_html(raw) if params.get("parse_mode") == "HTML" else raw
         chat = self.chats.setdefault(chat_id, {})
-        message = Message(len(chat) + 1, chat_id, caption, raw, params.get("parse_mode"), document=document)
+        message = Message(self._new_message_id(chat_id), chat_id, caption, raw, params.get("parse_mode"),
+                          document=document, thread_id=thread)
         chat[message.message_id] = message
         payload = self._message_json(message)
         del payload["text"]
@@ -390,9 +517,11 @@ class FakeTelegram:
         if message is None:
             raise ValueError("Bad Request: message to edit not found")
         raw, visible = self._visible(params)
-        if raw == message.raw:
+        keyboard, _ = self._markup(params)  # none given: the keyboard is removed
+        if raw == message.raw and keyboard == message.keyboard:
             raise ValueError(NOT_MODIFIED)
         message.raw, message.text, message.edits = raw, visible, message.edits + 1
         message.parse_mode = params.get("parse_mode")
+        message.keyboard = keyboard
         return self._message_json(message)
 

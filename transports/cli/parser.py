@@ -11,9 +11,7 @@ import argparse
 from datetime import datetime
 
 from orch.core import __version__
-from orch.core.names import AGENT_NAMES, COMPLEXITIES
-from orch.core.tasks.costs import GROUPINGS
-from orch.core.tasks.models import TaskStatus
+from orch.core.names import AGENT_NAMES, COMPLEXITIES, GROUPINGS, TaskStatus
 
 DESCRIPTION = "Orchestrate AI coding agents from chat and from this terminal."
 EXAMPLES = """\

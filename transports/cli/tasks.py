@@ -1,4 +1,5 @@
-"""`orch task new|list|show|route|unblock|retry|cancel|say`: TaskService, RoutingService and TaskControl.
+"""`orch task new|list|show|route|unblock|retry|cancel|say`: TaskService, RoutingService and TaskControl (list and
+show read the SQLite file directly when they can: orch.core.tasks.reading).
 
 Text is bot.format's, the lines chats show too; `--json` is the tasks' own JSON view.
 """
@@ -8,12 +9,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from orch.bot import format as fmt
-from orch.core.services import Services
-from orch.core.tasks.models import TaskStatus
+from orch.core.home import OrchHome
+from orch.core.tasks.models import Attempt, Question, Review, Task, TaskStatus
+from orch.core.tasks.reading import TaskReading
 from orch.transports.cli.output import print_json
-from orch.transports.cli.runner import with_services
+
+if TYPE_CHECKING:  # the services (asyncio, aiosqlite) load only for a command that needs them
+    from orch.core.services import Services
 
 
 async def _new(args: argparse.Namespace, services: Services) -> int:
@@ -24,7 +29,10 @@ async def _new(args: argparse.Namespace, services: Services) -> int:
 
 
 async def _list(args: argparse.Namespace, services: Services) -> int:
-    tasks = await services.tasks.list_tasks(args.status, args.project)
+    return _print_list(args, await services.tasks.list_tasks(args.status, args.project))
+
+
+def _print_list(args: argparse.Namespace, tasks: list[Task]) -> int:
     if args.json:
         print_json([task.to_json() for task in tasks])
         return 0
@@ -34,21 +42,43 @@ async def _list(args: argparse.Namespace, services: Services) -> int:
 
 async def _show(args: argparse.Namespace, services: Services) -> int:
     task = await services.tasks.get(args.id)
-    attempts = await services.tasks.attempts(task.id)
-    reviews = await services.tasks.reviews(task.id)
+    tasks = services.tasks
+    return _print_show(args, services.home, task, await tasks.attempts(task.id), await tasks.reviews(task.id),
+                       await tasks.questions(task.id), await tasks.route_record(task.id))
+
+
+def _print_show(args: argparse.Namespace, home: OrchHome, task: Task, attempts: list[Attempt], reviews: list[Review],
+                questions: list[Question], route: dict[str, Any] | None) -> int:
     if args.json:
         data = task.to_json()
         data["attempts_detail"] = [attempt.to_json() for attempt in attempts]
         data["reviews"] = [review.to_json() for review in reviews]
-        data["route"] = await services.tasks.route_record(task.id)
+        data["route"] = route
         print_json(data)
         return 0
-    print(fmt.task_details(task, attempts, reviews))
+    print(fmt.task_details(task, attempts, reviews, questions))
     if task.status is TaskStatus.IN_PROGRESS:
         from orch.core.terminal.tmux import session_name  # libtmux, for a running task only
 
-        print(f"watch it: tmux -L {services.home.tmux_socket_name} attach -t {session_name(task.id)}")
+        print(f"watch it: tmux -L {home.tmux_socket_name} attach -t {session_name(task.id)}")
     return 0
+
+
+def _read_quickly(args: argparse.Namespace) -> int | None:
+    """list and show straight from the SQLite file, without an event loop (most of a short command's time);
+    None when only the async services can answer (PostgreSQL, a new or older file)."""
+    home = OrchHome.from_env()
+    reading = TaskReading.open(home)
+    if reading is None:
+        return None
+    try:
+        if args.action == "list":
+            return _print_list(args, reading.list_tasks(args.status, args.project))
+        task = reading.get(args.id)
+        return _print_show(args, home, task, reading.attempts(task.id), reading.reviews(task.id),
+                           reading.questions(task.id), reading.route_record(task.id))
+    finally:
+        reading.close()
 
 
 async def _route(args: argparse.Namespace, services: Services) -> int:
@@ -84,4 +114,10 @@ ACTIONS: dict[str, Callable[[argparse.Namespace, Services], Awaitable[int]]] = {
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action in ("list", "show"):
+        quick = _read_quickly(args)
+        if quick is not None:
+            return quick
+    from orch.transports.cli.runner import with_services
+
     return with_services(partial(ACTIONS[args.action], args))

@@ -1,13 +1,19 @@
-"""The Discord transport: slash commands in, replies and followed task output out (discord.py).
+"""The Discord transport: slash commands, button presses and thread messages in; replies and followed task
+output out (discord.py).
 
-It runs inside `orch serve`'s event loop: login, then the gateway connection as a background task. A task
-created with /task new gets a thread made from the reply, and its output is followed there.
+It runs inside `orch serve`'s event loop: login, then the gateway connection as a background task. What people
+do is receive.py's: a task created with /task new gets a thread made from the reply, where its output is
+followed and where every message is the task's conversation; buttons (components.py) run their commands.
 
-Sending. The transport renders (render.py: code blocks, escaping, UTF-16 lengths) and sends one message at a
-time; the outbox splits and paces channel messages (one operation a second in a channel). A command's reply is
-the one exception: it must answer its interaction (the first part as the interaction's response, the rest as
-followups), which goes through the interaction's own webhook and rate limits rather than the channel's, so
-it is split here with the same splitter (bot.split) and sent at once.
+Intents: guild and direct messages, and Message Content — a privileged intent, to be enabled for the bot in
+the Developer Portal (Bot → Privileged Gateway Intents) — so that a message in a task's thread can be read as a
+follow-up. When Discord refuses it, the transport connects without it and says so in the log: everything but
+follow-ups by message still works.
+
+Sending. The transport renders (render.py: code blocks, escaping, UTF-16 lengths; components.py: buttons, kept
+on every edit) and sends one message at a time; the outbox splits and paces channel messages (one operation a
+second in a channel). A notice for a task's creator mentions them, and only them. Answers to interactions are
+the one exception: they go through the interaction's own webhook and rate limits (answers.py).
 
 The token is kept out of the logs by the log filter (core.redact.RedactingFilter, orch serve's, which this
 transport hands its token to), installed on discord.py's loggers while the transport runs.
@@ -19,8 +25,8 @@ import asyncio
 import contextlib
 import io
 import logging
-from collections.abc import Awaitable, Coroutine, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
 
 from orch.core.errors import ConfigError
 
@@ -28,45 +34,53 @@ try:
     import aiohttp
     import discord
     import yarl
-    from discord import app_commands
 except ImportError as exc:  # the optional extra is not installed
     raise ConfigError("the discord transport needs discord.py: pip install 'orch-agents[discord]'") from exc
 
-from orch.bot.app import NOT_ALLOWED
-from orch.bot.chat import (
-    Attachment,
-    Button,
-    Capabilities,
-    ChatRef,
-    CommandSink,
-    Mention,
-    RateLimited,
-    Reply,
-    Unavailable,
-    Undeliverable,
-)
-from orch.bot.commands import Command
+from orch.bot.chat import Button, Capabilities, ChatRef, CommandSink, Mention, RateLimited, Unavailable, Undeliverable
 from orch.bot.outbox import Outbox
-from orch.bot.split import split_text, utf16_length
+from orch.bot.split import utf16_length
 from orch.core.config import DiscordTransportConfig
 from orch.core.redact import RedactingFilter
-from orch.transports.base import Transport
+from orch.transports.base import CursorStore, Transport
+from orch.transports.buttons import ButtonCodes
+from orch.transports.discord.answers import NO_MENTIONS
 from orch.transports.discord.commands import OrchCommandTree, build_tree
-from orch.transports.discord.render import MAX_MESSAGE_LENGTH, fits, render, render_caption, rendered_length
+from orch.transports.discord.components import CUSTOM_ID_LIMIT, view
+from orch.transports.discord.receive import Receiver
+from orch.transports.discord.render import MAX_MESSAGE_LENGTH, render, render_caption, rendered_length
 
 log = logging.getLogger("orch.discord")
 
 T = TypeVar("T")
 
-# Commands whose task gets a thread of its own for its output.
-_THREADED = {("task", "new")}
-_NO_MENTIONS = discord.AllowedMentions.none()  # output may contain @everyone or <@id>; never ping anyone
 # discord.py sleeps through shorter rate limits itself; a longer one is raised so that the outbox decides.
 _MAX_RATELIMIT_WAIT = 30.0
-_THREAD_NAME_LIMIT = 100
 # Under the per-channel limit of five messages in five seconds, edits included.
 INTERVAL = 1.0
 _LOGGER = "discord"  # discord.py's loggers, whose records may carry the token
+
+
+def intents(*, message_content: bool) -> discord.Intents:
+    """Messages in guilds and direct messages, and (when allowed) their content: what follow-ups need."""
+    wanted = discord.Intents.none()
+    wanted.guild_messages = wanted.dm_messages = True
+    wanted.message_content = message_content
+    return wanted
+
+
+class _Client(discord.Client):
+    """discord.py's client, its message and interaction events handed to the receiver."""
+
+    receiver: Receiver | None = None
+
+    async def on_message(self, message: discord.Message) -> None:
+        if self.receiver is not None:
+            await self.receiver.on_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if self.receiver is not None:
+            await self.receiver.on_interaction(interaction)
 
 
 class DiscordTransport(Transport):
@@ -75,10 +89,11 @@ class DiscordTransport(Transport):
     name = "discord"
     capabilities = Capabilities(max_message_length=MAX_MESSAGE_LENGTH, can_edit=True)
 
-    def __init__(self, config: DiscordTransportConfig, *, defer_after: float = 2.0,
+    def __init__(self, config: DiscordTransportConfig, *, cursor: CursorStore | None = None, defer_after: float = 2.0,
                  guild_ready_timeout: float = 2.0, ready_timeout: float = 60.0, interval: float = INTERVAL,
                  request_timeout: float = 60.0, log_filter: RedactingFilter | None = None) -> None:
-        """`defer_after`: how long a command may run before the interaction is deferred (Discord allows 3 s);
+        """`cursor`: where codes of buttons whose command is too long for a custom_id are kept (in memory when
+        None); `defer_after`: how long a command may run before the interaction is deferred (Discord allows 3 s);
         `interval`: between two sends/edits in one channel; `request_timeout`: how long one of those may take,
         discord.py's own retries of a 5xx included, before the outbox is told Discord is unavailable."""
         if not config.token:
@@ -89,8 +104,8 @@ class DiscordTransport(Transport):
         self._guild_ready_timeout = guild_ready_timeout
         self._ready_timeout = ready_timeout
         self._interval = interval
+        self._codes = ButtonCodes(self.name, CUSTOM_ID_LIMIT, cursor)
         self._request_timeout = request_timeout
-        self._sink: CommandSink | None = None
         self._client: discord.Client | None = None
         self._runner: asyncio.Task[None] | None = None
         self._log_filter = log_filter or RedactingFilter()
@@ -98,16 +113,25 @@ class DiscordTransport(Transport):
 
     # lifecycle
     async def start(self, sink: CommandSink, outbox: Outbox) -> None:
-        """Replies answer their interactions (see the module doc): `outbox` is BotApp's for output alone."""
-        self._sink = sink
+        """Replies to interactions answer them (answers.py); `outbox` carries output, notices and the replies to
+        plain messages."""
         self._log_filter.install(_LOGGER)
         if self._config.api_base:
             discord.http.Route.BASE = self._config.api_base.rstrip("/")
-        client = discord.Client(intents=discord.Intents.none(), allowed_mentions=_NO_MENTIONS,
-                                guild_ready_timeout=self._guild_ready_timeout,
-                                max_ratelimit_timeout=_MAX_RATELIMIT_WAIT)
+        try:
+            await self._start(sink, outbox, message_content=True)
+        except discord.PrivilegedIntentsRequired:
+            log.warning("discord: this bot may not read message content (enable the Message Content intent in the "
+                        "Developer Portal): messages in a task's thread are not follow-ups; /task reply still is")
+            await self._start(sink, outbox, message_content=False)
+
+    async def _start(self, sink: CommandSink, outbox: Outbox, *, message_content: bool) -> None:
+        client = _Client(intents=intents(message_content=message_content), allowed_mentions=NO_MENTIONS,
+                         guild_ready_timeout=self._guild_ready_timeout, max_ratelimit_timeout=_MAX_RATELIMIT_WAIT)
+        receiver = Receiver(client, sink, outbox, self._codes, self.is_allowed, self._defer_after)
+        client.receiver = receiver
         self._client = client
-        tree = build_tree(client, self._on_command, self._check, self._on_error)
+        tree = build_tree(client, receiver.on_command, receiver.check, receiver.on_error)
         try:
             await self._connect(client, tree)
         except BaseException:
@@ -175,20 +199,35 @@ class DiscordTransport(Transport):
                    buttons: Sequence[Button] = (), mention: Mention | None = None) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
         content = _within_limit(render(text, preformatted))
-        message = await _request(channel.send(content, allowed_mentions=_NO_MENTIONS), self._request_timeout)
+        allowed = NO_MENTIONS
+        if mention is not None and mention.user_id is not None and mention.user_id.isdigit():
+            # The person a notice is for is pinged, and nobody else whatever the text says.
+            allowed = discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
+                                              users=[discord.Object(int(mention.user_id))])
+            ping = f"<@{mention.user_id}>"
+            if utf16_length(content) + len(ping) + 1 <= MAX_MESSAGE_LENGTH:
+                content = f"{ping} {content}"
+            else:  # a notice as long as a whole message: the ping goes just before it
+                await _request(channel.send(ping, allowed_mentions=allowed), self._request_timeout)
+        shown = await view(buttons, self._codes)
+        message = await _request(channel.send(content, allowed_mentions=allowed,
+                                              view=shown if shown is not None else discord.utils.MISSING),
+                                 self._request_timeout)
         return str(message.id)
 
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False,
                    buttons: Sequence[Button] = ()) -> None:
         message = self._connected().get_partial_messageable(int(chat_id)).get_partial_message(int(message_id))
         content = _within_limit(render(text, preformatted))
-        await _request(message.edit(content=content, allowed_mentions=_NO_MENTIONS), self._request_timeout)
+        # No buttons given: the message's are removed.
+        await _request(message.edit(content=content, allowed_mentions=NO_MENTIONS,
+                                    view=await view(buttons, self._codes)), self._request_timeout)
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
         channel = self._connected().get_partial_messageable(int(chat_id))
         attachment = discord.File(io.BytesIO(data), filename=filename)
         content = render_caption(caption) if caption.strip() else None
-        message = await _request(channel.send(content, file=attachment, allowed_mentions=_NO_MENTIONS),
+        message = await _request(channel.send(content, file=attachment, allowed_mentions=NO_MENTIONS),
                                  self._request_timeout)
         return str(message.id)
 
@@ -196,129 +235,6 @@ class DiscordTransport(Transport):
         if self._client is None:
             raise RuntimeError("the discord transport is not started")
         return self._client
-
-    # interactions
-    @staticmethod
-    def _chat(interaction: discord.Interaction) -> ChatRef:
-        return ChatRef("discord", str(interaction.channel_id), str(interaction.user.id))
-
-    async def _check(self, interaction: discord.Interaction) -> bool:
-        if self.is_allowed(self._chat(interaction)):
-            return True
-        log.warning("discord: refused user %s in channel %s", interaction.user.id, interaction.channel_id)
-        await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
-        return False
-
-    async def _on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        if isinstance(error, app_commands.CommandNotFound):
-            # A command Discord still shows but this version of orch no longer declares.
-            text = f"unknown command /{error.name} — try /help"
-        else:
-            cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-            log.error("discord: interaction %s failed", interaction.id, exc_info=cause)
-            text = "internal error: the command failed; see orch.log"
-        with contextlib.suppress(discord.HTTPException):
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
-
-    async def _on_command(self, interaction: discord.Interaction, command: Command[Any],
-                          values: dict[str, Any]) -> None:
-        if self._sink is None:
-            raise RuntimeError("the discord transport is not started")
-        sink = self._sink
-        args: dict[str, Any] = {}
-        for param in command.params:
-            value = values.get(param.name)
-            if value is None:
-                continue
-            if param.repeated and isinstance(value, str):
-                value = [part.strip() for part in value.split(",") if part.strip()]
-            args[param.name] = value
-        chat = self._chat(interaction)
-        replies = await self._in_time(interaction, sink.handle_call(chat, command.path, args))
-        threaded = [reply.task_id for reply in replies if reply.task_id is not None and command.path in _THREADED]
-        for task_id in threaded:
-            # Its output goes to the thread made below, followed from the first line: not also to the channel.
-            await sink.unfollow(chat, task_id)
-        targets = {task_id: chat for task_id in threaded}
-        try:
-            delivered = await self._deliver(interaction, replies)
-            for reply, message_id in delivered:
-                if reply.task_id in targets:
-                    thread_id = await self._start_thread(interaction, message_id, reply.text)
-                    if thread_id is not None:
-                        targets[reply.task_id] = ChatRef("discord", thread_id, chat.user_id)
-        finally:
-            for task_id, target in targets.items():
-                await sink.follow(target, task_id, from_start=True)
-
-    async def _in_time(self, interaction: discord.Interaction, work: Coroutine[Any, Any, list[Reply]]) -> list[Reply]:
-        """Run the command; if it is not done by `defer_after`, defer so that Discord's 3 s deadline holds."""
-        running = asyncio.ensure_future(work)
-        done, _ = await asyncio.wait({running}, timeout=self._defer_after)
-        if not done:
-            try:
-                await interaction.response.defer(thinking=True)
-            except discord.HTTPException:
-                log.warning("discord: could not defer interaction %s; its answer may not arrive", interaction.id)
-        return await running
-
-    async def _deliver(self, interaction: discord.Interaction, replies: list[Reply]) -> list[tuple[Reply, int]]:
-        """Send the replies, each in as many messages as it needs; returns each reply's first message id."""
-        delivered: list[tuple[Reply, int]] = []
-        # A deferred interaction shows "thinking…" until its original response is edited.
-        original_pending = interaction.response.is_done()
-        for given in replies:
-            reply, attachment = _inline(given)
-            first: int | None = None
-            for piece in split_text(reply.text, fits(reply.preformatted)):
-                content = render(piece, reply.preformatted)
-                if not interaction.response.is_done():
-                    response = await interaction.response.send_message(content, allowed_mentions=_NO_MENTIONS)
-                    message_id = response.message_id
-                elif original_pending:
-                    original_pending = False
-                    message_id = (await interaction.edit_original_response(
-                        content=content, allowed_mentions=_NO_MENTIONS)).id
-                else:
-                    message_id = (await interaction.followup.send(
-                        content, wait=True, allowed_mentions=_NO_MENTIONS)).id
-                if first is None and message_id is not None:
-                    first = message_id
-            if attachment is not None:
-                await interaction.followup.send(
-                    render_caption(attachment.caption), wait=True, allowed_mentions=_NO_MENTIONS,
-                    file=discord.File(io.BytesIO(attachment.data), filename=attachment.filename))
-            if first is not None:
-                delivered.append((given, first))
-        return delivered
-
-    async def _start_thread(self, interaction: discord.Interaction, message_id: int, title: str) -> str | None:
-        if interaction.channel_id is None or interaction.guild_id is None:
-            return None  # a direct message: no threads there
-        name = title.split("\n", 1)[0][:_THREAD_NAME_LIMIT]
-        try:
-            thread = await self._connected().http.start_thread_with_message(
-                interaction.channel_id, message_id, name=name, auto_archive_duration=1440,
-            )
-        except discord.HTTPException as exc:
-            log.info("discord: no thread in channel %s (%s); output follows there", interaction.channel_id, exc)
-            return None
-        return str(thread["id"])
-
-
-def _inline(reply: Reply) -> tuple[Reply, Attachment | None]:
-    """A reply whose attachment fits in its own message becomes that message; else the file goes after it."""
-    attachment = reply.attachment
-    content = attachment.text() if attachment is not None else None
-    if attachment is None or content is None:
-        return reply, attachment
-    whole = f"{reply.text}\n{content.rstrip()}"
-    if fits(True)(whole):
-        return Reply(whole, preformatted=True, task_id=reply.task_id), None
-    return reply, attachment
 
 
 async def _request(call: Awaitable[T], timeout: float) -> T:

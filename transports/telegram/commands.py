@@ -1,8 +1,10 @@
 """Telegram commands built from the declarations in bot/commands.py.
 
 Each top-level command gets a CommandHandler and a line in the menu setMyCommands publishes; /start, which
-Telegram sends when someone opens the bot, is /help. Unknown commands anywhere and plain text in a private
-chat get a line back too; chatter in a group, and commands addressed to another bot there, are left alone.
+Telegram sends when someone opens the bot, is /help. Unknown commands and every other message in a private
+chat go to the message handler too, and so do replies and forum topic messages in a group (they may be a task's
+follow-ups); other chatter in a group never reaches orch. Button presses (callback queries) have a handler of
+their own.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from orch.bot.commands import top_level_commands
 from telegram import BotCommand, Update
-from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
 OnUpdate = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 OnError = Callable[[object, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
@@ -23,12 +25,14 @@ def menu() -> list[BotCommand]:
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any], on_message: OnUpdate, on_start: OnUpdate,
-             on_error: OnError) -> None:
+             on_press: OnUpdate, on_error: OnError) -> None:
     only_messages = filters.UpdateType.MESSAGE
     for name, _ in top_level_commands():
         app.add_handler(CommandHandler(name, on_message, filters=only_messages))
     app.add_handler(CommandHandler("start", on_start, filters=only_messages))
-    app.add_handler(MessageHandler(only_messages & (filters.COMMAND | filters.ChatType.PRIVATE), on_message))
+    maybe_ours = filters.COMMAND | filters.ChatType.PRIVATE | filters.REPLY | filters.IS_TOPIC_MESSAGE
+    app.add_handler(MessageHandler(only_messages & maybe_ours, on_message))
+    app.add_handler(CallbackQueryHandler(on_press))
     app.add_error_handler(on_error)
 
 

@@ -33,3 +33,8 @@ def render_caption(caption: str) -> str:
         return rendered_length(text, False) <= MAX_CAPTION_LENGTH
 
     return render(shorten(caption, fits), False)
+
+
+def render_mention(user_id: int) -> str:
+    """A mention of a person by id (Telegram notifies them): a bell linking to them, since orch knows no name."""
+    return f'<a href="tg://user?id={user_id}">🔔</a>'

@@ -10,16 +10,25 @@ that were not handled. A stop waits for the update being handled and never ackno
 handle; only a crash in the short window between a command's effect and the cursor write can run that one
 command again.
 
-Allow-list. Every update goes through BotApp, which checks `is_allowed`: a chat is allowed when its chat id is
-in `allowed_chat_ids` or the sender's user id is in `allowed_user_ids`; both lists empty means nobody (a bot is
-public, so the safe default is closed). A refused chat is answered with BotApp's short refusal once per run of
-the transport; later messages from it are handled (and logged by BotApp, with the chat and user ids to put in
-config.yml) but not answered, so a stranger cannot make the bot spend its flood budget. Nothing is created for
-a refused chat.
+What each update means — commands, follow-ups by reply or in a forum topic, button presses and their prompts
+for text, a topic for each task made in a forum — is receive.py's. A forum topic is carried as the chat id
+"CHAT:THREAD" (places.py).
 
-Sending. The transport renders (render.py: HTML, `<pre>` for output, UTF-16 lengths) and sends one message at
-a time; the outbox splits and paces. It declares its pace with `min_interval`: one operation a second in a
-chat, one per three seconds in a group (Telegram allows 20 messages a minute there). A 429 becomes
+Allow-list. Every update goes through BotApp, which checks `is_allowed`: a chat is allowed when its chat id is
+in `allowed_chat_ids` or the sender's (or presser's) user id is in `allowed_user_ids`; both lists empty means
+nobody (a bot is public, so the safe default is closed). A refused chat is answered with BotApp's short refusal
+once per run of the transport; later messages from it are handled (and logged by BotApp, with the chat and user
+ids to put in config.yml) but not answered, so a stranger cannot make the bot spend its flood budget. Nothing is
+created for a refused chat. In a group, orch sees plain messages only when they reply to its own, unless the
+bot's privacy mode is off or it is an admin (which a forum needs anyway: making topics is an admin right).
+
+Sending. The transport renders (render.py: HTML, `<pre>` for output, UTF-16 lengths; keyboard.py: buttons as an
+inline keyboard, kept on every edit) and sends one message at a time; the outbox splits and paces. A notice
+for a task's creator replies to the message they asked with (allow_sending_without_reply: if it is gone, the
+notice still goes); in the task's forum topic, which that message is not in, it mentions them instead. Prompts
+for text and new topics answer a press or a command at once, outside the outbox. It declares its pace with
+`min_interval`: one operation a second in a chat, one per three seconds in a group (Telegram allows 20 messages
+a minute there; each forum topic is paced on its own). A 429 becomes
 bot.chat.RateLimited(retry_after) for the outbox to wait out, a refusal for good (the bot blocked by the user or
 removed from the group, a bad request) bot.chat.Undeliverable for it to drop. Timeouts, connection errors and
 5xx are retried here with backoff a few times, then raised as bot.chat.Unavailable, which the outbox retries
@@ -35,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -57,9 +67,10 @@ from orch.core.config import TelegramTransportConfig
 from orch.core.errors import ConfigError
 from orch.core.redact import RedactingFilter
 from orch.transports.base import CursorStore, Transport
+from orch.transports.buttons import ButtonCodes
 
 try:
-    from telegram import LinkPreviewOptions, Message, Update
+    from telegram import ForceReply, ForumTopic, LinkPreviewOptions, Message, ReplyParameters, Update, User
     from telegram.constants import ParseMode
     from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
     from telegram.ext import Application, ApplicationBuilder, ContextTypes
@@ -70,7 +81,16 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from orch.transports.telegram import commands
-from orch.transports.telegram.render import MAX_MESSAGE_LENGTH, render, render_caption, rendered_length
+from orch.transports.telegram.keyboard import CALLBACK_DATA_LIMIT, inline_keyboard
+from orch.transports.telegram.places import Place
+from orch.transports.telegram.receive import Receiver
+from orch.transports.telegram.render import (
+    MAX_MESSAGE_LENGTH,
+    render,
+    render_caption,
+    render_mention,
+    rendered_length,
+)
 
 log = logging.getLogger("orch.telegram")
 
@@ -81,6 +101,8 @@ _T = TypeVar("_T")
 # The loggers whose records carry request or base URLs, hence the token. Named one by one: PTB creates the
 # last two only when the bot is built, after the filter is installed.
 _URL_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
+_TOPIC_NAME_LIMIT = 128
+_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]  # messages, and presses of inline keyboard buttons
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
@@ -127,13 +149,11 @@ class TelegramTransport(Transport):
         self._log_filter = log_filter or RedactingFilter()
         self._log_filter.add_secret(config.token)
         self._app: Application[Any, Any, Any, Any, Any, Any] | None = None
-        self._sink: CommandSink | None = None
-        self._outbox: Outbox | None = None
+        self._codes = ButtonCodes(self.name, CALLBACK_DATA_LIMIT, cursor)
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._cursor_key = ""
         self._offset: int | None = None
-        self._refused: set[str] = set()
 
     # lifecycle
     async def start(self, sink: CommandSink, outbox: Outbox) -> None:
@@ -145,7 +165,8 @@ class TelegramTransport(Transport):
         app = (builder.connect_timeout(timeout).read_timeout(timeout).write_timeout(timeout).pool_timeout(timeout)
                .get_updates_connect_timeout(timeout).get_updates_read_timeout(timeout)
                .get_updates_write_timeout(timeout).get_updates_pool_timeout(timeout).build())
-        commands.register(app, self._on_message, self._on_start, self._on_error)
+        receiver = Receiver(self, sink, outbox, self._codes, self._cursor)
+        commands.register(app, receiver.on_message, receiver.on_start, receiver.on_press, self._on_error)
         try:
             await app.initialize()
             await app.start()
@@ -162,7 +183,7 @@ class TelegramTransport(Transport):
             if isinstance(exc, InvalidToken):
                 raise ConfigError("transports.telegram.token: Telegram does not accept this token") from None
             raise
-        self._app, self._sink, self._outbox = app, sink, outbox
+        self._app = app
         self._stopping.clear()
         self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
         log.info("telegram: polling as @%s from offset %s", app.bot.username, self._offset)
@@ -196,32 +217,45 @@ class TelegramTransport(Transport):
 
     # ChatPort
     def is_allowed(self, chat: ChatRef) -> bool:
-        return chat.chat_id in self._allowed_chats or (chat.user_id is not None and chat.user_id in self._allowed_users)
+        if chat.user_id is not None and chat.user_id in self._allowed_users:
+            return True
+        try:
+            place = Place.parse(chat.chat_id)
+        except ValueError:
+            return False
+        return str(place.chat) in self._allowed_chats  # a forum's topics are its chat's
 
     def rendered_length(self, text: str, preformatted: bool) -> int:
         return rendered_length(text, preformatted)
 
     def min_interval(self, chat_id: str) -> float:
-        # Group chat ids are negative; Telegram allows 20 messages a minute there.
+        # Group chat ids are negative (a forum topic's "CHAT:THREAD" too); Telegram allows 20 messages a minute there.
         return self._group_interval if chat_id.startswith("-") else self._interval
 
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False,
                    buttons: Sequence[Button] = (), mention: Mention | None = None) -> str:
         rendered = _within_limit(render(text, preformatted))
         bot = self._require_app().bot
+        place = Place.parse(chat_id)
+        keyboard = await inline_keyboard(buttons, self._codes)
+        rendered, reply = _addressed(place, rendered, mention)
         message: Message = await self._request(chat_id, lambda: bot.send_message(
-            int(chat_id), rendered, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW))
+            place.chat, rendered, parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW,
+            message_thread_id=place.thread, reply_markup=keyboard, reply_parameters=reply))
         return str(message.message_id)
 
     async def edit(self, chat_id: str, message_id: str, text: str, *, preformatted: bool = False,
                    buttons: Sequence[Button] = ()) -> None:
         rendered = _within_limit(render(text, preformatted))
         bot = self._require_app().bot
+        place = Place.parse(chat_id)
+        keyboard = await inline_keyboard(buttons, self._codes)  # without it, an edit removes the keyboard
 
         async def call() -> None:
             try:
-                await bot.edit_message_text(rendered, chat_id=int(chat_id), message_id=int(message_id),
-                                            parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW)
+                await bot.edit_message_text(rendered, chat_id=place.chat, message_id=int(message_id),
+                                            parse_mode=ParseMode.HTML, link_preview_options=_NO_PREVIEW,
+                                            reply_markup=keyboard)
             except BadRequest as exc:
                 if "message is not modified" not in exc.message.lower():
                     raise
@@ -230,9 +264,32 @@ class TelegramTransport(Transport):
 
     async def send_file(self, chat_id: str, filename: str, data: bytes, caption: str) -> str:
         bot = self._require_app().bot
+        place = Place.parse(chat_id)
         message: Message = await self._request(chat_id, lambda: bot.send_document(
-            int(chat_id), data, filename=filename, caption=render_caption(caption) if caption.strip() else None,
-            parse_mode=ParseMode.HTML))
+            place.chat, data, filename=filename, caption=render_caption(caption) if caption.strip() else None,
+            parse_mode=ParseMode.HTML, message_thread_id=place.thread))
+        return str(message.message_id)
+
+    # sent at once, for receive.Receiver
+    async def open_topic(self, place: Place, name: str) -> Place | None:
+        bot = self._require_app().bot
+        try:
+            topic: ForumTopic = await self._request(str(place), lambda: bot.create_forum_topic(
+                place.chat, name[:_TOPIC_NAME_LIMIT]))
+        except (RateLimited, Undeliverable, TelegramError) as exc:
+            log.info("telegram: no topic in chat %s (%s); the task's output follows where it was asked",
+                     place.chat, exc)
+            return None
+        return Place(place.chat, topic.message_thread_id)
+
+    async def ask_for_text(self, place: Place, command: str, user: User) -> str:
+        bot = self._require_app().bot
+        # Addressed to the presser by a mention: a selective ForceReply opens the reply box for them alone.
+        who = f'<a href="tg://user?id={user.id}">{html.escape(user.first_name, quote=False)}</a>'
+        text = f"{who}: your text for {html.escape(command, quote=False)} — reply to this message"
+        message: Message = await self._request(str(place), lambda: bot.send_message(
+            place.chat, text, parse_mode=ParseMode.HTML, message_thread_id=place.thread,
+            reply_markup=ForceReply(selective=True, input_field_placeholder=f"{command} …"[:64])))
         return str(message.message_id)
 
     async def _request(self, chat_id: str, call: Callable[[], Awaitable[_T]]) -> _T:
@@ -256,44 +313,18 @@ class TelegramTransport(Transport):
             raise RuntimeError("the telegram transport is not started")
         return self._app
 
-    # receiving
+    # receiving (receive.Receiver handles each update)
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # The update still counts as handled: running it again would fail the same way.
         log.error("telegram: handling an update failed", exc_info=context.error)
-
-    async def _on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._handle(update, "/help")
-
-    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.message
-        if message is None:
-            return
-        text = message.text or message.caption or ""
-        if not commands.addressed_elsewhere(text, context.bot.username):
-            await self._handle(update, text)
-
-    async def _handle(self, update: Update, text: str) -> None:
-        message = update.message
-        if message is None or self._sink is None or self._outbox is None:
-            return
-        user = message.from_user
-        chat = ChatRef(self.name, str(message.chat_id), str(user.id) if user is not None else None)
-        allowed = self.is_allowed(chat)
-        replies = await self._sink.handle_text(chat, text)
-        if not allowed:
-            if chat.chat_id in self._refused:
-                return
-            self._refused.add(chat.chat_id)
-        for reply in replies:
-            await self._outbox.reply(chat.chat_id, reply)
 
     async def _poll(self) -> None:
         app = self._require_app()
         failures = 0
         while not self._stopping.is_set():
             try:
-                updates = await self._unless_stopping(app.bot.get_updates(
-                    offset=self._offset, timeout=self._poll_timeout, allowed_updates=[Update.MESSAGE]))
+                updates = await _unless(self._stopping, app.bot.get_updates(
+                    offset=self._offset, timeout=self._poll_timeout, allowed_updates=_UPDATES))
             except RetryAfter as exc:
                 await self._pause(_retry_seconds(exc))
                 continue
@@ -320,23 +351,38 @@ class TelegramTransport(Transport):
                     # Keep serving: the offset goes on in memory; only a restart before the next write repeats.
                     log.exception("telegram: could not store the update offset %s", self._offset)
 
-    async def _unless_stopping(self, call: Coroutine[Any, Any, _T]) -> _T | None:
-        """The call's result, or None once stop() was asked for (the call is then abandoned)."""
-        work = asyncio.ensure_future(call)
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not work.done():
-                work.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TelegramError):
-                    await work
-        return work.result() if not work.cancelled() else None
-
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+async def _unless(stopping: asyncio.Event, call: Coroutine[Any, Any, _T]) -> _T | None:
+    """The call's result, or None once `stopping` is set (the call is then abandoned)."""
+    work = asyncio.ensure_future(call)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                await work
+    return work.result() if not work.cancelled() else None
+
+
+def _addressed(place: Place, rendered: str, mention: Mention | None) -> tuple[str, ReplyParameters | None]:
+    """A notice for a task's creator: a reply to the message they asked with, which is in this chat — unless this
+    is the task's forum topic, made after that message: there a mention of them, when it fits the message."""
+    if mention is None:
+        return rendered, None
+    if place.thread is None and mention.message_id is not None:
+        return rendered, ReplyParameters(int(mention.message_id), allow_sending_without_reply=True)
+    if mention.user_id is not None and mention.user_id.isdigit():
+        addressed = f"{render_mention(int(mention.user_id))} {rendered}"
+        if utf16_length(addressed) <= MAX_MESSAGE_LENGTH:
+            return addressed, None
+    return rendered, None
 
 
 def _within_limit(rendered: str) -> str:

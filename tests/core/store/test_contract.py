@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from orch.core.store.base import AttemptCost, Follow, JobState, Project, Store
+from orch.core.store.base import Store
+from orch.core.store.records import AttemptCost, Follow, JobState, Project
 from orch.core.tasks.models import (
     Attempt,
     Chunk,

@@ -1,8 +1,8 @@
 """A command imports only what it uses: what each loads, seen in a fresh interpreter.
 
 This is what keeps `orch --help` and `orch task list --json` quick (bench/cli_bench.py measures how quick):
-argparse for the help, asyncio and aiosqlite with the task modules for reading tasks, and never the chat
-libraries, the router's SDK or tmux unless the command needs them.
+argparse for the help, sqlite3 alone for listing and showing tasks (no event loop), asyncio and aiosqlite for
+what changes tasks, and never the chat libraries, the router's SDK or tmux unless the command needs them.
 """
 
 from __future__ import annotations
@@ -34,8 +34,15 @@ def test_help_and_version_load_neither_the_store_nor_any_library(argv: tuple[str
 
 
 @pytest.mark.parametrize("argv", [("task", "list"), ("task", "list", "--json"), ("task", "show", "1"),
-                                  ("task", "show", "1", "--json"), ("task", "cancel", "1"), ("stream", "1"),
-                                  ("cost",)])
+                                  ("task", "show", "1", "--json")])
+def test_listing_and_showing_read_the_file_without_an_event_loop(argv: tuple[str, ...]) -> None:
+    assert loaded("task", "new", "a task", "--agent", "shell") >= STORE
+    names = loaded(*argv)
+    assert "sqlite3" in names
+    assert names & (HEAVY | {"asyncio", "aiosqlite"}) == set()
+
+
+@pytest.mark.parametrize("argv", [("task", "cancel", "1"), ("stream", "1"), ("cost",)])
 def test_task_commands_load_the_store_but_no_config_models_or_tmux(argv: tuple[str, ...]) -> None:
     assert loaded("task", "new", "a task", "--agent", "shell") >= STORE
     if argv[0] == "stream":
