@@ -3,7 +3,8 @@
 Generated command lines go through BotApp.handle_text (what the terminal and Telegram hand over) and generated
 typed calls through BotApp.handle_call (what Discord hands over), against a real SQLite store holding tasks in
 every status. Every reply must be a specific line — never bot.dispatch.FAILED — and nothing may be logged at
-ERROR. One store serves all examples, so 10,000 of each fit in CI's budget.
+ERROR. One store serves all examples, so 10,000 of each fit in CI's budget. Plain messages replying to a message
+about a task (BotApp.handle_message, a follow-up) get a thousand.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from orch.bot.app import BotApp
 from orch.bot.chat import ChatRef, Reply
 from orch.bot.dispatch import FAILED
@@ -26,7 +28,7 @@ from orch.core.tasks.models import NewTask, TaskStatus
 
 from tests.fakes.chat_port import FakeChatPort
 from tests.helpers import fast_config
-from tests.strategies import ErrorLog, command_lines, typed_calls
+from tests.strategies import TEXT, ErrorLog, command_lines, typed_calls
 
 CHAT = ChatRef("fake", "1", "7")
 EXAMPLES = 10_000
@@ -53,6 +55,8 @@ class Bench:
             task = await self.store.create_task(NewTask(title=f"a {status.value} task", body="echo hi"))
             if status is not TaskStatus.NEW:
                 await self.store.transition(task.id, status, agent="shell", branch=f"orch/{task.id}-x")
+            # A message the chat got about the task: a plain reply to it is a follow-up (handle_message).
+            await self.app.sent_about(CHAT, f"m{task.id}", task.id)
 
     async def _close(self) -> None:
         await self.app.stop()
@@ -60,6 +64,9 @@ class Bench:
 
     def text(self, line: str) -> list[Reply]:
         return self.runner.run(self.app.handle_text(CHAT, line))
+
+    def message(self, text: str, reply_to: str) -> list[Reply] | None:
+        return self.runner.run(self.app.handle_message(CHAT, text, reply_to=reply_to))
 
     def call(self, path: tuple[str, ...], args: Mapping[str, object]) -> list[Reply]:
         return self.runner.run(self.app.handle_call(CHAT, path, args))
@@ -112,6 +119,22 @@ def test_no_typed_line_reaches_internal_error(tmp_path: Path) -> None:
             b.check(b.text(line), line)
 
         typed()
+
+
+def test_no_plain_reply_to_a_task_message_reaches_internal_error(tmp_path: Path) -> None:
+    with bench(tmp_path) as b:
+
+        @settings(FUZZ, max_examples=EXAMPLES // 10)
+        # What a person types; the id of the message replied to is the service's own (a number), not typed.
+        @given(st.one_of(command_lines(), TEXT),
+               st.one_of(st.sampled_from([f"m{n}" for n in range(1, 10)]), st.integers(0, 2**64).map(str)))
+        @example("\ud800 yes, go on", "m1")
+        def replied(text: str, reply_to: str) -> None:
+            replies = b.message(text, reply_to)
+            if replies is not None:  # None: not a reply to a message about a task; the transport reads it itself
+                b.check(replies, (text, reply_to))
+
+        replied()
 
 
 def test_no_typed_call_reaches_internal_error(tmp_path: Path) -> None:
