@@ -17,13 +17,13 @@ async def _list(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json([view.to_json() for view in views])
     else:
-        print(fmt.job_table(views))
+        print("\n".join([fmt.job_table(views), *fmt.job_notes(views)]))
     return 0
 
 
 async def _add(args: argparse.Namespace, services: Services) -> int:
     print(fmt.job_added(await services.jobs.add(args.schedule, args.title, body=args.body, labels=args.label,
-                                                 project=args.project)))
+                                                 project=args.project, overlap=args.overlap)))
     return 0
 
 
