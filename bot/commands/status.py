@@ -18,6 +18,6 @@ async def status(ctx: CommandContext, args: NoArgs) -> list[Reply]:
 
 
 STATUS_COMMANDS = (
-    Command(("jobs",), "scheduled jobs: schedule, next run, title, skipped runs", NoArgs, jobs),
+    Command(("jobs",), "scheduled jobs: id, schedule, enabled, next run, title", NoArgs, jobs),
     Command(("status",), "what orch is doing", NoArgs, status),
 )
