@@ -7,7 +7,9 @@ are about which task — over the transports attached to it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -24,6 +26,8 @@ from orch.core.services import Services
 __all__ = ["NOT_ALLOWED", "BotApp", "OutboxFactory"]
 
 OutboxFactory = Callable[[ChatPort], Outbox]
+
+log = logging.getLogger("orch.bot")
 
 
 class EngineStatus(Protocol):
@@ -61,11 +65,23 @@ class BotApp:
         await self._follows.resume()
         self._announcer.start()
 
+    async def drain(self, seconds: float) -> None:
+        """Stop queueing task output, then wait up to `seconds` for the outboxes to deliver what is queued.
+
+        Serve calls it while the transports still run, so lines queued at shutdown go out before they close; a
+        follow's unsent lines are sent again at the next start anyway, but notices and replies would be lost.
+        """
+        await self._announcer.stop()
+        await self._follows.stop()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(outbox.flush() for outbox in self._outboxes.values())), seconds)
+        except TimeoutError:
+            log.warning("stopping: the chats' queued messages were not all delivered within %.0f s", seconds)
+
     async def stop(self) -> None:
         await self._announcer.stop()
         await self._follows.stop()
-        for outbox in self._outboxes.values():
-            await outbox.close()
+        await asyncio.gather(*(outbox.close() for outbox in self._outboxes.values()))
 
     # CommandSink
     async def handle_text(self, chat: ChatRef, text: str) -> list[Reply]:

@@ -209,6 +209,25 @@ def job_table(views: Sequence[JobView]) -> str:
     return "\n".join([f"{'id':>4}  {'enabled':<7}  {'schedule':<{width}}  {'next run':<16}  title", *rows])
 
 
+def job_notes(views: Sequence[JobView]) -> list[str]:
+    """Lines under the job table for jobs whose runs were skipped because their last task had not finished."""
+    notes = []
+    for view in views:
+        if view.skipped is not None:
+            skipped = view.skipped
+            runs = "run" if skipped.count == 1 else "runs"
+            status = "running" if skipped.status == TaskStatus.IN_PROGRESS.value else skipped.status
+            notes.append(f"job {view.job.id}: skipped {skipped.count} {runs}, last {_clock(skipped.last_slot)}: "
+                         f"task {skipped.task_id} still {status}")
+    return notes
+
+
+def _clock(timestamp: float) -> str:
+    """HH:MM for a moment today, the date too for an older one (local time, like the next runs)."""
+    moment = datetime.fromtimestamp(timestamp).astimezone()
+    return f"{moment:%H:%M}" if moment.date() == datetime.now().astimezone().date() else when(moment)
+
+
 def project_table(views: Sequence[ProjectView]) -> str:
     if not views:
         return "no projects; tasks run in the scratch project (`orch project add URL|PATH` or `orch init`)"

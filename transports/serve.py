@@ -24,6 +24,11 @@ from orch.transports.stdout import StdoutTransport
 
 log = logging.getLogger("orch.serve")
 
+# How long a stopping serve waits for queued chat messages: first while the transports still run, then (what
+# a transport's last command replied) once they stopped. A service manager's stop timeout is longer (90 s).
+DRAIN_SECONDS = 20.0
+CLOSE_SECONDS = 10.0
+
 
 def transport_names(config: Config, requested: list[str]) -> list[str]:
     names = requested or config.transports.enabled_names() or ["stdout"]
@@ -108,7 +113,7 @@ async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: 
             # The terminal is its owner's console: it also hears about the tasks scheduled jobs create.
             app.attach(transport, outboxes[transport.name], jobs_chat=TERMINAL_CHAT)
         else:
-            outboxes[transport.name] = MessageOutbox(transport)
+            outboxes[transport.name] = MessageOutbox(transport, close_timeout_seconds=CLOSE_SECONDS)
             app.attach(transport, outboxes[transport.name])
     _stop_on_signals(stopping)
     started: list[Transport] = []
@@ -124,13 +129,15 @@ async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: 
         await stopping.wait()
     finally:
         log.info("orch serve stopping")
+        await scheduler.stop()
+        # Deliver what is queued while the transports can still send it, then stop them.
+        await app.drain(DRAIN_SECONDS)
         for transport in started:
             try:
                 await transport.stop()
             except Exception:
                 log.exception("stopping the %s transport failed", transport.name)
         await app.stop()
-        await scheduler.stop()
         await engine.stop()
         with contextlib.suppress(FileNotFoundError):
             home.pid_file.unlink()

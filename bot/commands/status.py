@@ -9,7 +9,7 @@ from orch.bot.declare import Command, CommandContext, NoArgs
 
 async def jobs(ctx: CommandContext, args: NoArgs) -> list[Reply]:
     views = await ctx.services.jobs.views()
-    return [Reply(fmt.job_table(views), preformatted=bool(views))]
+    return [Reply("\n".join([fmt.job_table(views), *fmt.job_notes(views)]), preformatted=bool(views))]
 
 
 async def status(ctx: CommandContext, args: NoArgs) -> list[Reply]:

@@ -31,6 +31,7 @@ from orch.core.errors import ConfigError, NotFound, UserError
 from orch.core.home import OrchHome, private_dirs, touch_private
 from orch.core.ids import parse_id
 from orch.core.projects.registry import Projects
+from orch.core.schedule.skips import Skipped, clear_skipped, load_skipped
 from orch.core.store.base import Store
 from orch.core.store.records import JobState
 from orch.core.tasks.labels import check_labels
@@ -59,7 +60,9 @@ _KV_LAST_ID = "jobs.last_id"
 _HEADER = """\
 # Scheduled jobs: `orch serve` creates a task from each enabled job when its schedule comes due.
 # schedule: 5-field crontab ('30 9 * * 1-5'), @hourly @daily @weekly @monthly @yearly, or 'every 10m' (s m h d).
-# Keys: id, schedule, title, body, labels, project, enabled. `orch job add|remove|enable|disable` rewrite this file.
+# Keys: id, schedule, title, body, labels, project, enabled, overlap. `orch job add|remove|enable|disable` rewrite
+# this file. A job does not fire while the task it made last is still new, routed, in_progress or waiting (the
+# slot is skipped and shown in `orch job list`); `overlap: true` lets its runs overlap.
 """
 
 
@@ -139,6 +142,9 @@ class Job(BaseModel):
     labels: tuple[str, ...] = ()
     project: str | None = None
     enabled: bool = True
+    # False: a slot that comes while the job's last task is still unfinished is skipped, so a job slower than
+    # its schedule cannot pile up running tasks.
+    overlap: bool = False
 
     @field_validator("schedule")
     @classmethod
@@ -178,6 +184,8 @@ class Job(BaseModel):
         if self.project:
             data["project"] = self.project
         data["enabled"] = self.enabled
+        if self.overlap:
+            data["overlap"] = True
         return data
 
 
@@ -253,11 +261,12 @@ def parse_job_id(text: str | int) -> int:
 
 @dataclass(frozen=True)
 class JobView:
-    """A job as listed: its definition, when it runs next and what it fired last."""
+    """A job as listed: its definition, when it runs next, what it fired last and what it skipped since."""
 
     job: Job
     next_run: datetime | None
     state: JobState | None
+    skipped: Skipped | None = None
 
     def to_json(self) -> dict[str, Any]:
         last_slot = self.state.last_slot if self.state else None
@@ -266,6 +275,7 @@ class JobView:
             "next_run": iso_time(self.next_run),
             "last_run": iso_time(last_slot),
             "last_task_id": self.state.last_task_id if self.state else None,
+            "skipped": self.skipped.to_json() if self.skipped else None,
         }
 
 
@@ -301,10 +311,11 @@ class JobBook:
         jobs = load_jobs(self.path)
         states = await self._store.list_job_states()
         now = self._now()
-        return [JobView(job, job.next_run(now, self.timezone), states.get(job.id)) for job in jobs]
+        return [JobView(job, job.next_run(now, self.timezone), states.get(job.id),
+                        await load_skipped(self._store, job.id)) for job in jobs]
 
     async def add(self, schedule: str, title: str, *, body: str = "", labels: Sequence[str] = (),
-                  project: str | None = None) -> JobView:
+                  project: str | None = None, overlap: bool = False) -> JobView:
         try:
             parse_schedule(schedule, self.timezone)
         except ValueError as exc:
@@ -322,7 +333,7 @@ class JobBook:
             job_id = max([last, *(job.id for job in jobs)]) + 1
             try:
                 job = Job(id=job_id, schedule=schedule, title=title, body=body.strip("\n"), labels=tuple(labels),
-                          project=project)
+                          project=project, overlap=overlap)
             except ValidationError as exc:
                 raise UserError(error_message(exc.errors()[0])) from None
             save_jobs(self.path, [*jobs, job])
@@ -338,6 +349,7 @@ class JobBook:
             job = self._find(jobs, job_id)
             save_jobs(self.path, [other for other in jobs if other.id != job_id])
             await self._store.delete_job_state(job_id)
+            await clear_skipped(self._store, job_id)
         return job
 
     async def set_enabled(self, target: str | int, enabled: bool) -> JobView:

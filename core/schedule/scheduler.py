@@ -8,6 +8,8 @@ loop notices a changed jobs.yml, then fires each job whose next slot after that 
   rather than running it twice);
 - slots missed while serve was down (or busy) run once, coalesced into their latest, when that latest slot is
   at most `grace` (1 hour) old; older ones are skipped and logged;
+- a slot that comes while the task the job made last is still new, routed, in_progress or waiting is skipped
+  (logged, and counted for `orch job list`) unless the job says `overlap: true`;
 - a job seen for the first time, or whose schedule changed, starts from now: past slots are not owed; nor are
   slots that pass while a job is disabled (they are handled as skipped).
 
@@ -23,18 +25,23 @@ import logging
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
+from apscheduler.triggers.base import BaseTrigger
 from orch.core.errors import UserError
 from orch.core.events import EventHub, JobFired
 from orch.core.home import OrchHome
 from orch.core.schedule.jobs import Job, load_jobs, next_slot
+from orch.core.schedule.skips import clear_skipped, record_skip
 from orch.core.store.base import Store
 from orch.core.store.records import JobState
+from orch.core.tasks.models import Task, TaskStatus
 from orch.core.tasks.service import TaskService
 from tzlocal import get_localzone
 
 log = logging.getLogger("orch.scheduler")
 
 MISFIRE_GRACE = timedelta(hours=1)
+# A job's task in one of these has not finished: the job's next run waits for it unless the job allows overlap.
+UNFINISHED = frozenset({TaskStatus.NEW, TaskStatus.ROUTED, TaskStatus.IN_PROGRESS, TaskStatus.WAITING})
 
 
 class Scheduler:
@@ -130,16 +137,11 @@ class Scheduler:
         first = next_slot(trigger, handled)
         if first is None or first > now:
             return None
-        # Only the latest slot that has passed can still run; looking from now - grace bounds the walk.
-        latest: datetime | None = None
-        slot = next_slot(trigger, max(handled, now - self.grace - timedelta(seconds=1)))
-        while slot is not None and slot <= now:
-            latest = slot
-            slot = next_slot(trigger, slot)
-        if latest is not None and (now - latest > self.grace or not job.enabled):
-            latest = None
+        latest = self._latest_slot(job, trigger, handled, now)
+        holder = await self._unfinished_task(job) if latest is not None else None
+        fires = latest is not None and holder is None
         claimed = await self._store.claim_job_slot(job.id, state.handled_until, now.timestamp(),
-                                                  latest.timestamp() if latest else None)
+                                                  latest.timestamp() if fires and latest else None)
         self._states = await self._store.list_job_states()
         if not claimed:
             return None
@@ -147,15 +149,47 @@ class Scheduler:
             if job.enabled:
                 log.warning("job %s: skipped slots from %s, more than %s ago", job.id, first.isoformat(), self.grace)
             return None
+        if holder is not None:
+            skipped = await record_skip(self._store, job.id, latest.timestamp(), holder.id, holder.status.value)
+            log.warning("job %s: skipped its %s run: task %s is still %s (%d skipped since it last fired)",
+                        job.id, latest.isoformat(), holder.id, holder.status.value, skipped.count)
+            return None
+        return await self._create_task(job, latest)
+
+    def _latest_slot(self, job: Job, trigger: BaseTrigger, handled: datetime, now: datetime) -> datetime | None:
+        """The latest slot in (handled, now] that may still run: within the grace period, of an enabled job."""
+        # Looking from now - grace bounds the walk.
+        latest: datetime | None = None
+        slot = next_slot(trigger, max(handled, now - self.grace - timedelta(seconds=1)))
+        while slot is not None and slot <= now:
+            latest = slot
+            slot = next_slot(trigger, slot)
+        if latest is not None and (now - latest > self.grace or not job.enabled):
+            return None
+        return latest
+
+    async def _unfinished_task(self, job: Job) -> Task | None:
+        """The task the job made last when it has not finished and the job's runs may not overlap."""
+        if job.overlap:
+            return None
+        # Read afresh: the state cached here was read before the last fire recorded its task.
+        state = (await self._store.list_job_states()).get(job.id)
+        if state is None or state.last_task_id is None:
+            return None
+        task = await self._store.get_task(state.last_task_id)
+        return task if task is not None and task.status in UNFINISHED else None
+
+    async def _create_task(self, job: Job, slot: datetime) -> JobFired | None:
         try:
             task = await self._tasks.create(job.title, job.body, labels=job.task_labels(), project=job.project)
         except UserError as exc:
-            log.error("job %s (%s) could not create its task: %s", job.id, latest.isoformat(), exc)
+            log.error("job %s (%s) could not create its task: %s", job.id, slot.isoformat(), exc)
             return None
         await self._store.set_job_task(job.id, task.id)
+        await clear_skipped(self._store, job.id)
         event = JobFired(job.id, task.id)
         self.hub.publish(event)
-        log.info("job %s fired for %s: task %s", job.id, latest.isoformat(), task.id)
+        log.info("job %s fired for %s: task %s", job.id, slot.isoformat(), task.id)
         return event
 
 

@@ -8,28 +8,29 @@ from functools import partial
 
 from orch.bot import format as fmt
 from orch.core.services import Services
+from orch.transports.cli.output import show
 from orch.transports.cli.runner import with_services
 
 
 async def _diff(args: argparse.Namespace, services: Services) -> int:
     diff = await services.delivery.diff(args.id)
     if not diff.patch.strip():
-        print(f"task {diff.task_id} changed nothing against {diff.base[:12]}")
+        show(f"task {diff.task_id} changed nothing against {diff.base[:12]}")
         return 0
     # The stat, then the patch as git wrote it: `git apply` skips the lines before the first `diff --git`.
-    print(fmt.diff_summary(diff.task_id, diff.branch, diff.base, diff.stat))
-    print()
-    print(diff.patch.rstrip("\n"))
+    show(fmt.diff_summary(diff.task_id, diff.branch, diff.base, diff.stat))
+    show("")
+    show(diff.patch.rstrip("\n"))
     return 0
 
 
 async def _review(args: argparse.Namespace, services: Services) -> int:
-    print(f"task {(await services.tasks.request_review(args.id)).id} will be reviewed now")
+    show(f"task {(await services.tasks.request_review(args.id)).id} will be reviewed now")
     return 0
 
 
 async def _deliver(args: argparse.Namespace, services: Services) -> int:
-    print(fmt.delivered(await services.delivery.deliver_now(args.id, args.action)))
+    show(fmt.delivered(await services.delivery.deliver_now(args.id, args.action)))
     return 0
 
 

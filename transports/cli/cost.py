@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from orch.bot import format as fmt
 from orch.core.services import Services
-from orch.transports.cli.output import print_json
+from orch.transports.cli.output import print_json, show
 from orch.transports.cli.runner import with_services
 
 
@@ -16,7 +16,7 @@ async def cost(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json([asdict(line) for line in lines])
     else:
-        print(fmt.cost_table(lines, args.by))
+        show(fmt.cost_table(lines, args.by))
     return 0
 
 

@@ -8,7 +8,7 @@ from functools import partial
 
 from orch.bot import format as fmt
 from orch.core.services import Services
-from orch.transports.cli.output import print_json
+from orch.transports.cli.output import print_json, show
 from orch.transports.cli.runner import with_services
 
 
@@ -17,29 +17,29 @@ async def _list(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json([view.to_json() for view in views])
     else:
-        print(fmt.job_table(views))
+        show("\n".join([fmt.job_table(views), *fmt.job_notes(views)]))
     return 0
 
 
 async def _add(args: argparse.Namespace, services: Services) -> int:
-    print(fmt.job_added(await services.jobs.add(args.schedule, args.title, body=args.body, labels=args.label,
-                                                 project=args.project)))
+    show(fmt.job_added(await services.jobs.add(args.schedule, args.title, body=args.body, labels=args.label,
+                                                 project=args.project, overlap=args.overlap)))
     return 0
 
 
 async def _remove(args: argparse.Namespace, services: Services) -> int:
-    print(f"job {(await services.jobs.remove(args.id)).id} removed")
+    show(f"job {(await services.jobs.remove(args.id)).id} removed")
     return 0
 
 
 async def _enable(args: argparse.Namespace, services: Services) -> int:
     view = await services.jobs.set_enabled(args.id, True)
-    print(f"job {view.job.id} enabled (next run {fmt.when(view.next_run)})")
+    show(f"job {view.job.id} enabled (next run {fmt.when(view.next_run)})")
     return 0
 
 
 async def _disable(args: argparse.Namespace, services: Services) -> int:
-    print(f"job {(await services.jobs.set_enabled(args.id, False)).job.id} disabled")
+    show(f"job {(await services.jobs.set_enabled(args.id, False)).job.id} disabled")
     return 0
 
 

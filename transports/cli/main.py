@@ -11,6 +11,7 @@ import os
 import sys
 
 from orch.core.errors import UserError
+from orch.core.text import terminal_safe
 from orch.transports.cli.parser import build_parser
 
 
@@ -38,7 +39,7 @@ def main() -> None:
         code = run(sys.argv[1:])
         sys.stdout.flush()
     except UserError as exc:
-        print(f"orch: {exc}", file=sys.stderr)
+        print(f"orch: {terminal_safe(str(exc))}", file=sys.stderr)
         code = 1
     except BrokenPipeError:
         _quiet_stdout()

@@ -176,6 +176,8 @@ def _job_commands(job: argparse.ArgumentParser) -> None:
     add.add_argument("--label", action="append", default=[], metavar="LABEL",
                      help="a label of each task (repeatable; job:ID is added)")
     add.add_argument("--project", metavar="NAME", help="the project the tasks run in")
+    add.add_argument("--overlap", action="store_true",
+                     help="fire even while the job's last task is unfinished (by default that run is skipped)")
     for action, text in (("remove", "delete a job"), ("enable", "let a job fire again"),
                          ("disable", "keep a job but stop it firing")):
         _command(actions, action, text, f"orch job {action} 2").add_argument("id", help="the job's id")

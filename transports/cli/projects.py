@@ -9,13 +9,13 @@ from pathlib import Path
 
 from orch.bot import format as fmt
 from orch.core.services import Services
-from orch.transports.cli.output import print_json
+from orch.transports.cli.output import print_json, show
 from orch.transports.cli.runner import with_services
 
 
 async def _add(args: argparse.Namespace, services: Services) -> int:
     added = await services.projects.add_clone(args.source, args.name, Path.cwd())
-    print(f"project {added.name} added: {added.path} (default branch {added.default_branch})")
+    show(f"project {added.name} added: {added.path} (default branch {added.default_branch})")
     return 0
 
 
@@ -24,16 +24,16 @@ async def _list(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json([view.to_json() for view in views])
     else:
-        print(fmt.project_table(views))
+        show(fmt.project_table(views))
     return 0
 
 
 async def _remove(args: argparse.Namespace, services: Services) -> int:
     removed = await services.projects.remove(args.name)
     if removed.managed:
-        print(f"project {removed.name} removed; deleted {removed.path}")
+        show(f"project {removed.name} removed; deleted {removed.path}")
     else:
-        print(f"project {removed.name} unregistered; {removed.path} left as it is")
+        show(f"project {removed.name} unregistered; {removed.path} left as it is")
     return 0
 
 

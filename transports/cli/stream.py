@@ -13,6 +13,8 @@ import sys
 from orch.bot.format import status_line
 from orch.core.services import Services
 from orch.core.tasks.models import TaskStatus
+from orch.core.text import terminal_safe
+from orch.transports.cli.output import show
 from orch.transports.cli.runner import with_services
 
 POLL_SECONDS = 0.1
@@ -28,7 +30,7 @@ async def stream(task_id: str, services: Services) -> int:
         chunks = await services.output.after(task.id, last)
         for chunk in chunks:
             for line in chunk.lines:
-                sys.stdout.write(line + "\n")
+                sys.stdout.write(terminal_safe(line) + "\n")
             last = chunk.seq
         sys.stdout.flush()
         if chunks:
@@ -36,7 +38,7 @@ async def stream(task_id: str, services: Services) -> int:
         if task.status in ENDS:
             status = status_line(task, await services.tasks.attempts(task.id))
             if status:
-                print(status)
+                show(status)
             return 0 if task.status is TaskStatus.DONE else 1
         await asyncio.sleep(POLL_SECONDS)
 

@@ -15,7 +15,7 @@ from orch.bot import format as fmt
 from orch.core.home import OrchHome
 from orch.core.tasks.models import Attempt, Question, Review, Task, TaskStatus
 from orch.core.tasks.reading import TaskReading
-from orch.transports.cli.output import print_json
+from orch.transports.cli.output import print_json, show
 
 if TYPE_CHECKING:  # the services (asyncio, aiosqlite) load only for a command that needs them
     from orch.core.services import Services
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the services (asyncio, aiosqlite) load only for a command t
 async def _new(args: argparse.Namespace, services: Services) -> int:
     task = await services.tasks.create(args.title, args.body, labels=args.label, agent=args.agent,
                                        complexity=args.complexity, project=args.project, parent_id=args.parent)
-    print(fmt.created(task))
+    show(fmt.created(task))
     return 0
 
 
@@ -36,7 +36,7 @@ def _print_list(args: argparse.Namespace, tasks: list[Task]) -> int:
     if args.json:
         print_json([task.to_json() for task in tasks])
         return 0
-    print(fmt.task_table(tasks))
+    show(fmt.task_table(tasks))
     return 0
 
 
@@ -56,11 +56,11 @@ def _print_show(args: argparse.Namespace, home: OrchHome, task: Task, attempts: 
         data["route"] = route
         print_json(data)
         return 0
-    print(fmt.task_details(task, attempts, reviews, questions))
+    show(fmt.task_details(task, attempts, reviews, questions))
     if task.status is TaskStatus.IN_PROGRESS:
         from orch.core.terminal.tmux import session_name  # libtmux, for a running task only
 
-        print(f"watch it: tmux -L {home.tmux_socket_name} attach -t {session_name(task.id)}")
+        show(f"watch it: tmux -L {home.tmux_socket_name} attach -t {session_name(task.id)}")
     return 0
 
 
@@ -83,27 +83,27 @@ def _read_quickly(args: argparse.Namespace) -> int | None:
 
 async def _route(args: argparse.Namespace, services: Services) -> int:
     task_id, decision = await services.routing.reroute(args.id)
-    print(fmt.route_decision(task_id, decision))
+    show(fmt.route_decision(task_id, decision))
     return 0
 
 
 async def _unblock(args: argparse.Namespace, services: Services) -> int:
-    print(fmt.unblocked(await services.tasks.unblock(args.id)))
+    show(fmt.unblocked(await services.tasks.unblock(args.id)))
     return 0
 
 
 async def _retry(args: argparse.Namespace, services: Services) -> int:
-    print(f"task {(await services.tasks.retry(args.id)).id} will run again")
+    show(f"task {(await services.tasks.retry(args.id)).id} will run again")
     return 0
 
 
 async def _cancel(args: argparse.Namespace, services: Services) -> int:
-    print(f"task {(await services.tasks.cancel(args.id)).id} cancelled")
+    show(f"task {(await services.tasks.cancel(args.id)).id} cancelled")
     return 0
 
 
 async def _say(args: argparse.Namespace, services: Services) -> int:
-    print(f"sent to task {await services.control.say(args.id, args.text)}")
+    show(f"sent to task {await services.control.say(args.id, args.text)}")
     return 0
 
 

@@ -96,3 +96,12 @@ def test_a_hand_edited_file_with_a_mistake_is_named(capsys: pytest.CaptureFixtur
     assert orch(capsys, monkeypatch, "job", "list") == (
         1, "", "orch: jobs.yml: jobs[1].schedule: 'every tuesday' is not a cron expression or alias "
                "(e.g. '30 9 * * 1-5', @daily or every 10m)\n")
+
+
+def test_overlap_is_written_and_listed(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                       jobs_file: Path) -> None:
+    assert orch(capsys, monkeypatch, "job", "add", "every 2s", "fast", "--overlap")[0] == 0
+    assert orch(capsys, monkeypatch, "job", "add", "every 2s", "one at a time")[0] == 0
+    assert [job.get("overlap") for job in yaml.safe_load(jobs_file.read_text())["jobs"]] == [True, None]
+    listed = json.loads(orch(capsys, monkeypatch, "job", "list", "--json")[1])
+    assert [(job["overlap"], job["skipped"]) for job in listed] == [(True, None), (False, None)]
