@@ -23,8 +23,8 @@ CHAT = ChatRef("fake", "1", "7")
 STRANGER = ChatRef("fake", "666", "9")
 
 HELP = """\
-/task new TITLE [body:…] [agent:…] [complexity:…] [project:…] [parent:…] [label:…] — create a task; first line is \
-the title, further lines the body
+/task new TITLE [body:…] [agent:…] [complexity:…] [project:…] [parent:…] [label:…] — create a task: options on \
+the first line; further lines are the body, as typed
 /task list [STATUS] — list tasks, optionally with one status
 /task show ID — a task's status, agent, model, branch, attempts, cost
 /task route ID — route a task (again) without running it
