@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from orch.core.names import SCRATCH
 from orch.core.tasks.models import Attempt, Question, Review, RouteDecision, Task, TaskStatus
 
 if TYPE_CHECKING:  # only named in annotations: the CLI imports this module, and these pull in heavy libraries
@@ -17,7 +18,8 @@ if TYPE_CHECKING:  # only named in annotations: the CLI imports this module, and
 
 
 def created(task: Task) -> str:
-    return f"task {task.id} created: {task.title} ({task.status.value})"
+    """The one line that answers `/task new` and `orch task new`: the project says where it will run."""
+    return f"task {task.id} created: {task.title} ({task.status.value}, project {task.project or SCRATCH})"
 
 
 def _duration(attempts: Sequence[Attempt]) -> str | None:
