@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from orch.core.names import SCRATCH
 from orch.core.tasks.models import Attempt, Question, Review, RouteDecision, Task, TaskStatus
 
 if TYPE_CHECKING:  # only named in annotations: the CLI imports this module, and these pull in heavy libraries
@@ -17,7 +20,8 @@ if TYPE_CHECKING:  # only named in annotations: the CLI imports this module, and
 
 
 def created(task: Task) -> str:
-    return f"task {task.id} created: {task.title} ({task.status.value})"
+    """The one line that answers `/task new` and `orch task new`: the project says where it will run."""
+    return f"task {task.id} created: {task.title} ({task.status.value}, project {task.project or SCRATCH})"
 
 
 def _duration(attempts: Sequence[Attempt]) -> str | None:
@@ -53,6 +57,15 @@ def _shipped(task: Task) -> str | None:
     return None
 
 
+def look(task: Task) -> str | None:
+    """How to look at a task's branch. `git checkout BRANCH` fails while orch's worktree has it checked out, so:
+    the diff command, and git run inside that worktree while it exists."""
+    if not task.branch:
+        return None
+    inside = f", git -C {shlex.quote(task.worktree)} log" if task.worktree and os.path.isdir(task.worktree) else ""
+    return f"orch task diff {task.id}{inside}"
+
+
 def status_line(task: Task, attempts: Sequence[Attempt], previous: TaskStatus | None = None) -> str | None:
     """The line announced to chats following a task when its status changes; None for quiet changes.
 
@@ -65,7 +78,7 @@ def status_line(task: Task, attempts: Sequence[Attempt], previous: TaskStatus | 
                                  _tokens(attempts), _cost(task.cost_usd)) if part]
     paren = f" ({', '.join(details)})" if details else ""
     if task.status is TaskStatus.DONE:
-        branch = f" on branch {task.branch}" if task.branch else ""
+        branch = f" on branch {task.branch} (look: {look(task)})" if task.branch else ""
         return f"task {task.id} done{paren}{branch}"
     if task.status is TaskStatus.NEEDS_REVIEW:
         reason = f": {task.review_reason}" if task.review_reason else ""
@@ -131,7 +144,8 @@ def task_details(task: Task, attempts: Sequence[Attempt], reviews: Sequence[Revi
         f"model:      {task.model or '-'}",
         f"complexity: {task.complexity or '-'}",
         f"route:      {task.route_reason or '-'}",
-        f"branch:     {task.branch or '-'}",
+        f"branch:     {task.branch or '-'}" + (f" (look: {look(task)})" if task.branch else ""),
+        f"worktree:   {task.worktree or '-'}",
         f"attempts:   {task.attempts}",
         f"cost:       {_cost(task.cost_usd) or '-'}",
     ]

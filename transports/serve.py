@@ -16,6 +16,7 @@ from orch.core.errors import ConfigError, UserError
 from orch.core.events import EventHub
 from orch.core.home import OrchHome, write_private
 from orch.core.ops.logs import setup_logging
+from orch.core.ops.serving import serve_pid
 from orch.core.redact import RedactingFilter, Redactor
 from orch.core.services import Services
 from orch.transports.base import Transport
@@ -57,19 +58,9 @@ def build_transport(name: str, config: Config, services: Services, log_filter: R
 
 def check_not_running(home: OrchHome) -> None:
     """Two engines on one home would both start every task: refuse a second `orch serve`."""
-    try:
-        pid = int(home.pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return
-    if pid == os.getpid():
-        return
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return  # left behind by a serve that did not stop cleanly
-    except PermissionError:
-        raise UserError(f"orch serve is already running for {home.root} (pid {pid}, another user)") from None
-    raise UserError(f"orch serve is already running for {home.root} (pid {pid})")
+    pid = serve_pid(home)
+    if pid is not None and pid != os.getpid():
+        raise UserError(f"orch serve is already running for {home.root} (pid {pid})")
 
 
 async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:

@@ -78,7 +78,7 @@ async def test_serve_runs_a_task_that_the_cli_streams_from_the_same_store(
     try:
         await serve.send('/task new count agent:shell body:"for i in 1 2 3; do echo line $i; done"')
         lines = await serve.read_until(r"task 1 (done|needs_review).*")
-        assert lines[:4] == ["task 1 created: count (new)", "[1] line 1", "[1] line 2", "[1] line 3"]
+        assert lines[:4] == ["task 1 created: count (new, project scratch)", "[1] line 1", "[1] line 2", "[1] line 3"]
         assert lines[4].startswith("task 1 done (shell")
         streamed = await asyncio.to_thread(
             subprocess.run, [ORCH, "stream", "1"], env=env, capture_output=True, text=True, timeout=60)

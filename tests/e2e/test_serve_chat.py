@@ -52,7 +52,7 @@ async def test_serve_with_telegram_and_discord(tmp_path: Path, fake_telegram: Fa
         await fake_telegram.wait_for(lambda: any("task 1 done" in t for t in fake_telegram.texts(TELEGRAM_CHAT)),
                                      within=60)
         texts = fake_telegram.texts(TELEGRAM_CHAT)
-        assert texts[0] == "task 1 created: from telegram (new)"
+        assert texts[0] == "task 1 created: from telegram (new, project scratch)"
         assert any("hello telegram" in text for text in texts)
 
         await fake_discord.wait_for(lambda: GUILD_ID in fake_discord.synced, seconds=60)

@@ -176,14 +176,14 @@ async def test_a_message_in_a_tasks_thread_is_a_follow_up(dc: Dc) -> None:
     await dc.text(thread, "third")
     shown = [decoded(m) for m in dc.fake.channel_messages(thread)[before:]]
     assert shown.count(NOT_ALLOWED) == 1 and not any("intruder" in text for text in shown)
-    assert [decoded(m) for m in dc.fake.channel_messages(CHANNEL)] == ["task 1 created: first (new)"]
+    assert [decoded(m) for m in dc.fake.channel_messages(CHANNEL)] == ["task 1 created: first (new, project scratch)"]
 
 
 async def test_a_reply_to_a_tasks_message_is_a_follow_up(dc: Dc) -> None:
     dc.fake.threads_allowed = False  # the output stays in the channel
     await dc.fake.invoke_slash(USER, CHANNEL, "task", "new", options={"title": "here", "agent": "shell",
                                                                       "body": "echo here"})
-    created = await dc.text(CHANNEL, "task 1 created: here (new)")
+    created = await dc.text(CHANNEL, "task 1 created: here (new, project scratch)")
     done = await dc.text(CHANNEL, "task 1 done")
     await dc.fake.post(USER, CHANNEL, "echo replied", reply_to=created.id)
     await dc.text(CHANNEL, "task 1 runs again with your follow-up")

@@ -108,7 +108,8 @@ def _task_commands(task: argparse.ArgumentParser) -> None:
     new.add_argument("--label", action="append", default=[], metavar="LABEL",
                      help="a label such as agent:codex or complexity:simple (repeatable)")
     new.add_argument("--parent", type=int, metavar="ID", help="make it a sub-task of task ID (the parent waits)")
-    new.add_argument("--project", metavar="NAME", help="the project to run in (see `orch project list`)")
+    new.add_argument("--project", metavar="NAME", help="the project to run in (default: the registered one holding "
+                     "the current folder, else the only one; see `orch project list`)")
     new.add_argument("--agent", choices=AGENT_NAMES, help="run it with this agent instead of routing")
     new.add_argument("--complexity", choices=COMPLEXITIES, help="the model tier (decided by routing if not given)")
     listing = _command(actions, "list", "list tasks", "orch task list --status needs_review",
@@ -191,5 +192,8 @@ def _project_commands(project: argparse.ArgumentParser) -> None:
     add.add_argument("source", metavar="URL|PATH", help="a git URL, owner/repo (GitHub) or a local path")
     add.add_argument("--name", help="the project's name (default: the repository's)")
     _json(_command(actions, "list", "list projects: name, kind, default branch, path", "orch project list"))
-    _command(actions, "remove", "unregister a project; deletes the clone `project add` made, never a checkout",
-             "orch project remove app").add_argument("name", help="the project's name")
+    remove = _command(actions, "remove", "unregister a project; deletes the clone `project add` made, never a "
+                      "checkout", "orch project remove app", "orch project remove app --force")
+    remove.add_argument("name", help="the project's name")
+    remove.add_argument("--force", action="store_true", help="delete the clone even when a task branch has commits "
+                        "on no other branch or a worktree has uncommitted changes (refused without it)")

@@ -29,7 +29,7 @@ async def _list(args: argparse.Namespace, services: Services) -> int:
 
 
 async def _remove(args: argparse.Namespace, services: Services) -> int:
-    removed = await services.projects.remove(args.name)
+    removed = await services.projects.remove(args.name, force=args.force)
     if removed.managed:
         show(f"project {removed.name} removed; deleted {removed.path}")
     else:

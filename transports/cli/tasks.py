@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orch.bot import format as fmt
@@ -23,7 +24,8 @@ if TYPE_CHECKING:  # the services (asyncio, aiosqlite) load only for a command t
 
 async def _new(args: argparse.Namespace, services: Services) -> int:
     task = await services.tasks.create(args.title, args.body, labels=args.label, agent=args.agent,
-                                       complexity=args.complexity, project=args.project, parent_id=args.parent)
+                                       complexity=args.complexity, project=args.project, parent_id=args.parent,
+                                       cwd=Path.cwd())
     show(fmt.created(task))
     return 0
 
