@@ -45,7 +45,7 @@ async def test_serve_with_telegram_and_discord(tmp_path: Path, fake_telegram: Fa
     }}))
     env = {**os.environ, "ORCH_HOME": str(home), "TEST_TG_TOKEN": TELEGRAM_TOKEN}
     process = await asyncio.create_subprocess_exec(ORCH, "serve", env=env, stdin=subprocess.DEVNULL,
-                                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         await fake_telegram.push_message(TELEGRAM_CHAT, TELEGRAM_CHAT,
                                          '/task new from telegram agent:shell body:"echo hello telegram"')
@@ -66,10 +66,18 @@ async def test_serve_with_telegram_and_discord(tmp_path: Path, fake_telegram: Fa
         assert any("hello discord" in message.content for message in fake_discord.messages.values())
     finally:
         process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
         subprocess.run(["tmux", "-L", OrchHome(home).tmux_socket_name, "kill-server"], capture_output=True)
     assert process.returncode == 0, stderr.decode()
     log = (home / ".orch" / "orch.log").read_text()
-    assert "orch serve running" in log and "telegram, discord" in log
+    assert "orch serve ready: " in log and "transports: telegram, discord;" in log
+    # Without the terminal transport, the terminal still says what serve does: ready, then each task's life.
+    terminal = stdout.decode().splitlines()
+    [ready] = [line for line in terminal if line.startswith("orch serve ready: ")]
+    assert ready.startswith(f"orch serve ready: home {home}; ") and "; transports: telegram, discord;" in ready
+    tasks = [line for line in terminal if line != ready]  # the Telegram task may be created before serve is ready
+    assert tasks[0] == "task 1 created: from telegram" and tasks[1].startswith("task 1 done (shell, ")
+    assert tasks[2] == "task 2 created: from discord" and tasks[3].startswith("task 2 done (shell, ")
+    assert len(tasks) == 4, terminal
     for token in (TELEGRAM_TOKEN, DISCORD_TOKEN):
         assert token not in log and token not in stderr.decode()
