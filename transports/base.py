@@ -43,6 +43,11 @@ class Transport(ABC):
     @abstractmethod
     def is_allowed(self, chat: ChatRef) -> bool: ...
 
+    def allow_hint(self, chat: ChatRef) -> str:
+        """What a refused chat is told besides the refusal: its ids and the keys to add them to. A transport that
+        refuses nobody (the terminal) has nothing to say."""
+        return ""
+
     @abstractmethod
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False,
                    buttons: Sequence[Button] = (), mention: Mention | None = None) -> str: ...

@@ -128,7 +128,7 @@ class DiscordTransport(Transport):
     async def _start(self, sink: CommandSink, outbox: Outbox, *, message_content: bool) -> None:
         client = _Client(intents=intents(message_content=message_content), allowed_mentions=NO_MENTIONS,
                          guild_ready_timeout=self._guild_ready_timeout, max_ratelimit_timeout=_MAX_RATELIMIT_WAIT)
-        receiver = Receiver(client, sink, outbox, self._codes, self.is_allowed, self._defer_after)
+        receiver = Receiver(client, sink, outbox, self._codes, self.is_allowed, self._defer_after, self.allow_hint)
         client.receiver = receiver
         self._client = client
         tree = build_tree(client, receiver.on_command, receiver.check, receiver.on_error)
@@ -188,6 +188,10 @@ class DiscordTransport(Transport):
     # ChatPort
     def is_allowed(self, chat: ChatRef) -> bool:
         return chat.user_id is not None and chat.user_id.isdigit() and int(chat.user_id) in self._allowed
+
+    def allow_hint(self, chat: ChatRef) -> str:
+        return (f"user id {chat.user_id}, channel id {chat.chat_id}: to allow the user, add the user id to "
+                "transports.discord.allowed_user_ids in orch's config.yml and restart orch serve")
 
     def rendered_length(self, text: str, preformatted: bool) -> int:
         return rendered_length(text, preformatted)

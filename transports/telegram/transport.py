@@ -225,6 +225,9 @@ class TelegramTransport(Transport):
             return False
         return str(place.chat) in self._allowed_chats  # a forum's topics are its chat's
 
+    def allow_hint(self, chat: ChatRef) -> str:
+        return _allow_hint(chat)
+
     def rendered_length(self, text: str, preformatted: bool) -> int:
         return rendered_length(text, preformatted)
 
@@ -383,6 +386,17 @@ def _addressed(place: Place, rendered: str, mention: Mention | None) -> tuple[st
         if utf16_length(addressed) <= MAX_MESSAGE_LENGTH:
             return addressed, None
     return rendered, None
+
+
+def _allow_hint(chat: ChatRef) -> str:
+    try:
+        ids = f"chat id {Place.parse(chat.chat_id).chat}"  # a forum topic's chat: the allow-list takes chats
+    except ValueError:
+        ids = f"chat {chat.chat_id}"
+    user = f", user id {chat.user_id}" if chat.user_id is not None else ""
+    return (f"{ids}{user}: to allow it, add the chat id to transports.telegram.allowed_chat_ids"
+            + (" or the user id to transports.telegram.allowed_user_ids" if user else "")
+            + " in orch's config.yml and restart orch serve")
 
 
 def _within_limit(rendered: str) -> str:
