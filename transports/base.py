@@ -15,6 +15,11 @@ from orch.bot.chat import Button, Capabilities, ChatRef, CommandSink, Mention
 from orch.bot.outbox import Outbox
 
 
+class Unreachable(Exception):
+    """Raised by Transport.start when the chat service cannot be reached (no network, a wrong base_url, its
+    servers failing): nothing of the transport is left running, and starting again later may work."""
+
+
 class CursorStore(Protocol):
     """Where a transport keeps how far it has read its service's updates (orch.core.cursors in serve)."""
 

@@ -21,6 +21,7 @@ from orch.core.redact import RedactingFilter, Redactor
 from orch.core.services import Services
 from orch.transports.base import Transport
 from orch.transports.console import TERMINAL_HINT, TaskActivity, ready_line, say
+from orch.transports.reconnect import Reconnecting
 from orch.transports.stdout import CHAT_ID as TERMINAL_CHAT
 from orch.transports.stdout import StdoutTransport
 
@@ -45,14 +46,16 @@ def build_transport(name: str, config: Config, services: Services, log_filter: R
     """The transport `name`; a chat transport hands its token to `log_filter` (serve's log handlers'); the terminal
     sets `stopping` when its owner ends its input (Ctrl-D)."""
     # Chat transports are imported only when enabled: their libraries are optional extras.
+    # A chat service unreachable at start is waited for in the background (transports.reconnect).
     if name == "telegram":
         from orch.transports.telegram.transport import TelegramTransport
 
-        return TelegramTransport(config.transports.telegram, services.cursors, log_filter=log_filter)
+        return Reconnecting(TelegramTransport(config.transports.telegram, services.cursors, log_filter=log_filter))
     if name == "discord":
         from orch.transports.discord.transport import DiscordTransport
 
-        return DiscordTransport(config.transports.discord, cursor=services.cursors, log_filter=log_filter)
+        return Reconnecting(DiscordTransport(config.transports.discord, cursor=services.cursors,
+                                             log_filter=log_filter))
     return StdoutTransport(on_hangup=stopping.set)
 
 

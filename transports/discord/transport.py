@@ -42,7 +42,7 @@ from orch.bot.outbox import Outbox
 from orch.bot.split import utf16_length
 from orch.core.config import DiscordTransportConfig
 from orch.core.redact import RedactingFilter
-from orch.transports.base import CursorStore, Transport
+from orch.transports.base import CursorStore, Transport, Unreachable
 from orch.transports.buttons import ButtonCodes
 from orch.transports.discord.answers import NO_MENTIONS
 from orch.transports.discord.commands import OrchCommandTree, build_tree
@@ -120,6 +120,10 @@ class DiscordTransport(Transport):
             discord.http.Route.BASE = self._config.api_base.rstrip("/")
         try:
             await self._start(sink, outbox, message_content=True)
+        except (aiohttp.ClientError, OSError, discord.DiscordServerError, discord.GatewayNotFound) as exc:
+            # No network, a wrong api_base, Discord failing: orch serve runs on and tries again later.
+            raise Unreachable(f"cannot reach Discord at {self._config.api_base or discord.http.Route.BASE}: "
+                              f"{exc or type(exc).__name__}") from None
         except discord.PrivilegedIntentsRequired:
             log.warning("discord: this bot may not read message content (enable the Message Content intent in the "
                         "Developer Portal): messages in a task's thread are not follow-ups; /task reply still is")

@@ -66,7 +66,7 @@ from orch.bot.split import utf16_length
 from orch.core.config import TelegramTransportConfig
 from orch.core.errors import ConfigError
 from orch.core.redact import RedactingFilter
-from orch.transports.base import CursorStore, Transport
+from orch.transports.base import CursorStore, Transport, Unreachable
 from orch.transports.buttons import ButtonCodes
 
 try:
@@ -102,6 +102,7 @@ _T = TypeVar("_T")
 # last two only when the bot is built, after the filter is installed.
 _URL_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
 _TOPIC_NAME_LIMIT = 128
+_PUBLIC_API = "https://api.telegram.org"
 _UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]  # messages, and presses of inline keyboard buttons
 
 
@@ -182,6 +183,9 @@ class TelegramTransport(Transport):
             await app.shutdown()
             if isinstance(exc, InvalidToken):
                 raise ConfigError("transports.telegram.token: Telegram does not accept this token") from None
+            if isinstance(exc, NetworkError):  # no network, a wrong base_url, Telegram failing: try again later
+                raise Unreachable(f"cannot reach the Bot API at {self._config.base_url or _PUBLIC_API}: {exc}") \
+                    from None
             raise
         self._app = app
         self._stopping.clear()
