@@ -47,12 +47,8 @@ class Engine:
         self._poller_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        routing = self._services.router.status_line()
-        if "no ANTHROPIC_API_KEY" in routing:
-            # Said once at start, where a person looks first: without a key every task is routed round-robin.
-            log.warning("%s: tasks without an agent: label are routed round-robin", routing)
-        else:
-            log.info(routing)
+        # Routing without a key is round-robin by design: serve's ready line says how tasks are routed, once.
+        log.info(self._services.router.status_line())
         self._poller_task = asyncio.create_task(self.poller.run(), name="capture-poller")
         await self.loop.start()
         self.housekeeping.start()

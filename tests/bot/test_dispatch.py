@@ -100,13 +100,14 @@ async def bot(home: OrchHome, store: SqliteStore) -> AsyncIterator[Bot]:
 
 
 async def test_a_chat_off_the_allow_list_is_refused_for_text_and_calls(bot: Bot) -> None:
-    refused = [Reply(NOT_ALLOWED)]
+    # With the ids the owner needs to allow the chat, from the transport (the fake's hint here).
+    refused = [Reply(f"{NOT_ALLOWED}\nchat id 666, user id 9: add one to the fake's allow-list")]
     assert await bot.app.handle_text(STRANGER, "/task new sneaky") == refused
     assert await bot.app.handle_text(STRANGER, "/help") == refused
     assert await bot.app.handle_call(STRANGER, ("task", "new"), {"title": "sneaky"}) == refused
     assert await bot.app.handle_call(STRANGER, ("help",), {}) == refused
     # A transport that was never attached has no allow-list to pass.
-    assert await bot.app.handle_text(ChatRef("ghost", CHAT.chat_id), "/help") == refused
+    assert await bot.app.handle_text(ChatRef("ghost", CHAT.chat_id), "/help") == [Reply(NOT_ALLOWED)]
     assert await bot.services.tasks.list_tasks() == []
     assert await bot.services.follows.all() == []
     assert bot.port.calls == []

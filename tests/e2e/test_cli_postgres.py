@@ -29,6 +29,7 @@ def test_tasks_live_in_the_postgresql_store(tmp_path: Path, postgres_database: s
     [task] = json.loads(orch("task", "list", "--json").stdout)
     assert (task["id"], task["title"], task["labels"]) == (1, "on postgres", ["agent:shell"])
     assert not (tmp_path / "home" / "orch.db").exists()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")  # without credentials for any agent doctor says 1
     doctor = orch("doctor")
     assert doctor.returncode == 0, doctor.stdout
     assert "ok  store schema: 1, current" in doctor.stdout.splitlines()
@@ -76,6 +77,7 @@ async def test_serve_runs_a_task_that_the_cli_streams_from_the_same_store(
         stderr=asyncio.subprocess.PIPE)
     serve = Serve(process)
     try:
+        await serve.started()
         await serve.send('/task new count agent:shell body:"for i in 1 2 3; do echo line $i; done"')
         lines = await serve.read_until(r"task 1 (done|needs_review).*")
         assert lines[:4] == ["task 1 created: count (new, project scratch)", "[1] line 1", "[1] line 2", "[1] line 3"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from orch.core.home import OrchHome
+from orch.transports.console import TERMINAL_HINT
 
 ORCH = str(Path(sys.executable).parent / "orch")
 # How the done line says to look at the branch (the worktree path varies).
@@ -23,6 +24,7 @@ LOOK = r" \(look: orch task diff 1, git -C \S+ log\)"
 class Serve:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        self.greeting: list[str] = []
 
     async def send(self, line: str) -> None:
         assert self.process.stdin is not None
@@ -34,6 +36,11 @@ class Serve:
         raw = await asyncio.wait_for(self.process.stdout.readline(), timeout)
         assert raw, "orch serve closed its stdout"
         return raw.decode().rstrip("\n")
+
+    async def started(self) -> list[str]:
+        """The lines serve says before the terminal takes commands: the ready line, then the hint."""
+        self.greeting = await self.read_until(re.escape(TERMINAL_HINT))
+        return self.greeting
 
     async def read_until(self, pattern: str, timeout: float = 30.0) -> list[str]:
         lines: list[str] = []
@@ -53,7 +60,9 @@ async def serve(env: dict[str, str]) -> AsyncIterator[Serve]:
         ORCH, "serve", env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    yield Serve(process)
+    started = Serve(process)
+    await started.started()
+    yield started
     if process.returncode is None:
         process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(process.wait(), 20)
@@ -64,6 +73,24 @@ async def serve(env: dict[str, str]) -> AsyncIterator[Serve]:
 async def orch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(subprocess.run, [ORCH, *args], env=env, capture_output=True, text=True,
                                    timeout=60)
+
+
+async def test_serve_says_once_that_it_is_ready_and_where_to_type(serve: Serve, env: dict[str, str]) -> None:
+    ready, hint = serve.greeting
+    found = re.fullmatch(r"orch serve ready: home (.+); projects: none \(tasks run in a scratch repository\); "
+                         r"transports: stdout; agents: (.+); routing: round-robin \(no ANTHROPIC_API_KEY\)", ready)
+    assert found is not None, ready
+    assert found.group(1) == env["ORCH_HOME"]
+    assert found.group(2).split(", ")[-1] == "shell"
+    assert hint == TERMINAL_HINT
+    # Round-robin without a key is the design: said in the ready line, not as a warning, and not per task.
+    await serve.send('/task new one agent:shell body:"true"')
+    await serve.read_until(r"task 1 done.*")
+    serve.process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(serve.process.communicate(), 20)
+    assert b"ANTHROPIC_API_KEY" not in stderr
+    log = (Path(env["ORCH_HOME"]) / ".orch" / "orch.log").read_text()
+    assert log.count("ANTHROPIC_API_KEY") == 2, log  # the engine's routing line, and the ready line
 
 
 async def test_task_from_stdin_streams_lines_and_commits(serve: Serve, env: dict[str, str]) -> None:

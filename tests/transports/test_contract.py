@@ -49,7 +49,8 @@ async def test_a_chat_not_allowed_gets_the_refusal_and_nothing_is_created(
         pytest.skip(f"{chat.name}: every command comes from the person who started orch serve")
     await chat.command(task_new("sneaky"), allowed=False)
     await chat.wait_for(lambda: chat.messages(allowed=False))
-    assert [message.text for message in chat.messages(allowed=False)] == [NOT_ALLOWED]
+    [refusal] = [message.text for message in chat.messages(allowed=False)]
+    assert refusal.startswith(f"{NOT_ALLOWED}\n") and "allowed_user_ids" in refusal  # with the key to add to
     assert chat.messages() == []
     assert await services.tasks.list_tasks() == []
     assert await services.follows.all() == []

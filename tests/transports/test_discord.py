@@ -239,7 +239,9 @@ async def test_a_user_not_on_the_allow_list_is_refused_ephemerally(fake: FakeDis
             interaction = await fake.invoke_slash(STRANGER, CHANNEL, *path, options=options)
             [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))  # noqa: B023
             assert callback["type"] == CHANNEL_MESSAGE
-            assert callback["data"]["flags"] == 64 and callback["data"]["content"] == NOT_ALLOWED
+            assert callback["data"]["flags"] == 64 and callback["data"]["content"] == (
+                f"{NOT_ALLOWED}\nuser id {STRANGER}, channel id {CHANNEL}: to allow the user, add the user id to "
+                "transports.discord.allowed_user_ids in orch's config.yml and restart orch serve")
         assert await h.service.list_tasks() == []
         assert fake.threads == {} and fake.channel_messages(CHANNEL) == []
 

@@ -186,10 +186,13 @@ async def test_refused_chat_gets_one_refusal_and_nothing_is_created(
     fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
 ) -> None:
     [reply] = await ask(fake_telegram, "/task new steal the repo", chat=STRANGER, user=STRANGER)
-    assert reply == NOT_ALLOWED
+    # The owner of a new bot learns their ids, and where they go, by messaging it.
+    assert reply == (f"{NOT_ALLOWED}\nchat id {STRANGER}, user id {STRANGER}: to allow it, add the chat id to "
+                     "transports.telegram.allowed_chat_ids or the user id to transports.telegram.allowed_user_ids "
+                     "in orch's config.yml and restart orch serve")
     await handled(fake_telegram, await fake_telegram.push_message(STRANGER, STRANGER, "/start"))
     await handled(fake_telegram, await fake_telegram.push_message(STRANGER, STRANGER, "/help"))
-    assert fake_telegram.texts(STRANGER) == [NOT_ALLOWED]
+    assert fake_telegram.texts(STRANGER) == [reply]  # once: a stranger cannot make the bot spam
     assert await orch.store.list_tasks() == []
     assert await orch.store.list_follows() == []
 
@@ -201,7 +204,7 @@ async def test_a_user_on_the_allow_list_may_use_the_bot_in_any_chat(
     [reply] = await ask(fake_telegram, "/task new from the group", chat=group, user=USER)
     assert reply == "task 1 created: from the group (new, project scratch)"
     [reply] = await ask(fake_telegram, "/task new intruder", chat=group, user=STRANGER)
-    assert reply == NOT_ALLOWED
+    assert reply.startswith(f"{NOT_ALLOWED}\nchat id {group}, user id {STRANGER}: ")
     assert [task.title for task in await orch.store.list_tasks()] == ["from the group"]
 
 
@@ -210,7 +213,7 @@ async def test_empty_allow_lists_allow_nobody(fake_telegram: FakeTelegram, orch:
     await transport.start(orch.app, outbox(orch))
     try:
         [reply] = await ask(fake_telegram, "/help")
-        assert reply == NOT_ALLOWED
+        assert reply.startswith(f"{NOT_ALLOWED}\nchat id {CHAT}, user id {USER}: ")
         assert not transport.is_allowed(ChatRef("telegram", str(CHAT), str(USER)))
     finally:
         await transport.stop()

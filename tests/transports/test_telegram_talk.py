@@ -102,7 +102,7 @@ async def test_a_strangers_reply_is_refused_and_runs_nothing(tg: Tg, store: Sqli
     done = await tg.message(lambda m: m.text.startswith("task 1 done"), chat=GROUP)
     update = await tg.fake.push_message(GROUP, STRANGER, "echo intruder", reply_to=done.message_id)
     await tg.fake.wait_for(lambda: tg.fake.confirmed_offset > update, WAIT)
-    assert tg.fake.texts(GROUP)[-1] == NOT_ALLOWED
+    assert tg.fake.texts(GROUP)[-1].startswith(f"{NOT_ALLOWED}\nchat id {GROUP}, user id {STRANGER}: ")
     assert (await tg.services.tasks.get(1)).status is TaskStatus.DONE
     assert len(await tg.services.tasks.attempts(1)) == 1 and await store.pending_followups(1) == []
 
