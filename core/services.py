@@ -22,6 +22,8 @@ from orch.core.tasks.service import TaskService
 from orch.core.tasks.states import TaskStates
 
 if TYPE_CHECKING:
+    from orch.core.cluster.db import ClusterDb
+    from orch.core.cluster.worker import ClusterWorker
     from orch.core.config import Config
     from orch.core.cursors import Cursors
     from orch.core.delivery.service import DeliveryService
@@ -50,6 +52,7 @@ class Services:
         self.tasks = TaskService(store, self.states, lambda: self.projects)
         self.output = OutputService(store)
         self.follows = FollowService(store)
+        self._cluster_db: ClusterDb | None = None
 
     @classmethod
     async def open(cls, home: OrchHome, *, config: Config | None = None, hub: EventHub | None = None) -> Services:
@@ -61,6 +64,8 @@ class Services:
     async def close(self) -> None:
         if "router" in self.__dict__:
             await self.router.close()
+        if self._cluster_db is not None:
+            await self._cluster_db.close()
         await self._store.close()
 
     @property
@@ -117,17 +122,42 @@ class Services:
     def control(self) -> TaskControl:
         from orch.core.running.control import TaskControl
 
-        return TaskControl(self.tasks, self.tmux)
+        return TaskControl(self.tasks, self._type_into)
+
+    def cluster_url(self) -> str | None:
+        """The store's URL when tasks run on `orch worker`s (cluster.workers), else None (they run in serve)."""
+        if not self.config.cluster.workers:
+            return None
+        from orch.core.errors import ConfigError
+        from orch.core.store.location import store_url
+
+        url = store_url(self.home, self.config)
+        if not url:
+            raise ConfigError("cluster.workers needs a PostgreSQL store: set store.url or ORCH_STORE_URL")
+        return url
+
+    async def _type_into(self, task_id: int, text: str) -> None:
+        """Type into a task's agent: in this home's tmux, or on the worker that runs it."""
+        from orch.core.terminal.tmux import session_name
+
+        url = self.cluster_url()
+        if url is None:
+            await self.tmux.paste(session_name(task_id), text)
+            return
+        from orch.core.cluster.db import ClusterDb
+
+        if self._cluster_db is None:
+            self._cluster_db = await ClusterDb.open(url)
+        if await self._cluster_db.send_control(task_id, "say", text) is None:
+            from orch.core.errors import UserError
+
+            raise UserError(f"task {task_id} runs on no worker yet")
 
     @functools.cached_property
     def conversation(self) -> Conversation:
         from orch.core.tasks.conversation import Conversation
-        from orch.core.terminal.tmux import session_name
 
-        async def type_into(task_id: int, text: str) -> None:
-            await self.tmux.paste(session_name(task_id), text)
-
-        return Conversation(self._store, self.states, self.tasks, type_into)
+        return Conversation(self._store, self.states, self.tasks, self._type_into)
 
     @functools.cached_property
     def router(self) -> Router:
@@ -146,7 +176,28 @@ class Services:
         from orch.core.running.engine import Engine
 
         assert self.hub is not None, "the engine publishes on serve's hub"
-        return Engine(self, self._store, self.hub, poll_interval=poll_interval)
+        url = self.cluster_url()
+        if url is None:
+            return Engine(self, self._store, self.hub, poll_interval=poll_interval)
+        from orch.core.cluster.executor import ClusterExecutor
+
+        hub, cluster = self.hub, self.config.cluster
+        return Engine(self, self._store, hub, poll_interval=poll_interval,
+                      executor=lambda runner: ClusterExecutor(url, cluster, self._store, hub, runner))
+
+    def worker(self, host: str) -> ClusterWorker:
+        """`orch worker`'s role: run the queued tasks of the agents installed here (needs the hub and a
+        PostgreSQL store)."""
+        from orch.core.cluster.worker import ClusterWorker
+        from orch.core.errors import ConfigError
+        from orch.core.store.location import store_url
+
+        assert self.hub is not None, "the worker's runs publish on its hub"
+        url = store_url(self.home, self.config)
+        if not url:
+            raise ConfigError("orch worker needs a PostgreSQL store shared with orch serve: set store.url or "
+                              "ORCH_STORE_URL")
+        return ClusterWorker(self, self._store, self.hub, url, host)
 
     def scheduler(self, *, check_interval: float = 1.0) -> Scheduler:
         from orch.core.schedule.scheduler import Scheduler

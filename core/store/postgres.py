@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
+from orch.core.cluster.names import CHUNKS_CHANNEL
 from orch.core.store import rows
 from orch.core.store.base import Store
 from orch.core.store.postgres_connect import CONNECT_TIMEOUT_SECONDS, connect, conninfo, unreachable
@@ -311,6 +312,9 @@ class PostgresStore(Store):
                     "ON CONFLICT (task_id, attempt) DO UPDATE SET byte_offset = EXCLUDED.byte_offset",
                     (chunks[0].task_id, attempt, byte_offset),
                 )
+            # Sent when the transaction commits, so a listener (serve, for a worker's output) reads what is there;
+            # one it misses costs nothing: readers follow the chunks by seq.
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHUNKS_CHANNEL, f"{chunks[0].task_id}:{chunks[0].seq}"))
 
     async def chunks_after(self, task_id: int, after_seq: int, limit: int = 1000) -> list[Chunk]:
         found = await self._all(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from orch.core.home import OrchHome
+from orch.core.store.postgres_schema import LATEST
 
 from tests.e2e.test_cli import ORCH, orch
 from tests.e2e.test_serve_stdout import Serve
@@ -31,7 +32,7 @@ def test_tasks_live_in_the_postgresql_store(tmp_path: Path, postgres_database: s
     assert not (tmp_path / "home" / "orch.db").exists()
     doctor = orch("doctor")
     assert doctor.returncode == 0, doctor.stdout
-    assert "ok  store schema: 1, current" in doctor.stdout.splitlines()
+    assert f"ok  store schema: {LATEST}, current" in doctor.stdout.splitlines()
 
 
 def test_an_unreachable_store_is_one_line_for_every_command(monkeypatch: pytest.MonkeyPatch) -> None:
