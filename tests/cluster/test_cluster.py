@@ -3,20 +3,28 @@ ORCH_HOME of its own) run the agents, all over one PostgreSQL database."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.cluster.harness import Worker, make_home, query, start_serve, stop_serve
-from tests.e2e.test_serve_stdout import Serve
+from tests.conftest import wait_until
+from tests.e2e.test_serve_stdout import ORCH, Serve
+
+
+def serve_home_path(tmp_path: Path) -> Path:
+    return tmp_path / "serve"
 
 
 @pytest.fixture
 async def cluster(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
     """serve and three workers, started."""
-    serve_home = make_home(tmp_path / "serve")
+    serve_home = make_home(serve_home_path(tmp_path))
     workers = [Worker(make_home(tmp_path / f"w{n}"), f"w{n}", postgres_database) for n in (1, 2, 3)]
     serve = await start_serve(serve_home, postgres_database)
     try:
@@ -55,3 +63,46 @@ async def test_six_tasks_over_three_workers_run_exactly_once_each(
     assert len(hosts) >= 2, hosts  # two at a time per worker: six half-second tasks need more than one host
     chunks = await query(postgres_database, "SELECT task_id, content FROM chunks WHERE content LIKE 'ran%%'")
     assert sorted(chunks) == [(n, f"ran {n}") for n in range(1, 7)]
+
+
+async def worker_of(url: str, task_id: int, workers: list[Worker]) -> Worker:
+    [(host,)] = await query(url, "SELECT host FROM task_leases WHERE task_id = %s", (task_id,))
+    return next(worker for worker in workers if worker.host == host)
+
+
+def has_session(worker: Worker, task_id: int) -> bool:
+    return subprocess.run(["tmux", "-L", worker.home.tmux_socket_name, "has-session", "-t", f"orch-{task_id}"],
+                          capture_output=True).returncode == 0
+
+
+async def test_say_stream_and_cancel_reach_the_worker_that_runs_the_task(
+    cluster: tuple[Serve, list[Worker]], postgres_database: str, tmp_path: Path
+) -> None:
+    serve, workers = cluster
+    await serve.send('/task new ask agent:shell body:"echo ready; read answer; echo got $answer"')
+    assert await serve.read_until(r"\[1\] ready") == ["task 1 created: ask (new)", "[1] ready"]
+    running = await worker_of(postgres_database, 1, workers)
+    assert not (serve_home_path(tmp_path) / "worktrees").exists()  # it runs on the worker, not in serve's home
+    await serve.send("/say 1 hello there")
+    lines = await serve.read_until(r"task 1 done.*")
+    # The terminal echoes what was typed, then the agent answers.
+    assert lines[:3] == ["sent to task 1", "[1] hello there", "[1] got hello there"], lines
+    # Any host's CLI reads the same lines from the store.
+    other = make_home(tmp_path / "elsewhere")
+    streamed = await asyncio.to_thread(
+        subprocess.run, [ORCH, "stream", "1"], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "ORCH_HOME": str(other.root), "ORCH_STORE_URL": postgres_database})
+    assert streamed.stdout.splitlines()[:3] == ["ready", "hello there", "got hello there"]
+    assert not has_session(running, 1)
+
+    await serve.send('/task new forever agent:shell body:"echo started; sleep 600"')
+    await serve.read_until(r"\[2\] started")
+    running = await worker_of(postgres_database, 2, workers)
+    assert has_session(running, 2)
+    await serve.send("/task cancel 2")
+    await serve.read_until(r"task 2 cancelled.*")
+
+    async def pane_gone() -> bool:
+        return not has_session(running, 2)
+
+    await wait_until(pane_gone, 20, "the worker to stop task 2's pane")
