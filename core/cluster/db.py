@@ -79,13 +79,19 @@ class ClusterDb:
         return [Host(row[0], tuple(json.loads(row[1])), int(row[2]), row[3], float(row[4]),
                      tuple(int(task) for task in row[5])) for row in found]
 
-    async def take_lease(self, task_id: int, host: str) -> int:
-        """Make `host` the task's holder; its new lease number (any older holder's writes are refused from now)."""
-        [row] = await self._all(
-            "INSERT INTO task_leases (task_id, host, lease, taken_at) VALUES (%s, %s, 1, %s) ON CONFLICT (task_id) "
-            "DO UPDATE SET host = EXCLUDED.host, lease = task_leases.lease + 1, taken_at = EXCLUDED.taken_at "
-            "RETURNING lease", (task_id, host, time.time()))
-        return int(row[0])
+    async def take_lease(self, task_id: int, host: str) -> tuple[int, str | None]:
+        """Make `host` the task's holder (any older holder's writes are refused from now): its new lease number,
+        and the host that held it before (None the first time)."""
+        async with self._pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute("SELECT host FROM task_leases WHERE task_id = %s FOR UPDATE", (task_id,))
+            before = await cursor.fetchone()
+            cursor = await conn.execute(
+                "INSERT INTO task_leases (task_id, host, lease, taken_at) VALUES (%s, %s, 1, %s) "
+                "ON CONFLICT (task_id) DO UPDATE SET host = EXCLUDED.host, lease = task_leases.lease + 1, "
+                "taken_at = EXCLUDED.taken_at RETURNING lease", (task_id, host, time.time()))
+            row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0]), before[0] if before else None
 
     async def lease_of(self, task_id: int) -> tuple[str, int] | None:
         found = await self._all("SELECT host, lease FROM task_leases WHERE task_id = %s", (task_id,))

@@ -105,7 +105,11 @@ class ClusterWorker:
         task = await self._store.get_task(task_id)
         if task is None or task.status is not TaskStatus.ROUTED:
             return  # run already, or cancelled meanwhile: each task runs once
-        await self._db.take_lease(task_id, self.host)
+        _, before = await self._db.take_lease(task_id, self.host)
+        if before is not None and before != self.host and (task.worktree or task.base_commit):
+            # It ran on another host: that host's worktree and commits are not here; it starts from this host's
+            # clone of its project.
+            task = await self._store.update_task(task_id, worktree=None, base_commit=None)
         log.info("task %s: running here (job %s)", task_id, context.job.id)
         await self._run(task, resume=False)
 

@@ -27,7 +27,7 @@ workflow:
 """
 
 
-def make_home(path: Path, dead_after: float = 30) -> OrchHome:
+def make_home(path: Path, dead_after: float = 4) -> OrchHome:
     path.mkdir(mode=0o700, parents=True)  # as orch makes it: an open one would be tightened, with a warning
     (path / "config.yml").write_text(CONFIG.format(dead_after=dead_after))
     return OrchHome(path)
