@@ -22,7 +22,7 @@ from orch.core.tasks.service import TaskService
 from orch.core.tasks.states import TaskStates
 
 if TYPE_CHECKING:
-    from orch.core.cluster.db import ClusterDb
+    from orch.core.cluster.hosts import HostService
     from orch.core.cluster.worker import ClusterWorker
     from orch.core.config import Config
     from orch.core.cursors import Cursors
@@ -52,20 +52,22 @@ class Services:
         self.tasks = TaskService(store, self.states, lambda: self.projects)
         self.output = OutputService(store)
         self.follows = FollowService(store)
-        self._cluster_db: ClusterDb | None = None
+        self._hosts: HostService | None = None
 
     @classmethod
-    async def open(cls, home: OrchHome, *, config: Config | None = None, hub: EventHub | None = None) -> Services:
+    async def open(cls, home: OrchHome, *, config: Config | None = None, hub: EventHub | None = None,
+                   fence_host: str | None = None) -> Services:
         """Services over the home's store: PostgreSQL when ORCH_STORE_URL or store.url is set, else SQLite in the
-        home. Without `config`, only the store URL is read from config.yml."""
+        home. Without `config`, only the store URL is read from config.yml. `fence_host`: `orch worker`'s host
+        (its writes about tasks it does not hold are refused)."""
         home.ensure()
-        return cls(home, await open_store(home, config), config=config, hub=hub)
+        return cls(home, await open_store(home, config, fence_host=fence_host), config=config, hub=hub)
 
     async def close(self) -> None:
         if "router" in self.__dict__:
             await self.router.close()
-        if self._cluster_db is not None:
-            await self._cluster_db.close()
+        if self._hosts is not None:
+            await self._hosts.close()
         await self._store.close()
 
     @property
@@ -140,18 +142,26 @@ class Services:
         """Type into a task's agent: in this home's tmux, or on the worker that runs it."""
         from orch.core.terminal.tmux import session_name
 
-        url = self.cluster_url()
-        if url is None:
+        if self.cluster_url() is None:
             await self.tmux.paste(session_name(task_id), text)
             return
-        from orch.core.cluster.db import ClusterDb
+        hosts = self.hosts
+        assert hosts is not None
+        await hosts.send_control(task_id, "say", text)
 
-        if self._cluster_db is None:
-            self._cluster_db = await ClusterDb.open(url)
-        if await self._cluster_db.send_control(task_id, "say", text) is None:
-            from orch.core.errors import UserError
+    @property
+    def hosts(self) -> HostService | None:
+        """The cluster's hosts, when the store is PostgreSQL (None on SQLite: everything runs in serve)."""
+        if self._hosts is None:
+            from orch.core.store.location import store_url
 
-            raise UserError(f"task {task_id} runs on no worker yet")
+            url = store_url(self.home, self.config)
+            if not url:
+                return None
+            from orch.core.cluster.hosts import HostService
+
+            self._hosts = HostService(url, self.config.cluster)
+        return self._hosts
 
     @functools.cached_property
     def conversation(self) -> Conversation:

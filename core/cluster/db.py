@@ -97,6 +97,12 @@ class ClusterDb:
         found = await self._all("SELECT host, lease FROM task_leases WHERE task_id = %s", (task_id,))
         return (found[0][0], int(found[0][1])) if found else None
 
+    async def holder(self, task_id: int) -> tuple[str, str] | None:
+        """The host holding the task and its tmux socket's name, if a worker runs or ran it."""
+        found = await self._all("SELECT h.name, h.tmux_socket FROM task_leases l JOIN cluster_hosts h "
+                                "ON h.name = l.host WHERE l.task_id = %s", (task_id,))
+        return (found[0][0], found[0][1]) if found else None
+
     async def tasks_held_by(self, host: str) -> list[int]:
         found = await self._all(
             "SELECT l.task_id FROM task_leases l JOIN tasks t ON t.id = l.task_id WHERE l.host = %s "

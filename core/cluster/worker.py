@@ -57,6 +57,7 @@ class ClusterWorker:
         self._poller = CapturePoller()
         self._runner = build_runner(services, store, hub, self._poller)
         self._adopted: dict[int, asyncio.Task[None]] = {}
+        self._runs: dict[int, asyncio.Task[object]] = {}  # every task running here, job or adopted
         self._cluster: ClusterDb | None = None
         self.ready = asyncio.Event()  # set once it takes jobs
 
@@ -114,6 +115,9 @@ class ClusterWorker:
         await self._run(task, resume=False)
 
     async def _run(self, task: Task, *, resume: bool) -> None:
+        current_run = asyncio.current_task()
+        if current_run is not None:
+            self._runs[task.id] = current_run
         try:
             await self._runner.run(task, resume=resume)
         except asyncio.CancelledError:
@@ -122,6 +126,8 @@ class ClusterWorker:
             if current is None or current.status is TaskStatus.CANCELLED:
                 await self._tmux.kill(session_name(task.id))
             raise
+        finally:
+            self._runs.pop(task.id, None)
 
     async def _readopt(self, app: procrastinate.App) -> None:
         """Take up the tasks this host ran when it stopped: their agents may still run in this home's tmux."""
@@ -143,8 +149,19 @@ class ClusterWorker:
             await asyncio.sleep(self._heartbeat_seconds)
             try:
                 await self._beat()
+                await self._let_go()
             except Exception:
                 log.exception("orch worker %s: the heartbeat failed", self.host)
+
+    async def _let_go(self) -> None:
+        """Stop running the tasks another host holds now (this one was taken for dead): the store refuses this
+        host's writes about them anyway (the fence), and their agents must not go on working here."""
+        for task_id, work in list(self._runs.items()):
+            holder = await self._db.lease_of(task_id)
+            if holder is not None and holder[0] != self.host:
+                log.warning("task %s: host %s holds it now; stopping it here", task_id, holder[0])
+                work.cancel()
+                await self._tmux.kill(session_name(task_id))
 
     async def _controls(self) -> None:
         """Apply the control messages for this host as they come (NOTIFY), and at every heartbeat (one missed)."""

@@ -207,6 +207,30 @@ MIGRATIONS: list[str | Callable[[], str]] = [
         done_at DOUBLE PRECISION
     );
     CREATE INDEX cluster_controls_pending ON cluster_controls(host, done_at);
+    -- The fence: a worker's connections say which host they write for (orch.fence_host); a write about a task
+    -- that host does not hold the lease of is refused, in the writing transaction itself, so a worker cut off
+    -- while its task moved to another host cannot write over it. Other processes (serve, the CLI) set nothing.
+    CREATE FUNCTION orch_fence() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        fenced TEXT := current_setting('orch.fence_host', true);
+        held BIGINT;
+    BEGIN
+        IF fenced IS NULL OR fenced = '' THEN
+            RETURN NEW;
+        END IF;
+        held := (to_jsonb(NEW) ->> TG_ARGV[0])::bigint;
+        IF NOT EXISTS (SELECT 1 FROM task_leases WHERE task_id = held AND host = fenced) THEN
+            RAISE EXCEPTION 'task % is not held by host %', held, fenced USING ERRCODE = 'OR001';
+        END IF;
+        RETURN NEW;
+    END;
+    $$;
+    CREATE TRIGGER tasks_fence BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION orch_fence('id');
+    CREATE TRIGGER attempts_fence BEFORE INSERT OR UPDATE ON attempts
+        FOR EACH ROW EXECUTE FUNCTION orch_fence('task_id');
+    CREATE TRIGGER chunks_fence BEFORE INSERT ON chunks FOR EACH ROW EXECUTE FUNCTION orch_fence('task_id');
+    CREATE TRIGGER capture_offsets_fence BEFORE INSERT OR UPDATE ON capture_offsets
+        FOR EACH ROW EXECUTE FUNCTION orch_fence('task_id');
     """,
 ]
 

@@ -103,6 +103,8 @@ def _setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
                       module="worker")
     worker.add_argument("--host", type=_host_name, metavar="NAME",
                         help="this host's name, as ssh reaches it (default: the machine's host name)")
+    _json(_command(commands, "hosts", "the cluster's workers: agents, running tasks, last heartbeat", "orch hosts",
+                   "orch hosts --json", module="hosts"))
     service = _command(commands, "service", "run orch serve as a user service (systemd --user; launchd on macOS)",
                        "orch service install", "orch service status", module="service")
     service.add_argument("service_action", metavar="ACTION", choices=SERVICE_ACTIONS,

@@ -21,7 +21,7 @@ async def work(home: OrchHome, host: str) -> None:
     config = load_config(home.config_file)
     home.ensure()
     setup_logging(home, [RedactingFilter(Redactor(config.redact.patterns))])
-    services = await Services.open(home, config=config, hub=EventHub())
+    services = await Services.open(home, config=config, hub=EventHub(), fence_host=host)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
