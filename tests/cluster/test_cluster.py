@@ -4,6 +4,7 @@ ORCH_HOME of its own) run the agents, all over one PostgreSQL database."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -19,6 +20,10 @@ from tests.e2e.test_serve_stdout import ORCH, Serve
 
 def serve_home_path(tmp_path: Path) -> Path:
     return tmp_path / "serve"
+
+
+def serve_env(tmp_path: Path, url: str) -> dict[str, str]:
+    return {**os.environ, "ORCH_HOME": str(serve_home_path(tmp_path)), "ORCH_STORE_URL": url}
 
 
 @pytest.fixture
@@ -39,7 +44,7 @@ async def cluster(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple
 
 
 async def test_six_tasks_over_three_workers_run_exactly_once_each(
-    cluster: tuple[Serve, list[Worker]], postgres_database: str
+    cluster: tuple[Serve, list[Worker]], postgres_database: str, tmp_path: Path
 ) -> None:
     serve, _ = cluster
     for n in range(1, 7):
@@ -63,6 +68,10 @@ async def test_six_tasks_over_three_workers_run_exactly_once_each(
     assert len(hosts) >= 2, hosts  # two at a time per worker: six half-second tasks need more than one host
     chunks = await query(postgres_database, "SELECT task_id, content FROM chunks WHERE content LIKE 'ran%%'")
     assert sorted(chunks) == [(n, f"ran {n}") for n in range(1, 7)]
+    listed = await asyncio.to_thread(subprocess.run, [ORCH, "hosts", "--json"], capture_output=True, text=True,
+                                     timeout=60, env=serve_env(tmp_path, postgres_database))
+    assert [(host["name"], host["alive"], host["agents"][-1], host["running"]) for host in json.loads(listed.stdout)] \
+        == [(f"w{n}", True, "shell", []) for n in (1, 2, 3)]
 
 
 async def worker_of(url: str, task_id: int, workers: list[Worker]) -> Worker:
@@ -83,6 +92,10 @@ async def test_say_stream_and_cancel_reach_the_worker_that_runs_the_task(
     assert await serve.read_until(r"\[1\] ready") == ["task 1 created: ask (new)", "[1] ready"]
     running = await worker_of(postgres_database, 1, workers)
     assert not (serve_home_path(tmp_path) / "worktrees").exists()  # it runs on the worker, not in serve's home
+    shown = await asyncio.to_thread(subprocess.run, [ORCH, "task", "show", "1"], capture_output=True, text=True,
+                                    timeout=60, env=serve_env(tmp_path, postgres_database))
+    attach = f"ssh {running.host} -t tmux -L {running.home.tmux_socket_name} attach -t orch-1"
+    assert shown.stdout.splitlines()[-2:] == [f"host: {running.host}", f"watch it: {attach}"]
     await serve.send("/say 1 hello there")
     lines = await serve.read_until(r"task 1 done.*")
     # The terminal echoes what was typed, then the agent answers.

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,9 @@ def test_tasks_live_in_the_postgresql_store(tmp_path: Path, postgres_database: s
     doctor = orch("doctor")
     assert doctor.returncode == 0, doctor.stdout
     assert f"ok  store schema: {LATEST}, current" in doctor.stdout.splitlines()
+    queue = version("procrastinate")
+    assert f"ok  job queue: procrastinate {queue}, 0 job(s) waiting, 0 running; 0 worker host(s) seen (orch hosts)" \
+        in doctor.stdout.splitlines()
 
 
 def test_an_unreachable_store_is_one_line_for_every_command(monkeypatch: pytest.MonkeyPatch) -> None:
