@@ -13,6 +13,7 @@ from orch.core.names import SCRATCH
 from orch.core.tasks.models import Attempt, Question, Review, RouteDecision, Task, TaskStatus
 
 if TYPE_CHECKING:  # only named in annotations: the CLI imports this module, and these pull in heavy libraries
+    from orch.core.cluster.hosts import HostView
     from orch.core.delivery.gitops import DiffStat
     from orch.core.projects.registry import ProjectView
     from orch.core.schedule.jobs import JobView
@@ -249,3 +250,17 @@ def project_table(views: Sequence[ProjectView]) -> str:
     branch_width = max(len("branch"), *(len(view.default_branch or "-") for view in views))
     rows = [f"{v.name:<{width}}  {v.kind:<8}  {v.default_branch or '-':<{branch_width}}  {v.path}" for v in views]
     return "\n".join([f"{'name':<{width}}  {'kind':<8}  {'branch':<{branch_width}}  path", *rows])
+
+
+def host_table(views: Sequence[HostView]) -> str:
+    """One line per host of the cluster: alive or silent, its agents, the tasks it runs, its last heartbeat."""
+    if not views:
+        return "no worker has started yet (run `orch worker` on a host)"
+    width = max(len(view.host.name) for view in views)
+    lines = []
+    for view in views:
+        host = view.host
+        running = ", ".join(str(task) for task in host.running) or "-"
+        lines.append(f"{host.name:<{width}}  {'alive ' if view.alive else 'SILENT'}  agents {', '.join(host.agents)}"
+                     f"  running {running} (max {host.max_parallel})  heartbeat {view.silent_seconds:.0f} s ago")
+    return "\n".join(lines)

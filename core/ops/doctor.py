@@ -6,12 +6,16 @@ import asyncio
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from orch.core.config import Config, load_config
 from orch.core.errors import ConfigError, UserError
 from orch.core.home import OrchHome
 from orch.core.ops.readiness import Check, serve_checks
 from orch.core.store.location import display_url, require_driver, store_url
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
 __all__ = ["Check", "run_checks"]
 
@@ -76,6 +80,7 @@ async def _postgres_checks(url: str) -> list[Check]:
     try:
         server = server_version_text(conn.info.server_version)
         version = await schema_version(conn)
+        queue = await _queue_check(conn) if version == LATEST else []
     except psycopg.Error as exc:
         return [Check(False, f"store: cannot read the schema of {display_url(url)}: {reason(exc)}", fatal=True)]
     finally:
@@ -83,6 +88,7 @@ async def _postgres_checks(url: str) -> list[Check]:
     checks = [Check(True, f"store: PostgreSQL {server} at {display_url(url)}")]
     if version == LATEST:
         checks.append(Check(True, f"store schema: {version}, current"))
+        checks.extend(queue)
     elif version > LATEST:
         checks.append(Check(False, f"store schema: {version}, written by a newer orch (this one knows up to "
                                    f"{LATEST}): upgrade orch", fatal=True))
@@ -92,6 +98,25 @@ async def _postgres_checks(url: str) -> list[Check]:
         checks.append(Check(False, f"store schema: {version}, this orch has {LATEST}: the next orch command to "
                                    "open the store migrates it"))
     return checks
+
+
+async def _queue_check(conn: AsyncConnection[Any]) -> list[Check]:
+    """The job queue that carries tasks to workers (procrastinate, in the store): its library, its jobs."""
+    try:
+        from importlib.metadata import version as installed
+
+        library = f"procrastinate {installed('procrastinate')}"
+    except ImportError:
+        return [Check(False, "job queue: procrastinate is missing: pip install 'orch-agents[cluster]'")]
+    cursor = await conn.execute("SELECT count(*) FILTER (WHERE status = 'todo'), count(*) FILTER (WHERE status = "
+                                "'doing') FROM procrastinate_jobs")
+    jobs = await cursor.fetchone()
+    cursor = await conn.execute("SELECT count(*) FROM cluster_hosts")
+    seen = await cursor.fetchone()
+    assert jobs is not None and seen is not None  # an aggregate has a row
+    (waiting, running), (hosts,) = jobs, seen
+    return [Check(True, f"job queue: {library}, {waiting} job(s) waiting, {running} running; {hosts} worker "
+                        "host(s) seen (orch hosts)")]
 
 
 def _writable(path: Path) -> bool:

@@ -10,10 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from orch.core.home import OrchHome
+from orch.core.store.postgres_schema import LATEST
 
 from tests.e2e.test_cli import ORCH, orch
 from tests.e2e.test_serve_stdout import Serve
@@ -32,7 +34,10 @@ def test_tasks_live_in_the_postgresql_store(tmp_path: Path, postgres_database: s
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")  # without credentials for any agent doctor says 1
     doctor = orch("doctor")
     assert doctor.returncode == 0, doctor.stdout
-    assert "ok  store schema: 1, current" in doctor.stdout.splitlines()
+    assert f"ok  store schema: {LATEST}, current" in doctor.stdout.splitlines()
+    queue = version("procrastinate")
+    assert f"ok  job queue: procrastinate {queue}, 0 job(s) waiting, 0 running; 0 worker host(s) seen (orch hosts)" \
+        in doctor.stdout.splitlines()
 
 
 def test_an_unreachable_store_is_one_line_for_every_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ runs it, so main imports that one alone.
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import datetime
 
 from orch.core import __version__
@@ -55,6 +56,13 @@ def _date(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2025-03-01") from None
 
 
+def _host_name(text: str) -> str:
+    """A host's name is shown in `ssh HOST -t tmux …`: letters, digits, dots, dashes and underscores only."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name (letters, digits, '.', '-', '_')")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orch", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,6 +98,13 @@ def _setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
                      "orch serve", "orch serve --transport stdout --transport telegram", module="serve")
     serve.add_argument("--transport", action="append", default=[], metavar="NAME",
                        help="stdout, telegram or discord (repeatable; default: the enabled ones, else stdout)")
+    worker = _command(commands, "worker", "run the agents of tasks queued by orch serve on a PostgreSQL store "
+                      "(this host's share of a cluster)", "orch worker", "orch worker --host build-2",
+                      module="worker")
+    worker.add_argument("--host", type=_host_name, metavar="NAME",
+                        help="this host's name, as ssh reaches it (default: the machine's host name)")
+    _json(_command(commands, "hosts", "the cluster's workers: agents, running tasks, last heartbeat", "orch hosts",
+                   "orch hosts --json", module="hosts"))
     service = _command(commands, "service", "run orch serve as a user service (systemd --user; launchd on macOS)",
                        "orch service install", "orch service status", module="service")
     service.add_argument("service_action", metavar="ACTION", choices=SERVICE_ACTIONS,

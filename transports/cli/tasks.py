@@ -19,6 +19,7 @@ from orch.core.tasks.reading import TaskReading
 from orch.transports.cli.output import print_json, show
 
 if TYPE_CHECKING:  # the services (asyncio, aiosqlite) load only for a command that needs them
+    from orch.core.cluster.hosts import Placement
     from orch.core.services import Services
 
 
@@ -45,21 +46,28 @@ def _print_list(args: argparse.Namespace, tasks: list[Task]) -> int:
 async def _show(args: argparse.Namespace, services: Services) -> int:
     task = await services.tasks.get(args.id)
     tasks = services.tasks
+    placement = await services.hosts.placement(task.id) if services.hosts is not None else None
     return _print_show(args, services.home, task, await tasks.attempts(task.id), await tasks.reviews(task.id),
-                       await tasks.questions(task.id), await tasks.route_record(task.id))
+                       await tasks.questions(task.id), await tasks.route_record(task.id), placement)
 
 
 def _print_show(args: argparse.Namespace, home: OrchHome, task: Task, attempts: list[Attempt], reviews: list[Review],
-                questions: list[Question], route: dict[str, Any] | None) -> int:
+                questions: list[Question], route: dict[str, Any] | None, placement: Placement | None = None) -> int:
+    """`placement`: the host of a cluster that runs (or ran) the task."""
     if args.json:
         data = task.to_json()
+        data["host"] = placement.host if placement is not None else None
         data["attempts_detail"] = [attempt.to_json() for attempt in attempts]
         data["reviews"] = [review.to_json() for review in reviews]
         data["route"] = route
         print_json(data)
         return 0
     show(fmt.task_details(task, attempts, reviews, questions))
-    if task.status is TaskStatus.IN_PROGRESS:
+    if placement is not None:
+        show(f"host: {placement.host}")
+        if task.status in (TaskStatus.IN_PROGRESS, TaskStatus.WAITING):
+            show(f"watch it: {placement.attach_command}")
+    elif task.status is TaskStatus.IN_PROGRESS:
         from orch.core.terminal.tmux import session_name  # libtmux, for a running task only
 
         show(f"watch it: tmux -L {home.tmux_socket_name} attach -t {session_name(task.id)}")
