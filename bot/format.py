@@ -20,9 +20,11 @@ if TYPE_CHECKING:  # only named in annotations: the CLI imports this module, and
     from orch.core.tasks.costs import CostLine
 
 
-def created(task: Task) -> str:
-    """The one line that answers `/task new` and `orch task new`: the project says where it will run."""
-    return f"task {task.id} created: {task.title} ({task.status.value}, project {task.project or SCRATCH})"
+def created(task: Task, *, with_status: bool = True) -> str:
+    """The one line that answers `/task new` and `orch task new`: the project says where it will run. Without
+    the status for a task first seen later (the terminal hears of a task another process created)."""
+    status = f"{task.status.value}, " if with_status else ""
+    return f"task {task.id} created: {task.title} ({status}project {task.project or SCRATCH})"
 
 
 def _duration(attempts: Sequence[Attempt]) -> str | None:

@@ -75,8 +75,7 @@ class TaskActivity:
             self._seen.add(task.id)
             # A task the CLI (another process) created is first seen when the engine picks it up.
             if event.previous in (None, TaskStatus.NEW):
-                where = f" (project {task.project})" if task.project else ""
-                say(fmt.created(task).removesuffix(f" ({task.status.value})") + where)
+                say(fmt.created(task, with_status=False))
         line = fmt.status_line(task, await self._services.tasks.attempts(task.id), event.previous)
         if line is not None:
             say(line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from orch.core.home import OrchHome
+from orch.core.store.location import store_url
 
 
 def serve_pid(home: OrchHome) -> int | None:
@@ -21,3 +22,9 @@ def serve_pid(home: OrchHome) -> int | None:
     except PermissionError:
         return pid  # alive, another user's
     return pid
+
+
+def output_may_grow(home: OrchHome) -> bool:
+    """Whether a running task's output can still grow: this home's serve runs, or the store is shared
+    (PostgreSQL), where the serve and the workers that write it may be on other hosts."""
+    return serve_pid(home) is not None or bool(store_url(home))

@@ -78,8 +78,8 @@ async def test_serve_with_telegram_and_discord(tmp_path: Path, fake_telegram: Fa
     [ready] = [line for line in terminal if line.startswith("orch serve ready: ")]
     assert ready.startswith(f"orch serve ready: home {home}; ") and "; transports: telegram, discord;" in ready
     tasks = [line for line in terminal if line != ready]  # the Telegram task may be created before serve is ready
-    assert tasks[0] == "task 1 created: from telegram" and tasks[1].startswith("task 1 done (shell, ")
-    assert tasks[2] == "task 2 created: from discord" and tasks[3].startswith("task 2 done (shell, ")
+    assert tasks[0] == "task 1 created: from telegram (project scratch)" and tasks[1].startswith("task 1 done (shell, ")
+    assert tasks[2] == "task 2 created: from discord (project scratch)" and tasks[3].startswith("task 2 done (shell, ")
     assert len(tasks) == 4, terminal
     for token in (TELEGRAM_TOKEN, DISCORD_TOKEN):
         assert token not in log and token not in stderr.decode()
