@@ -1,10 +1,11 @@
-"""Whether `orch serve` is running for a home: its pid file names a live process."""
+"""Whether `orch serve` is running for a home (its pid file names a live process), and whether tasks may run."""
 
 from __future__ import annotations
 
 import os
 
 from orch.core.home import OrchHome
+from orch.core.store.location import store_url
 
 
 def serve_pid(home: OrchHome) -> int | None:
@@ -21,3 +22,9 @@ def serve_pid(home: OrchHome) -> int | None:
     except PermissionError:
         return pid  # alive, another user's
     return pid
+
+
+def tasks_may_run(home: OrchHome) -> bool:
+    """Whether anything may still run this home's tasks (and add to their output): its `orch serve`, or, with a
+    PostgreSQL store, workers on other hosts (orch can't see them from here, so it assumes they do)."""
+    return serve_pid(home) is not None or bool(store_url(home))
