@@ -105,6 +105,13 @@ def question(asked: Question) -> str:
     return f"task {asked.task_id} asks: {asked.text}" + (f" ({options})" if options else "")
 
 
+TASK_COLUMNS = ("id", "status", "agent", "title")
+
+
+def task_rows(tasks: Sequence[Task]) -> list[tuple[str, ...]]:
+    return [(str(task.id), task.status.value, task.agent or "-", task.title) for task in tasks]
+
+
 def task_table(tasks: Sequence[Task]) -> str:
     if not tasks:
         return "no tasks"
@@ -152,6 +159,7 @@ def task_details(task: Task, attempts: Sequence[Attempt], reviews: Sequence[Revi
         f"attempts:   {task.attempts}",
         f"cost:       {_cost(task.cost_usd) or '-'}",
     ]
+    lines += _times(task, attempts)
     if task.project:
         lines.append(f"project:    {task.project}")
     if task.parent_id:
@@ -209,12 +217,53 @@ def status_summary(tasks: Sequence[Task], engine_lines: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def ago(moment: float, now: float | None = None) -> str:
+    """How long ago, as a person says it: `just now`, `42 s ago`, `3 min ago`, `5 h ago`, `2 days ago`."""
+    seconds = max((time.time() if now is None else now) - moment, 0.0)
+    for size, unit in ((86_400, " days"), (3_600, " h"), (60, " min"), (1, " s")):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count}{' day' if unit == ' days' and count == 1 else unit} ago"
+    return "just now"
+
+
+def moment(timestamp: float, now: float | None = None) -> str:
+    """An absolute local time with the relative one beside it."""
+    return f"{datetime.fromtimestamp(timestamp):%Y-%m-%d %H:%M:%S} ({ago(timestamp, now)})"
+
+
+def _times(task: Task, attempts: Sequence[Attempt]) -> list[str]:
+    lines = [f"created:    {moment(task.created_at)}"] if task.created_at else []
+    if attempts:
+        lines.append(f"started:    {moment(attempts[0].started_at)}")
+        finished = attempts[-1].finished_at
+        if task.status.is_terminal and finished is not None:
+            lines.append(f"ended:      {moment(finished)}")
+    return lines
+
+
+def files_changed(changes: Sequence[tuple[str, int | None, int | None]]) -> str:
+    """`task show`'s list of files: +added -removed per file (`bin` for a binary file, which has no lines)."""
+    cells = [("bin" if added is None else f"+{added}", "" if removed is None else f"-{removed}", path)
+             for path, added, removed in changes]
+    plus, minus = (max(len(cell[i]) for cell in cells) for i in (0, 1))
+    return "files:\n" + "\n".join(f"  {a:>{plus}} {r:>{minus}}  {path}" for a, r, path in cells)
+
+
 def when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
 
 
 def job_added(view: JobView) -> str:
     return f"job {view.job.id} added: {view.job.schedule} {view.job.title} (next run {when(view.next_run)})"
+
+
+JOB_COLUMNS = ("id", "enabled", "schedule", "next run", "title")
+
+
+def job_rows(views: Sequence[JobView]) -> list[tuple[str, ...]]:
+    return [(str(v.job.id), "yes" if v.job.enabled else "no", v.job.schedule, when(v.next_run), v.job.title)
+            for v in views]
 
 
 def job_table(views: Sequence[JobView]) -> str:
@@ -243,6 +292,13 @@ def _clock(timestamp: float) -> str:
     """HH:MM for a moment today, the date too for an older one (local time, like the next runs)."""
     moment = datetime.fromtimestamp(timestamp).astimezone()
     return f"{moment:%H:%M}" if moment.date() == datetime.now().astimezone().date() else when(moment)
+
+
+PROJECT_COLUMNS = ("name", "kind", "branch", "path")
+
+
+def project_rows(views: Sequence[ProjectView]) -> list[tuple[str, ...]]:
+    return [(v.name, v.kind, v.default_branch or "-", v.path) for v in views]
 
 
 def project_table(views: Sequence[ProjectView]) -> str:

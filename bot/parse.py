@@ -17,9 +17,11 @@ from orch.core.errors import UserError
 from orch.core.ids import parse_id
 
 _OPTION = re.compile(r"([a-z_]+):(.+)", re.DOTALL)
-# A quote is syntax only where it opens an option's value (`body:"…"`, `label:'…'`); it closes at the same quote
-# followed by a space or the end of the line, so `body:"it's done"` and `body:'don't'` keep their apostrophes.
-_QUOTED_OPTION = re.compile(r"""([a-z_]+):(["'])""")
+# A quote is syntax only where it opens an option's value (`body:"…"`, `label:'…'`). It closes at the same quote
+# followed by a space, the end of the line or another quote, so `body:"it's done"` and `body:'don't'` keep their
+# apostrophes, and quoted parts joined as a shell joins them (what shlex.quote writes: 'it'"'"'s') are one value.
+_QUOTED_OPTION = re.compile(r"""([a-z_]+):(?=["'])""")
+_CLOSING = {quote: re.compile(re.escape(quote) + r"""(?=\s|$|["'])""") for quote in "\"'"}
 
 
 def find_command(commands: CommandSet, words: list[str]) -> tuple[Command[Any], int]:
@@ -150,17 +152,27 @@ def _words(text: str) -> Iterator[tuple[str, str | None]]:
             continue
         opened = _QUOTED_OPTION.match(text, at)
         if opened is not None:
-            key, quote = opened.groups()
-            closing = re.compile(re.escape(quote) + r"(?=\s|$)").search(text, opened.end())
-            if closing is None:
-                raise UserError(f"option {key}: opens a {quote} that is not closed (close it, or write "
-                                f"{key}:VALUE without quotes)")
-            yield key, text[opened.end():closing.start()]
-            at = closing.end()
+            key = opened.group(1)
+            value, at = _quoted_value(text, opened.end(), key)
+            yield key, value
             continue
         end = next((i for i in range(at, len(text)) if text[i].isspace()), len(text))
         yield text[at:end], None
         at = end
+
+
+def _quoted_value(text: str, at: int, key: str) -> tuple[str, int]:
+    """The value of option `key` whose first quote is at `at`, its quoted parts joined, and where it ends."""
+    parts: list[str] = []
+    while at < len(text) and text[at] in _CLOSING:
+        quote = text[at]
+        closing = _CLOSING[quote].search(text, at + 1)
+        if closing is None:
+            raise UserError(f"option {key}: opens a {quote} that is not closed (close it, or write {key}:VALUE "
+                            "without quotes)")
+        parts.append(text[at + 1:closing.start()])
+        at = closing.end()
+    return "".join(parts), at
 
 
 def _add_later_lines(command: Command[Any], values: dict[str, object], lines: str) -> None:

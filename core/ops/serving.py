@@ -1,4 +1,4 @@
-"""Whether `orch serve` is running for a home: its pid file names a live process."""
+"""Whether `orch serve` is running for a home (its pid file names a live process), and whether tasks may run."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def serve_pid(home: OrchHome) -> int | None:
     return pid
 
 
-def output_may_grow(home: OrchHome) -> bool:
-    """Whether a running task's output can still grow: this home's serve runs, or the store is shared
-    (PostgreSQL), where the serve and the workers that write it may be on other hosts."""
+def tasks_may_run(home: OrchHome) -> bool:
+    """Whether anything may still run this home's tasks (and add to their output): its `orch serve`, or, with a
+    PostgreSQL store, workers on other hosts (orch can't see them from here, so it assumes they do)."""
     return serve_pid(home) is not None or bool(store_url(home))

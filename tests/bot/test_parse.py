@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from orch.bot.declare import Command, CommandContext, CommandSet, NoArgs, about
 from orch.bot.parse import parse_call, parse_line
 from orch.core.errors import NotFound, UserError
 
+APOSTROPHE_BODY = """echo '{"summary": "it's"}' > "$F"; echo x"""
 NEW_USAGE = "/task new TITLE [body:…] [agent:…] [complexity:…] [project:…] [parent:…] [label:…]"
 
 # Every declared command, as typed, and what its handler receives.
@@ -94,6 +96,9 @@ def test_quotes_and_apostrophes_in_free_text_are_text(line: str, title: str) -> 
     ("/task new t body:'don't stop' x", NewTaskArgs("t x", body="don't stop")),
     ('/task new t label:"a b" label:c', NewTaskArgs("t", label=("a b", "c"))),
     ('/task new t body:""', NewTaskArgs("t")),
+    # Quoted parts joined as a shell joins them, as shlex.quote writes a value with an apostrophe.
+    ("/task new t body:" + shlex.quote(APOSTROPHE_BODY), NewTaskArgs("t", body=APOSTROPHE_BODY)),
+    ("/task new t body:'a'\"b c\"'d' x", NewTaskArgs("t x", body="ab cd")),
 ])
 def test_a_quote_opening_an_option_value_groups_it(line: str, args: NewTaskArgs) -> None:
     assert parse_line(COMMANDS, line).args == args

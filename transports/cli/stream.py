@@ -13,7 +13,7 @@ import asyncio
 import sys
 
 from orch.bot.format import status_line
-from orch.core.ops.serving import output_may_grow
+from orch.core.ops.serving import tasks_may_run
 from orch.core.services import Services
 from orch.core.tasks.models import TaskStatus
 from orch.core.text import terminal_safe
@@ -26,7 +26,7 @@ ENDS = (TaskStatus.DONE, TaskStatus.NEEDS_REVIEW, TaskStatus.CANCELLED)
 
 async def stream(task_id: str, services: Services) -> int:
     task = await services.tasks.get(task_id)
-    live = output_may_grow(services.home)
+    live = tasks_may_run(services.home)
     if not live and task.status not in ENDS:
         print(f"orch: orch serve is not running for {services.home.root}; task {task.id} is {task.status.value} and "
               "its output will not grow: here is what is stored", file=sys.stderr)

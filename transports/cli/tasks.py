@@ -16,6 +16,7 @@ from orch.bot import format as fmt
 from orch.core.home import OrchHome
 from orch.core.tasks.models import Attempt, Question, Review, Task, TaskStatus
 from orch.core.tasks.reading import TaskReading
+from orch.transports.cli.look import Table, show_table
 from orch.transports.cli.output import print_json, show
 
 if TYPE_CHECKING:  # the services (asyncio, aiosqlite) load only for a command that needs them
@@ -39,7 +40,7 @@ def _print_list(args: argparse.Namespace, tasks: list[Task]) -> int:
     if args.json:
         print_json([task.to_json() for task in tasks])
         return 0
-    show(fmt.task_table(tasks))
+    show_table(Table(fmt.task_table(tasks), fmt.TASK_COLUMNS, fmt.task_rows(tasks), right=frozenset({0}), status=1))
     return 0
 
 
@@ -63,6 +64,9 @@ def _print_show(args: argparse.Namespace, home: OrchHome, task: Task, attempts: 
         print_json(data)
         return 0
     show(fmt.task_details(task, attempts, reviews, questions))
+    changes = _file_changes(task)
+    if changes:
+        show(fmt.files_changed(changes))
     if placement is not None:
         show(f"host: {placement.host}")
         if task.status in (TaskStatus.IN_PROGRESS, TaskStatus.WAITING):
@@ -72,6 +76,19 @@ def _print_show(args: argparse.Namespace, home: OrchHome, task: Task, attempts: 
 
         show(f"watch it: tmux -L {home.tmux_socket_name} attach -t {session_name(task.id)}")
     return 0
+
+
+def _file_changes(task: Task) -> list[tuple[str, int | None, int | None]]:
+    """The files the task's branch changed, read in its worktree while it exists; [] when it is gone."""
+    if not task.worktree or not task.base_commit or not Path(task.worktree).is_dir():
+        return []
+    from orch.core.delivery.gitops import file_changes
+    from orch.core.errors import OrchError
+
+    try:
+        return file_changes(Path(task.worktree), task.base_commit, "HEAD")
+    except OrchError:
+        return []  # not a worktree any more (someone deleted its .git): nothing to list
 
 
 def _read_quickly(args: argparse.Namespace) -> int | None:
