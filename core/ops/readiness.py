@@ -16,9 +16,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from orch.core.agents.registry import executable, executable_path, installed_agents
+from orch.core.agents.registry import executable, executable_path, installed_agents, is_installed
 from orch.core.config import Config
 from orch.core.names import AGENT_NAMES, LLM_AGENTS
 
@@ -90,7 +91,7 @@ def agent_checks(config: Config) -> list[Check]:
         checks.append(Check(False, f"agents: none of router.agents ({', '.join(config.router.agents)}) is on PATH: "
                                    "only tasks labelled agent:shell can run (install one; orch sees it at the "
                                    "next task, no restart)", fatal=True))
-    _, note = fallback_agent(config, lambda name: name in routable or name == "shell")  # as the router decides
+    _, note = fallback_agent(config, partial(is_installed, config))  # as the router decides
     if note:
         checks.append(Check(False, note))
     checks.extend(credential_checks(config, routable))
