@@ -381,13 +381,24 @@ def example_config_text() -> str:
     """config.example.yml as shipped inside the package (orch/config.example.yml): every key, commented."""
     try:
         return resources.files("orch").joinpath("config.example.yml").read_text(encoding="utf-8")
-    except NotADirectoryError:
-        # An editable install (pip install -e) puts a path-hook entry beside the checkout in the `orch`
-        # namespace's path, which importlib.resources cannot read: look in the real folders of that path.
-        import orch
+    except NotADirectoryError:  # an editable install: see example_config_path
+        return example_config_path().read_text(encoding="utf-8")
 
-        for folder in orch.__path__:
-            candidate = Path(folder) / "config.example.yml"
-            if candidate.is_file():
-                return candidate.read_text(encoding="utf-8")
-        raise
+
+def example_config_path() -> Path:
+    """Where the installed config.example.yml is (inside the package: a wheel ships it as package data)."""
+    try:
+        shipped = resources.files("orch").joinpath("config.example.yml")
+    except NotADirectoryError:
+        shipped = None
+    if isinstance(shipped, Path):
+        return shipped
+    # An editable install (pip install -e) puts a path-hook entry beside the checkout in the `orch` namespace's
+    # path, which importlib.resources cannot read: look in the real folders of that path.
+    import orch
+
+    for folder in orch.__path__:
+        candidate = Path(folder) / "config.example.yml"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("config.example.yml is not installed with orch")

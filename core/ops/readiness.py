@@ -16,9 +16,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from orch.core.agents.registry import executable, executable_path, installed_agents
+from orch.core.agents.registry import executable, executable_path, installed_agents, is_installed
 from orch.core.config import Config
 from orch.core.names import AGENT_NAMES, LLM_AGENTS
 
@@ -86,12 +87,14 @@ def agent_checks(config: Config) -> list[Check]:
                             f"agent {name}: {found or f'{executable(config, name)} not found on PATH'}"))
     checks.append(Check(True, "agent shell: built in"))
     routable = installed_agents(config, config.router.agents)
+    fallback, note = fallback_agent(config, partial(is_installed, config))  # as the router decides
     if not routable:
+        # With no fallback either, a task without agent:shell ends needs_review: nothing routes it.
+        then = f"every task goes to fallback_executor {fallback}" if fallback else \
+            "only tasks labelled agent:shell can run (install one; orch sees it at the next task, no restart)"
         checks.append(Check(False, f"agents: none of router.agents ({', '.join(config.router.agents)}) is on PATH: "
-                                   "only tasks labelled agent:shell can run (install one; orch sees it at the "
-                                   "next task, no restart)", fatal=True))
-    _, note = fallback_agent(config, lambda name: name in routable or name == "shell")  # as the router decides
-    if note:
+                                   f"{then}", fatal=fallback is None))
+    elif note:
         checks.append(Check(False, note))
     checks.extend(credential_checks(config, routable))
     return checks

@@ -43,7 +43,7 @@ def test_init_registers_a_checkout_and_writes_config(tmp_path: Path) -> None:
     result = orch("init", cwd=repo)
     assert result.returncode == 0, result.stderr
     home = Path(tmp_path / "home")
-    assert (home / "config.yml").read_text() == (Path(__file__).parents[2] / "config.example.yml").read_text()
+    assert (home / "config.yml").exists()  # what it holds: tests/e2e/test_orch_config.py
     created = orch("task", "new", "in my app", "--project", "myapp", "--agent", "shell")
     assert created.returncode == 0
     [task] = json.loads(orch("task", "list", "--json").stdout)

@@ -108,3 +108,19 @@ def test_a_jobs_file_serve_would_refuse_is_blocking(tmp_path: Path) -> None:
     result = doctor(tmp_path, env={"ANTHROPIC_API_KEY": "k"})
     assert result.returncode == 1
     assert any(line.startswith("NO  jobs: jobs.yml: jobs[0].schedule: ") for line in lines(result)), result.stdout
+
+
+def test_a_fallback_that_is_not_installed_is_a_note_naming_the_agent_used_instead(tmp_path: Path) -> None:
+    result = doctor(tmp_path, {"router": {"fallback_executor": "opencode"}}, agents=("codex", "claude"),
+                    env={"ANTHROPIC_API_KEY": "k"})
+    assert result.returncode == 0, result.stdout
+    # The first installed agent of router.agents (claude, codex, opencode), as the router picks it.
+    assert "NO  router.fallback_executor opencode is not installed: using claude instead" in lines(result)
+
+
+def test_no_agent_but_a_shell_fallback_is_a_note(tmp_path: Path) -> None:
+    # Chosen on purpose (scripted jobs only): every task runs as a script, which is not blocked work.
+    result = doctor(tmp_path, {"router": {"fallback_executor": "shell"}}, agents=())
+    assert result.returncode == 0, result.stdout
+    assert ("NO  agents: none of router.agents (claude, codex, opencode) is on PATH: every task goes to "
+            "fallback_executor shell") in lines(result)

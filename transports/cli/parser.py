@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Installing and running orch itself: init, serve, service, doctor, version."""
+    """Installing and running orch itself: init, serve, service, doctor, config, version."""
     _command(commands, "init", "register the current git repo as a project; write config.yml if missing",
              "cd ~/src/myapp && orch init", module="init")
     serve = _command(commands, "serve", "run the engine, the job scheduler and the chat transports",
@@ -109,8 +109,11 @@ def _setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
                        "orch service install", "orch service status", module="service")
     service.add_argument("service_action", metavar="ACTION", choices=SERVICE_ACTIONS,
                          help=f"one of {', '.join(SERVICE_ACTIONS)}; status exits 0 when running, 3 when stopped")
-    _command(commands, "doctor", "what is missing: tmux, git, agent CLIs, tokens, config errors", "orch doctor",
-             module="doctor")
+    _command(commands, "doctor", "what blocks work: tmux, git, agent CLIs and keys, tokens, allow-lists, config "
+             "errors (exit 1)", "orch doctor", module="doctor")
+    _json(_command(commands, "config", "the effective configuration: every value (secrets masked) and where it "
+                   "came from (default, config.yml, environment)", "orch config", "orch config --json",
+                   module="config"))
     _command(commands, "version", "print the version", "orch version", module="version")
 
 

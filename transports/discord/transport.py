@@ -17,6 +17,10 @@ the one exception: they go through the interaction's own webhook and rate limits
 
 The token is kept out of the logs by the log filter (core.redact.RedactingFilter, orch serve's, which this
 transport hands its token to), installed on discord.py's loggers while the transport runs.
+
+Discord that cannot be reached at start (no network, a wrong api_base, its servers failing) makes start() raise
+transports.base.Unreachable; orch serve starts it again later (transports.reconnect). A refused token is a
+ConfigError.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ for text, a topic for each task made in a forum — is receive.py's. A forum top
 
 Allow-list. Every update goes through BotApp, which checks `is_allowed`: a chat is allowed when its chat id is
 in `allowed_chat_ids` or the sender's (or presser's) user id is in `allowed_user_ids`; both lists empty means
-nobody (a bot is public, so the safe default is closed). A refused chat is answered with BotApp's short refusal
-once per run of the transport; later messages from it are handled (and logged by BotApp, with the chat and user
-ids to put in config.yml) but not answered, so a stranger cannot make the bot spend its flood budget. Nothing is
-created for a refused chat. In a group, orch sees plain messages only when they reply to its own, unless the
+nobody (a bot is public, so the safe default is closed). A refused chat is answered with BotApp's refusal and
+`allow_hint` (its chat and user ids, and the config keys they go in) at most once an hour; messages in between are
+handled (and logged by BotApp) but not answered, so a stranger cannot make the bot spend its flood budget.
+Nothing is created for a refused chat. In a group, orch sees plain messages only when they reply to its own, unless the
 bot's privacy mode is off or it is an admin (which a forum needs anyway: making topics is an admin right).
 
 Sending. The transport renders (render.py: HTML, `<pre>` for output, UTF-16 lengths; keyboard.py: buttons as an
@@ -38,6 +38,10 @@ The bot token is part of every request URL: httpx logs those at INFO and PTB log
 httpx logger is raised to WARNING, and the log filter (core.redact.RedactingFilter, orch serve's, which this
 transport hands its token to) is installed on the httpx and telegram loggers while the transport runs. orch
 itself never logs the token.
+
+Starting. A Bot API that cannot be reached (no network, a wrong base_url, Telegram failing) makes start() raise
+transports.base.Unreachable after cleaning up; orch serve starts it again later (transports.reconnect). A token
+Telegram refuses is a ConfigError.
 """
 
 from __future__ import annotations
