@@ -98,6 +98,10 @@ class ChatPort(Protocol):
 
     def is_allowed(self, chat: ChatRef) -> bool: ...
 
+    def allow_hint(self, chat: ChatRef) -> str:
+        """For a refused chat: its ids and the config keys that would allow them ("" where nobody is refused)."""
+        ...
+
     def rendered_length(self, text: str, preformatted: bool) -> int:
         """Length of `text` once escaped and wrapped for this transport, in its own unit."""
         ...

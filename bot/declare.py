@@ -34,7 +34,7 @@ class About:
     help: str
     choices: tuple[str, ...] = ()
     greedy: bool = False  # the last positional one: keeps the rest of the line exactly as typed
-    option: bool = False  # given as name:value anywhere on the first line
+    option: bool = False  # given as name:value anywhere on the first line (later lines are text)
     later_lines: bool = False  # the lines after the first are added to it (the body of /task new)
     id_of: str = "task"  # for an int: what the id names, in the messages of orch.core.ids.parse_id
 

@@ -14,6 +14,7 @@ from orch.bot.chat import ChatPort, ChatRef, Reply
 from orch.bot.declare import CommandSet, Invocation
 from orch.bot.follows import Following
 from orch.bot.parse import parse_call, parse_line
+from orch.bot.refusals import NOT_ALLOWED, refusal_text
 from orch.bot.threads import followup
 from orch.core.errors import OrchError, UserError, describe
 from orch.core.services import Services
@@ -21,7 +22,8 @@ from orch.core.text import well_formed
 
 log = logging.getLogger("orch.bot")
 
-NOT_ALLOWED = "not allowed: this chat is not on orch's allow-list"
+__all__ = ["FAILED", "NOT_ALLOWED", "ChatContext", "Dispatcher"]
+
 FAILED = "internal error: the command failed; see orch.log"
 
 
@@ -64,7 +66,7 @@ class Dispatcher:
     async def handle_followup(self, chat: ChatRef, task_id: int, text: str) -> list[Reply]:
         """A plain message about the task: `/task reply`, or `/answer` while the task waits for one."""
         if not self._allowed(chat):
-            return [Reply(NOT_ALLOWED)]  # before reading the task: a stranger learns nothing of it
+            return [self._refusal(chat)]  # before reading the task: a stranger learns nothing of it
         try:
             task = await self._services.tasks.get(task_id)
         except UserError as exc:
@@ -79,9 +81,14 @@ class Dispatcher:
             return False
         return True
 
+    def _refusal(self, chat: ChatRef) -> Reply:
+        """NOT_ALLOWED with the chat's ids and the config key to add them to (the transport knows which)."""
+        port = self._ports.get(chat.transport)
+        return Reply(refusal_text(port.allow_hint(chat) if port is not None else ""))
+
     async def _run(self, chat: ChatRef, parse: Callable[[], Invocation[Any]]) -> list[Reply]:
         if not self._allowed(chat):
-            return [Reply(NOT_ALLOWED)]
+            return [self._refusal(chat)]
         try:
             invocation = parse()
             return await invocation.run(ChatContext(self._services, chat, self._following, self._status_lines))

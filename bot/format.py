@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from orch.core.names import SCRATCH
 from orch.core.tasks.models import Attempt, Question, Review, RouteDecision, Task, TaskStatus
 
 if TYPE_CHECKING:  # only named in annotations: the CLI imports this module, and these pull in heavy libraries
+    from orch.core.cluster.hosts import HostView
     from orch.core.delivery.gitops import DiffStat
     from orch.core.projects.registry import ProjectView
     from orch.core.schedule.jobs import JobView
     from orch.core.tasks.costs import CostLine
 
 
-def created(task: Task) -> str:
-    return f"task {task.id} created: {task.title} ({task.status.value})"
+def created(task: Task, *, with_status: bool = True) -> str:
+    """The one line that answers `/task new` and `orch task new`: the project says where it will run. Without
+    the status for a task first seen later (the terminal hears of a task another process created)."""
+    status = f"{task.status.value}, " if with_status else ""
+    return f"task {task.id} created: {task.title} ({status}project {task.project or SCRATCH})"
 
 
 def _duration(attempts: Sequence[Attempt]) -> str | None:
@@ -53,6 +60,15 @@ def _shipped(task: Task) -> str | None:
     return None
 
 
+def look(task: Task) -> str | None:
+    """How to look at a task's branch. `git checkout BRANCH` fails while orch's worktree has it checked out, so:
+    the diff command, and git run inside that worktree while it exists."""
+    if not task.branch:
+        return None
+    inside = f", git -C {shlex.quote(task.worktree)} log" if task.worktree and os.path.isdir(task.worktree) else ""
+    return f"orch task diff {task.id}{inside}"
+
+
 def status_line(task: Task, attempts: Sequence[Attempt], previous: TaskStatus | None = None) -> str | None:
     """The line announced to chats following a task when its status changes; None for quiet changes.
 
@@ -65,7 +81,7 @@ def status_line(task: Task, attempts: Sequence[Attempt], previous: TaskStatus | 
                                  _tokens(attempts), _cost(task.cost_usd)) if part]
     paren = f" ({', '.join(details)})" if details else ""
     if task.status is TaskStatus.DONE:
-        branch = f" on branch {task.branch}" if task.branch else ""
+        branch = f" on branch {task.branch} (look: {look(task)})" if task.branch else ""
         return f"task {task.id} done{paren}{branch}"
     if task.status is TaskStatus.NEEDS_REVIEW:
         reason = f": {task.review_reason}" if task.review_reason else ""
@@ -87,6 +103,13 @@ def question(asked: Question) -> str:
         return f"task {asked.task_id} waits at a prompt: {asked.text}"
     options = " / ".join(f"#{n} {option}" for n, option in enumerate(asked.options, start=1))
     return f"task {asked.task_id} asks: {asked.text}" + (f" ({options})" if options else "")
+
+
+TASK_COLUMNS = ("id", "status", "agent", "title")
+
+
+def task_rows(tasks: Sequence[Task]) -> list[tuple[str, ...]]:
+    return [(str(task.id), task.status.value, task.agent or "-", task.title) for task in tasks]
 
 
 def task_table(tasks: Sequence[Task]) -> str:
@@ -131,10 +154,12 @@ def task_details(task: Task, attempts: Sequence[Attempt], reviews: Sequence[Revi
         f"model:      {task.model or '-'}",
         f"complexity: {task.complexity or '-'}",
         f"route:      {task.route_reason or '-'}",
-        f"branch:     {task.branch or '-'}",
+        f"branch:     {task.branch or '-'}" + (f" (look: {look(task)})" if task.branch else ""),
+        f"worktree:   {task.worktree or '-'}",
         f"attempts:   {task.attempts}",
         f"cost:       {_cost(task.cost_usd) or '-'}",
     ]
+    lines += _times(task, attempts)
     if task.project:
         lines.append(f"project:    {task.project}")
     if task.parent_id:
@@ -192,12 +217,53 @@ def status_summary(tasks: Sequence[Task], engine_lines: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def ago(moment: float, now: float | None = None) -> str:
+    """How long ago, as a person says it: `just now`, `42 s ago`, `3 min ago`, `5 h ago`, `2 days ago`."""
+    seconds = max((time.time() if now is None else now) - moment, 0.0)
+    for size, unit in ((86_400, " days"), (3_600, " h"), (60, " min"), (1, " s")):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count}{' day' if unit == ' days' and count == 1 else unit} ago"
+    return "just now"
+
+
+def moment(timestamp: float, now: float | None = None) -> str:
+    """An absolute local time with the relative one beside it."""
+    return f"{datetime.fromtimestamp(timestamp):%Y-%m-%d %H:%M:%S} ({ago(timestamp, now)})"
+
+
+def _times(task: Task, attempts: Sequence[Attempt]) -> list[str]:
+    lines = [f"created:    {moment(task.created_at)}"] if task.created_at else []
+    if attempts:
+        lines.append(f"started:    {moment(attempts[0].started_at)}")
+        finished = attempts[-1].finished_at
+        if task.status.is_terminal and finished is not None:
+            lines.append(f"ended:      {moment(finished)}")
+    return lines
+
+
+def files_changed(changes: Sequence[tuple[str, int | None, int | None]]) -> str:
+    """`task show`'s list of files: +added -removed per file (`bin` for a binary file, which has no lines)."""
+    cells = [("bin" if added is None else f"+{added}", "" if removed is None else f"-{removed}", path)
+             for path, added, removed in changes]
+    plus, minus = (max(len(cell[i]) for cell in cells) for i in (0, 1))
+    return "files:\n" + "\n".join(f"  {a:>{plus}} {r:>{minus}}  {path}" for a, r, path in cells)
+
+
 def when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else "-"
 
 
 def job_added(view: JobView) -> str:
     return f"job {view.job.id} added: {view.job.schedule} {view.job.title} (next run {when(view.next_run)})"
+
+
+JOB_COLUMNS = ("id", "enabled", "schedule", "next run", "title")
+
+
+def job_rows(views: Sequence[JobView]) -> list[tuple[str, ...]]:
+    return [(str(v.job.id), "yes" if v.job.enabled else "no", v.job.schedule, when(v.next_run), v.job.title)
+            for v in views]
 
 
 def job_table(views: Sequence[JobView]) -> str:
@@ -228,6 +294,13 @@ def _clock(timestamp: float) -> str:
     return f"{moment:%H:%M}" if moment.date() == datetime.now().astimezone().date() else when(moment)
 
 
+PROJECT_COLUMNS = ("name", "kind", "branch", "path")
+
+
+def project_rows(views: Sequence[ProjectView]) -> list[tuple[str, ...]]:
+    return [(v.name, v.kind, v.default_branch or "-", v.path) for v in views]
+
+
 def project_table(views: Sequence[ProjectView]) -> str:
     if not views:
         return "no projects; tasks run in the scratch project (`orch project add URL|PATH` or `orch init`)"
@@ -235,3 +308,17 @@ def project_table(views: Sequence[ProjectView]) -> str:
     branch_width = max(len("branch"), *(len(view.default_branch or "-") for view in views))
     rows = [f"{v.name:<{width}}  {v.kind:<8}  {v.default_branch or '-':<{branch_width}}  {v.path}" for v in views]
     return "\n".join([f"{'name':<{width}}  {'kind':<8}  {'branch':<{branch_width}}  path", *rows])
+
+
+def host_table(views: Sequence[HostView]) -> str:
+    """One line per host of the cluster: alive or silent, its agents, the tasks it runs, its last heartbeat."""
+    if not views:
+        return "no worker has started yet (run `orch worker` on a host)"
+    width = max(len(view.host.name) for view in views)
+    lines = []
+    for view in views:
+        host = view.host
+        running = ", ".join(str(task) for task in host.running) or "-"
+        lines.append(f"{host.name:<{width}}  {'alive ' if view.alive else 'SILENT'}  agents {', '.join(host.agents)}"
+                     f"  running {running} (max {host.max_parallel})  heartbeat {view.silent_seconds:.0f} s ago")
+    return "\n".join(lines)

@@ -9,8 +9,7 @@ declarations.
 from __future__ import annotations
 
 import re
-import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from orch.bot.declare import Command, CommandSet, Invocation, Param
@@ -18,6 +17,11 @@ from orch.core.errors import UserError
 from orch.core.ids import parse_id
 
 _OPTION = re.compile(r"([a-z_]+):(.+)", re.DOTALL)
+# A quote is syntax only where it opens an option's value (`body:"…"`, `label:'…'`). It closes at the same quote
+# followed by a space, the end of the line or another quote, so `body:"it's done"` and `body:'don't'` keep their
+# apostrophes, and quoted parts joined as a shell joins them (what shlex.quote writes: 'it'"'"'s') are one value.
+_QUOTED_OPTION = re.compile(r"""([a-z_]+):(?=["'])""")
+_CLOSING = {quote: re.compile(re.escape(quote) + r"""(?=\s|$|["'])""") for quote in "\"'"}
 
 
 def find_command(commands: CommandSet, words: list[str]) -> tuple[Command[Any], int]:
@@ -101,22 +105,22 @@ def _positional(command: Command[Any], text: str, taken: int) -> dict[str, objec
 
 
 def _with_options(command: Command[Any], first_line: str, rest: str, taken: int) -> dict[str, object]:
-    """Options as name:value anywhere on the first line (quotes group words); the other words are the one
-    positional argument; later lines go to the argument that takes them."""
-    try:
-        words = shlex.split(first_line)[taken:]
-    except ValueError as exc:
-        raise UserError(f"cannot read that line: {exc} (check your quotes)") from None
+    """Options as name:value anywhere on the first line (a quoted value may hold spaces); the other words are the
+    one positional argument, quotes and apostrophes in them kept as text; later lines are text too, for the
+    argument that takes them (an option written there is body text, not an option)."""
     options = {param.name: param for param in command.params if param.option}
     values: dict[str, object] = {}
     repeated: dict[str, list[str | int]] = {}
     free: list[str] = []
-    for word in words:
-        match = _OPTION.fullmatch(word)
-        if match is None or match.group(2).startswith("/"):
+    after_name = first_line.split(None, taken)[taken:]  # the words that named the command are left out
+    for word, quoted in _words(after_name[0] if after_name else ""):
+        if quoted is not None:
+            key, value = word, quoted
+        elif (match := _OPTION.fullmatch(word)) is not None and not match.group(2).startswith("/"):
+            key, value = match.groups()
+        else:
             free.append(word)
             continue
-        key, value = match.groups()
         param = options.get(key)
         if param is None:
             raise UserError(f"unknown option {key}: (options: {' '.join(name + ':' for name in options)})")
@@ -136,6 +140,39 @@ def _with_options(command: Command[Any], first_line: str, rest: str, taken: int)
         _add_later_lines(command, values, rest.strip("\n"))
     _check_required(command, values)
     return values
+
+
+def _words(text: str) -> Iterator[tuple[str, str | None]]:
+    """The words of `text`: (word, None), or (option name, value) for an option whose value is quoted. An
+    option's quote left open is the one thing that cannot be read, and the error names it."""
+    at = 0
+    while at < len(text):
+        if text[at].isspace():
+            at += 1
+            continue
+        opened = _QUOTED_OPTION.match(text, at)
+        if opened is not None:
+            key = opened.group(1)
+            value, at = _quoted_value(text, opened.end(), key)
+            yield key, value
+            continue
+        end = next((i for i in range(at, len(text)) if text[i].isspace()), len(text))
+        yield text[at:end], None
+        at = end
+
+
+def _quoted_value(text: str, at: int, key: str) -> tuple[str, int]:
+    """The value of option `key` whose first quote is at `at`, its quoted parts joined, and where it ends."""
+    parts: list[str] = []
+    while at < len(text) and text[at] in _CLOSING:
+        quote = text[at]
+        closing = _CLOSING[quote].search(text, at + 1)
+        if closing is None:
+            raise UserError(f"option {key}: opens a {quote} that is not closed (close it, or write {key}:VALUE "
+                            "without quotes)")
+        parts.append(text[at + 1:closing.start()])
+        at = closing.end()
+    return "".join(parts), at
 
 
 def _add_later_lines(command: Command[Any], values: dict[str, object], lines: str) -> None:

@@ -177,6 +177,16 @@ class StoreConfig(_Section):
         return check_url(value)
 
 
+class ClusterConfig(_Section):
+    """Agents on other hosts (needs a PostgreSQL store): `orch serve` routes tasks and `orch worker`s run them."""
+
+    # True: serve hands every task to the job queue for `orch worker`s instead of running it itself.
+    workers: bool = False
+    # A worker that has not said it is alive for this long is dead: its tasks run again on another host.
+    host_dead_after_seconds: float = Field(30.0, gt=0)
+    heartbeat_seconds: float = Field(5.0, gt=0)
+
+
 DeliverMode = Literal["branch", "push", "pr", "merge"]
 DELIVER_MODES: tuple[DeliverMode, ...] = ("branch", "push", "pr", "merge")
 _OWNER_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -224,6 +234,7 @@ class Config(_Section):
     redact: RedactConfig = RedactConfig()
     projects: dict[str, ProjectConfig] = Field(default_factory=dict)
     store: StoreConfig = StoreConfig()
+    cluster: ClusterConfig = ClusterConfig()
 
     @field_validator("projects")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Literal
 AGENT_NAMES = ("claude", "codex", "opencode", "shell")
 LLM_AGENTS = ("claude", "codex", "opencode")
 COMPLEXITIES = ("simple", "medium", "complex")
+SCRATCH = "scratch"  # the project of tasks that name none while no project is registered
 
 Grouping = Literal["agent", "model", "project", "day"]
 GROUPINGS: tuple[Grouping, ...] = ("agent", "model", "project", "day")

@@ -22,6 +22,8 @@ from orch.core.tasks.service import TaskService
 from orch.core.tasks.states import TaskStates
 
 if TYPE_CHECKING:
+    from orch.core.cluster.hosts import HostService
+    from orch.core.cluster.worker import ClusterWorker
     from orch.core.config import Config
     from orch.core.cursors import Cursors
     from orch.core.delivery.service import DeliveryService
@@ -50,17 +52,22 @@ class Services:
         self.tasks = TaskService(store, self.states, lambda: self.projects)
         self.output = OutputService(store)
         self.follows = FollowService(store)
+        self._hosts: HostService | None = None
 
     @classmethod
-    async def open(cls, home: OrchHome, *, config: Config | None = None, hub: EventHub | None = None) -> Services:
+    async def open(cls, home: OrchHome, *, config: Config | None = None, hub: EventHub | None = None,
+                   fence_host: str | None = None) -> Services:
         """Services over the home's store: PostgreSQL when ORCH_STORE_URL or store.url is set, else SQLite in the
-        home. Without `config`, only the store URL is read from config.yml."""
+        home. Without `config`, only the store URL is read from config.yml. `fence_host`: `orch worker`'s host
+        (its writes about tasks it does not hold are refused)."""
         home.ensure()
-        return cls(home, await open_store(home, config), config=config, hub=hub)
+        return cls(home, await open_store(home, config, fence_host=fence_host), config=config, hub=hub)
 
     async def close(self) -> None:
         if "router" in self.__dict__:
             await self.router.close()
+        if self._hosts is not None:
+            await self._hosts.close()
         await self._store.close()
 
     @property
@@ -117,17 +124,50 @@ class Services:
     def control(self) -> TaskControl:
         from orch.core.running.control import TaskControl
 
-        return TaskControl(self.tasks, self.tmux)
+        return TaskControl(self.tasks, self._type_into)
+
+    def cluster_url(self) -> str | None:
+        """The store's URL when tasks run on `orch worker`s (cluster.workers), else None (they run in serve)."""
+        if not self.config.cluster.workers:
+            return None
+        from orch.core.errors import ConfigError
+        from orch.core.store.location import store_url
+
+        url = store_url(self.home, self.config)
+        if not url:
+            raise ConfigError("cluster.workers needs a PostgreSQL store: set store.url or ORCH_STORE_URL")
+        return url
+
+    async def _type_into(self, task_id: int, text: str) -> None:
+        """Type into a task's agent: in this home's tmux, or on the worker that runs it."""
+        from orch.core.terminal.tmux import session_name
+
+        if self.cluster_url() is None:
+            await self.tmux.paste(session_name(task_id), text)
+            return
+        hosts = self.hosts
+        assert hosts is not None
+        await hosts.send_control(task_id, "say", text)
+
+    @property
+    def hosts(self) -> HostService | None:
+        """The cluster's hosts, when the store is PostgreSQL (None on SQLite: everything runs in serve)."""
+        if self._hosts is None:
+            from orch.core.store.location import store_url
+
+            url = store_url(self.home, self.config)
+            if not url:
+                return None
+            from orch.core.cluster.hosts import HostService
+
+            self._hosts = HostService(url, self.config.cluster)
+        return self._hosts
 
     @functools.cached_property
     def conversation(self) -> Conversation:
         from orch.core.tasks.conversation import Conversation
-        from orch.core.terminal.tmux import session_name
 
-        async def type_into(task_id: int, text: str) -> None:
-            await self.tmux.paste(session_name(task_id), text)
-
-        return Conversation(self._store, self.states, self.tasks, type_into)
+        return Conversation(self._store, self.states, self.tasks, self._type_into)
 
     @functools.cached_property
     def router(self) -> Router:
@@ -146,7 +186,28 @@ class Services:
         from orch.core.running.engine import Engine
 
         assert self.hub is not None, "the engine publishes on serve's hub"
-        return Engine(self, self._store, self.hub, poll_interval=poll_interval)
+        url = self.cluster_url()
+        if url is None:
+            return Engine(self, self._store, self.hub, poll_interval=poll_interval)
+        from orch.core.cluster.executor import ClusterExecutor
+
+        hub, cluster = self.hub, self.config.cluster
+        return Engine(self, self._store, hub, poll_interval=poll_interval,
+                      executor=lambda runner: ClusterExecutor(url, cluster, self._store, hub, runner))
+
+    def worker(self, host: str) -> ClusterWorker:
+        """`orch worker`'s role: run the queued tasks of the agents installed here (needs the hub and a
+        PostgreSQL store)."""
+        from orch.core.cluster.worker import ClusterWorker
+        from orch.core.errors import ConfigError
+        from orch.core.store.location import store_url
+
+        assert self.hub is not None, "the worker's runs publish on its hub"
+        url = store_url(self.home, self.config)
+        if not url:
+            raise ConfigError("orch worker needs a PostgreSQL store shared with orch serve: set store.url or "
+                              "ORCH_STORE_URL")
+        return ClusterWorker(self, self._store, self.hub, url, host)
 
     def scheduler(self, *, check_interval: float = 1.0) -> Scheduler:
         from orch.core.schedule.scheduler import Scheduler

@@ -15,6 +15,11 @@ from orch.bot.chat import Button, Capabilities, ChatRef, CommandSink, Mention
 from orch.bot.outbox import Outbox
 
 
+class Unreachable(Exception):
+    """Raised by Transport.start when the chat service cannot be reached (no network, a wrong base_url, its
+    servers failing): nothing of the transport is left running, and starting again later may work."""
+
+
 class CursorStore(Protocol):
     """Where a transport keeps how far it has read its service's updates (orch.core.cursors in serve)."""
 
@@ -42,6 +47,11 @@ class Transport(ABC):
 
     @abstractmethod
     def is_allowed(self, chat: ChatRef) -> bool: ...
+
+    def allow_hint(self, chat: ChatRef) -> str:
+        """What a refused chat is told besides the refusal: its ids and the keys to add them to. A transport that
+        refuses nobody (the terminal) has nothing to say."""
+        return ""
 
     @abstractmethod
     async def send(self, chat_id: str, text: str, *, preformatted: bool = False,

@@ -16,9 +16,13 @@ from orch.core.errors import ConfigError, UserError
 from orch.core.events import EventHub
 from orch.core.home import OrchHome, write_private
 from orch.core.ops.logs import setup_logging
+from orch.core.ops.readiness import agents_found, serve_checks, transport_checks
+from orch.core.ops.serving import serve_pid
 from orch.core.redact import RedactingFilter, Redactor
 from orch.core.services import Services
 from orch.transports.base import Transport
+from orch.transports.console import TERMINAL_HINT, TaskActivity, ready_line, say
+from orch.transports.reconnect import Reconnecting
 from orch.transports.stdout import CHAT_ID as TERMINAL_CHAT
 from orch.transports.stdout import StdoutTransport
 
@@ -31,11 +35,15 @@ CLOSE_SECONDS = 10.0
 
 
 def transport_names(config: Config, requested: list[str]) -> list[str]:
+    """The transports serve runs; ConfigError for what keeps one from running (an unset ${TOKEN}, an empty
+    token), judged as `orch doctor` judges it (core.ops.readiness)."""
     names = requested or config.transports.enabled_names() or ["stdout"]
     for name in names:
         if name not in ("stdout", "telegram", "discord"):
             raise ConfigError(f"unknown transport {name!r} (one of stdout, telegram, discord)")
-        config.require("transports", name)  # its ${TOKEN} must be set now that it runs
+        for check in transport_checks(config, name):
+            if check.stops_serve:
+                raise ConfigError(check.text)
     return list(dict.fromkeys(names))
 
 
@@ -44,32 +52,24 @@ def build_transport(name: str, config: Config, services: Services, log_filter: R
     """The transport `name`; a chat transport hands its token to `log_filter` (serve's log handlers'); the terminal
     sets `stopping` when its owner ends its input (Ctrl-D)."""
     # Chat transports are imported only when enabled: their libraries are optional extras.
+    # A chat service unreachable at start is waited for in the background (transports.reconnect).
     if name == "telegram":
         from orch.transports.telegram.transport import TelegramTransport
 
-        return TelegramTransport(config.transports.telegram, services.cursors, log_filter=log_filter)
+        return Reconnecting(TelegramTransport(config.transports.telegram, services.cursors, log_filter=log_filter))
     if name == "discord":
         from orch.transports.discord.transport import DiscordTransport
 
-        return DiscordTransport(config.transports.discord, cursor=services.cursors, log_filter=log_filter)
+        return Reconnecting(DiscordTransport(config.transports.discord, cursor=services.cursors,
+                                             log_filter=log_filter))
     return StdoutTransport(on_hangup=stopping.set)
 
 
 def check_not_running(home: OrchHome) -> None:
     """Two engines on one home would both start every task: refuse a second `orch serve`."""
-    try:
-        pid = int(home.pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return
-    if pid == os.getpid():
-        return
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return  # left behind by a serve that did not stop cleanly
-    except PermissionError:
-        raise UserError(f"orch serve is already running for {home.root} (pid {pid}, another user)") from None
-    raise UserError(f"orch serve is already running for {home.root} (pid {pid})")
+    pid = serve_pid(home)
+    if pid is not None and pid != os.getpid():
+        raise UserError(f"orch serve is already running for {home.root} (pid {pid})")
 
 
 async def serve(home: OrchHome, config: Config, requested: list[str]) -> None:
@@ -98,14 +98,9 @@ def _stop_on_signals(stopping: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stopping.set)
 
 
-async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: list[Transport],
-                 stopping: asyncio.Event) -> None:
-    write_private(home.pid_file, f"{os.getpid()}\n")
-    engine = services.engine()
-    scheduler = services.scheduler()
-    app = BotApp(services, engine, hub)
-    # One outbox per transport, shared by the bot (output, notices) and the transport (replies): the one
-    # owner of what reaches its chats and how fast.
+def _attach(app: BotApp, transports: list[Transport]) -> dict[str, Outbox]:
+    """One outbox per transport, shared by the bot (output, notices) and the transport (replies): the one owner
+    of what reaches its chats and how fast."""
     outboxes: dict[str, Outbox] = {}
     for transport in transports:
         if isinstance(transport, StdoutTransport):
@@ -115,21 +110,42 @@ async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: 
         else:
             outboxes[transport.name] = MessageOutbox(transport, close_timeout_seconds=CLOSE_SECONDS)
             app.attach(transport, outboxes[transport.name])
+    return outboxes
+
+
+async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: list[Transport],
+                 stopping: asyncio.Event) -> None:
+    write_private(home.pid_file, f"{os.getpid()}\n")
+    engine = services.engine()
+    scheduler = services.scheduler()
+    app = BotApp(services, engine, hub)
+    outboxes = _attach(app, transports)
     _stop_on_signals(stopping)
     started: list[Transport] = []
+    terminal = any(isinstance(transport, StdoutTransport) for transport in transports)
+    activity: TaskActivity | None = None
     try:
         await engine.start()
         # After the engine, so a task the first tick creates is picked up at once; a bad jobs.yml stops serve.
         await scheduler.start()
-        for transport in transports:
+        if not terminal:  # the terminal transport's own chat hears of its tasks already
+            activity = TaskActivity(services, hub)
+            activity.start()
+        # The terminal starts reading last, after the ready line: that line is the first thing it shows.
+        for transport in sorted(transports, key=lambda t: isinstance(t, StdoutTransport)):
+            if isinstance(transport, StdoutTransport):
+                await _say_ready(home, services, transports)
             await transport.start(app, outboxes[transport.name])
             started.append(transport)
+        if not terminal:
+            await _say_ready(home, services, transports)
         await app.start()
-        log.info("orch serve running (home %s, transports %s)", home.root, ", ".join(t.name for t in transports))
         await stopping.wait()
     finally:
         log.info("orch serve stopping")
         await scheduler.stop()
+        if activity is not None:
+            await activity.stop()
         # Deliver what is queued while the transports can still send it, then stop them.
         await app.drain(DRAIN_SECONDS)
         for transport in started:
@@ -141,3 +157,16 @@ async def _serve(home: OrchHome, services: Services, hub: EventHub, transports: 
         await engine.stop()
         with contextlib.suppress(FileNotFoundError):
             home.pid_file.unlink()
+
+
+async def _say_ready(home: OrchHome, services: Services, transports: list[Transport]) -> None:
+    """The ready line, what keeps work from being done (said once, here), and where commands can be typed."""
+    config = services.config
+    names = [transport.name for transport in transports]
+    for check in serve_checks(config, names):
+        if check.fatal and not check.ok:
+            log.warning(check.text)
+    routing = services.router.status_line().removeprefix("router: ")
+    say(ready_line(str(home.root), await services.projects.names(), names, agents_found(config), routing))
+    if "stdout" in names:
+        say(TERMINAL_HINT)

@@ -90,7 +90,8 @@ async def task_cancel(ctx: CommandContext, args: TaskId) -> list[Reply]:
 # Not annotated: mypy infers each Command[Args] from its own arguments and checks the handler against it, which
 # an annotation such as tuple[Command[Any], ...] would switch off.
 TASK_COMMANDS = (
-    Command(("task", "new"), "create a task; first line is the title, further lines the body", NewTaskArgs,
+    Command(("task", "new"), "create a task: options on the first line; further lines are the body, as typed",
+            NewTaskArgs,
             task_new),
     Command(("task", "list"), "list tasks, optionally with one status", ListArgs, task_list),
     Command(("task", "show"), "a task's status, agent, model, branch, attempts, cost", TaskId, task_show),

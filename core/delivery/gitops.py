@@ -45,6 +45,18 @@ def diff_stat(repo: Path, base: str, branch: str) -> DiffStat:
     return DiffStat(files, added, removed, git(repo, "diff", "--stat=100", base, branch))
 
 
+def file_changes(repo: Path, base: str, branch: str) -> list[tuple[str, int | None, int | None]]:
+    """Each file changed between `base` and `branch`: (path, lines added, lines removed); None for a binary file."""
+    changes: list[tuple[str, int | None, int | None]] = []
+    # -z: paths as they are (not quoted), each after its counts.
+    fields = git(repo, "diff", "--numstat", "-z", "--no-renames", base, branch).split("\0")
+    for entry in fields:
+        if entry.count("\t") == 2:
+            plus, minus, path = entry.split("\t", 2)
+            changes.append((path, int(plus) if plus.isdigit() else None, int(minus) if minus.isdigit() else None))
+    return changes
+
+
 def patch(repo: Path, base: str, branch: str) -> str:
     return git(repo, "diff", "--no-color", base, branch, strip=False)
 

@@ -5,22 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from orch.core.agents.registry import executable, executable_path
 from orch.core.config import Config, load_config
 from orch.core.errors import ConfigError, UserError
 from orch.core.home import OrchHome
-from orch.core.names import LLM_AGENTS
+from orch.core.ops.readiness import Check, serve_checks
 from orch.core.store.location import display_url, require_driver, store_url
 
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
 
-@dataclass(frozen=True)
-class Check:
-    ok: bool
-    text: str
-    fatal: bool = False  # orch cannot work at all without it
+__all__ = ["Check", "run_checks"]
 
 
 def run_checks(home: OrchHome) -> list[Check]:
@@ -36,27 +33,24 @@ def run_checks(home: OrchHome) -> list[Check]:
     except ConfigError as exc:
         checks.append(Check(False, f"config: {exc}", fatal=True))
     config = loaded or Config()
-    for name in LLM_AGENTS:
-        found = executable_path(config, name)
-        checks.append(Check(found is not None,
-                            f"agent {name}: {found or f'{executable(config, name)} not found on PATH'}"))
-    checks.append(Check(True, "agent shell: built in"))
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        checks.append(Check(True, f"router: llm with {config.router.model} (ANTHROPIC_API_KEY set)"))
-    else:
-        checks.append(Check(False, "router: no ANTHROPIC_API_KEY: tasks are routed round-robin"))
-    for name in ("telegram", "discord"):
-        transport = getattr(config.transports, name)
-        unset = config.unset_variables("transports", name)
-        if transport.enabled and unset:
-            checks.extend(Check(False, f"{name}: {line}", fatal=True) for line in unset)
-        elif transport.enabled:
-            checks.append(Check(bool(transport.token), f"{name}: " + ("token set" if transport.token else
-                                f"enabled but transports.{name}.token is empty"), fatal=not transport.token))
+    # The same judgement orch serve makes before it starts (core.ops.readiness), for the transports it would run.
+    checks.extend(serve_checks(config, config.transports.enabled_names()))
+    checks.append(_jobs_check(home))
     writable = _writable(home.root)
     checks.append(Check(writable, f"home: {home.root}", fatal=not writable))
     checks.extend(_store_checks(home, loaded))
     return checks
+
+
+def _jobs_check(home: OrchHome) -> Check:
+    """A mistake in jobs.yml stops orch serve, as one in config.yml does."""
+    from orch.core.schedule.jobs import load_jobs  # apscheduler: only for the commands that read jobs
+
+    try:
+        jobs = load_jobs(home.jobs_file)
+    except ConfigError as exc:
+        return Check(False, f"jobs: {exc}", fatal=True, stops_serve=True)
+    return Check(True, f"jobs: {len(jobs)} in {home.jobs_file.name}" if jobs else "jobs: none")
 
 
 def _store_checks(home: OrchHome, config: Config | None) -> list[Check]:
@@ -86,6 +80,7 @@ async def _postgres_checks(url: str) -> list[Check]:
     try:
         server = server_version_text(conn.info.server_version)
         version = await schema_version(conn)
+        queue = await _queue_check(conn) if version == LATEST else []
     except psycopg.Error as exc:
         return [Check(False, f"store: cannot read the schema of {display_url(url)}: {reason(exc)}", fatal=True)]
     finally:
@@ -93,6 +88,7 @@ async def _postgres_checks(url: str) -> list[Check]:
     checks = [Check(True, f"store: PostgreSQL {server} at {display_url(url)}")]
     if version == LATEST:
         checks.append(Check(True, f"store schema: {version}, current"))
+        checks.extend(queue)
     elif version > LATEST:
         checks.append(Check(False, f"store schema: {version}, written by a newer orch (this one knows up to "
                                    f"{LATEST}): upgrade orch", fatal=True))
@@ -102,6 +98,25 @@ async def _postgres_checks(url: str) -> list[Check]:
         checks.append(Check(False, f"store schema: {version}, this orch has {LATEST}: the next orch command to "
                                    "open the store migrates it"))
     return checks
+
+
+async def _queue_check(conn: AsyncConnection[Any]) -> list[Check]:
+    """The job queue that carries tasks to workers (procrastinate, in the store): its library, its jobs."""
+    try:
+        from importlib.metadata import version as installed
+
+        library = f"procrastinate {installed('procrastinate')}"
+    except ImportError:
+        return [Check(False, "job queue: procrastinate is missing: pip install 'orch-agents[cluster]'")]
+    cursor = await conn.execute("SELECT count(*) FILTER (WHERE status = 'todo'), count(*) FILTER (WHERE status = "
+                                "'doing') FROM procrastinate_jobs")
+    jobs = await cursor.fetchone()
+    cursor = await conn.execute("SELECT count(*) FROM cluster_hosts")
+    seen = await cursor.fetchone()
+    assert jobs is not None and seen is not None  # an aggregate has a row
+    (waiting, running), (hosts,) = jobs, seen
+    return [Check(True, f"job queue: {library}, {waiting} job(s) waiting, {running} running; {hosts} worker "
+                        "host(s) seen (orch hosts)")]
 
 
 def _writable(path: Path) -> bool:

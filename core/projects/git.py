@@ -10,6 +10,8 @@ from pathlib import Path
 
 from orch.core.errors import OrchError, UserError
 
+# Nobody is at a terminal to answer a credentials prompt: git must fail instead of waiting for ever.
+NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
 # Commits made for a task must not fail on a machine where git has no identity configured.
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "orch",

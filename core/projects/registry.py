@@ -24,18 +24,17 @@ from urllib.parse import urlsplit
 from orch.core.config import Config, ProjectConfig
 from orch.core.errors import NotFound, UserError
 from orch.core.home import OrchHome
-from orch.core.projects.git import default_branch, git, has_commits, repo_root
+from orch.core.names import SCRATCH
+from orch.core.projects.git import NO_PROMPT, default_branch, git, has_commits, repo_root
+from orch.core.projects.unique_work import unique_work
 from orch.core.store.base import Store
 from orch.core.store.records import Project
 from orch.core.tasks.models import TaskStatus
 
-SCRATCH = "scratch"
 GITHUB = "https://github.com/{owner}/{repo}.git"
 # A managed clone mirrors origin's branches, so after a fetch its default branch is origin's latest; orch's task
 # branches live only in the clone, and a fetch must neither overwrite them nor fail because one is checked out.
 FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "^refs/heads/orch/*")
-# Nobody is at a terminal to answer a credentials prompt: git must fail instead of waiting for ever.
-NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
 # Names become folders (ORCH_HOME/projects/OWNER/REPO.git, worktrees/NAME/): no separators, no dot-dot.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SCP = re.compile(r"[^/@:]+@[^/:]+:(.+)")  # git@host:owner/repo.git
@@ -155,6 +154,38 @@ class Projects:
             known = ", ".join(await self.names()) or "none; run `orch init` in a git repository"
             raise NotFound(f"project {name!r} not found (known: {known})")
 
+    async def choose(self, name: str | None, cwd: Path | None = None) -> str | None:
+        """The project a new task runs in: the one named; else the registered project holding `cwd` (the CLI's
+        current folder, a subfolder or one of the project's task worktrees); else the only project; None (the
+        scratch repository) when there is none at all. Several and no way to tell is a UserError naming them."""
+        if name is not None:
+            await self.check_exists(name)
+            return name
+        names = await self.names()
+        if cwd is not None:
+            holding = await self._holding(cwd)
+            if holding is not None:
+                return holding
+        if len(names) <= 1:
+            return names[0] if names else None
+        where = f"; none of them holds {cwd}" if cwd is not None else ""
+        raise UserError(f"which project? {len(names)} are registered ({', '.join(names)}){where}: name one with "
+                        "--project NAME (in chat: project:NAME)")
+
+    async def _holding(self, cwd: Path) -> str | None:
+        """The project whose checkout, clone or task worktrees hold `cwd` (the innermost, when nested)."""
+        folders = {name: Path(configured.path).expanduser() for name, configured in self._configured().items()
+                   if configured.path is not None}
+        folders |= {stored.name: Path(stored.path) for stored in await self._store.list_projects()
+                    if stored.name not in folders}
+        here = cwd.resolve()
+        found: list[tuple[int, str]] = []
+        for name, folder in folders.items():
+            for root in (folder.resolve(), (self._home.worktrees_dir / name).resolve()):
+                if here.is_relative_to(root):
+                    found.append((len(root.parts), name))
+        return max(found)[1] if found else None
+
     async def default_name(self) -> str:
         names = await self.names()
         return names[0] if len(names) == 1 else SCRATCH
@@ -264,8 +295,9 @@ class Projects:
         return [replace(view, default_branch=view.default_branch or await asyncio.to_thread(_current_branch, view.path))
                 for view in (views[name] for name in sorted(views))]
 
-    async def remove(self, name: str) -> Project:
-        """Unregister a project; a managed clone (and its task worktrees) is deleted, a checkout never is."""
+    async def remove(self, name: str, *, force: bool = False) -> Project:
+        """Unregister a project; a managed clone (and its task worktrees) is deleted, a checkout never is. A clone
+        holding work found nowhere else (unique_work) is refused with the list, unless `force`."""
         project = await self._store.get_project(name)
         if project is None:
             if name in self._configured():
@@ -278,6 +310,11 @@ class Projects:
             ids = ", ".join(str(task_id) for task_id in sorted(running))
             raise UserError(f"project {name!r} has running tasks ({ids}); cancel them or let them finish first")
         if project.managed:
+            unsaved = [] if force else await asyncio.to_thread(unique_work, Path(project.path))
+            if unsaved:
+                raise UserError(f"project {name!r} holds work that exists nowhere else: {'; '.join(unsaved)}; "
+                                f"deliver or copy it first (`orch task push ID`), or `orch project remove {name} "
+                                "--force` to delete it anyway")
             await asyncio.to_thread(self._delete_clone, Path(project.path))
             if Path(project.path).exists():
                 raise UserError(f"could not delete {project.path}; project {name!r} is still registered")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from orch.core.errors import OrchError, UserError
 from orch.core.home import OrchHome
-from orch.core.projects.git import git
-from orch.core.projects.registry import NO_PROMPT, ProjectRef
+from orch.core.projects.git import NO_PROMPT, git
+from orch.core.projects.registry import ProjectRef
 from orch.core.tasks.labels import label_values
 from orch.core.tasks.models import Task
 

@@ -26,6 +26,7 @@ from orch.core.config import Config
 from orch.core.errors import NoAgentAvailable
 from orch.core.home import OrchHome, private_dirs, write_private
 from orch.core.names import COMPLEXITIES
+from orch.core.ops.readiness import fallback_agent
 from orch.core.routing.answer import RouteAnswerError, parse_answer
 from orch.core.store.base import Store
 from orch.core.tasks.labels import label_values
@@ -34,7 +35,6 @@ from orch.core.tasks.models import RouteDecision, Task
 log = logging.getLogger("orch.router")
 
 ROUND_ROBIN_KEY = "router.round_robin.last"
-NO_KEY_WARNING = "no ANTHROPIC_API_KEY: routing round-robin"
 # A route needs the gist of a task, not all of a pasted log; this keeps one call cheap and inside the context.
 _MAX_BODY_CHARS = 20_000
 _MAX_TOKENS = 1024
@@ -78,7 +78,7 @@ class Router:
                 self._owns_client = True
         self._template = string.Template(
             resources.files("orch.prompts").joinpath("route.md").read_text(encoding="utf-8"))
-        self._warned_no_key = False
+        self._said: set[str] = set()  # notes logged once per run (a fallback agent that is not installed)
         # Two tasks routed at once must not both read the same round-robin position.
         self._round_robin_lock = asyncio.Lock()
 
@@ -150,10 +150,8 @@ class Router:
         if self._settings.mode == "round_robin":
             return await self._round_robin(available, tier, "router.mode is round_robin", warnings)
         if self._client is None:
-            if not self._warned_no_key:
-                log.warning(NO_KEY_WARNING)
-                self._warned_no_key = True
-            warnings.append(NO_KEY_WARNING)
+            # By design, not a fault: said once at start (status_line, in serve's ready line), not on every task;
+            # the decision's reason names it.
             return await self._round_robin(available, tier, "no ANTHROPIC_API_KEY", warnings)
         choice = await self._ask_llm(self._client, task, available, complexity, warnings)
         if choice is not None:
@@ -228,15 +226,18 @@ class Router:
         return _Choice(agent, tier, f"round-robin ({why})", "round_robin")
 
     async def _fallback(self, problem: str, available: Sequence[str], tier: str, warnings: list[str]) -> _Choice:
-        fallback = self._settings.fallback_executor
-        if self._is_installed(fallback):
-            warnings.append(f"{problem}: using fallback_executor {fallback}")
-            return _Choice(fallback, tier, f"fallback_executor ({problem})", "fallback")
-        if available:
-            warnings.append(f"{problem}, nor is fallback_executor {fallback}: routing round-robin")
-            return await self._round_robin(available, tier, f"fallback_executor {fallback} is not installed",
-                                           warnings)
-        raise NoAgentAvailable(f"{problem}, and fallback_executor {fallback} is not installed either")
+        # router.fallback_executor when installed, else the first installed agent — said once, not per task.
+        fallback, note = fallback_agent(self._config, self._is_installed)
+        if note is not None and note not in self._said:
+            self._said.add(note)
+            log.warning(note)
+        if fallback is None:
+            raise NoAgentAvailable(f"{problem}, and fallback_executor {self._settings.fallback_executor} is not "
+                                   "installed either")
+        warnings.append(f"{problem}: using fallback_executor {fallback}" if note is None else
+                        f"{problem}: using {fallback}, the first installed agent ({note.split(':')[0]})")
+        return _Choice(fallback, tier, f"fallback_executor ({problem})" if note is None else
+                       f"first installed agent {fallback} ({problem})", "fallback")
 
     def _finish(self, task: Task, choice: _Choice, warnings: list[str]) -> RouteDecision:
         model = None

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orch.core.events import EventHub
 from orch.core.projects.worktrees import Worktrees
 from orch.core.running.attempt import AttemptRunner
 from orch.core.running.completion import Completion
-from orch.core.running.executor import LocalExecutor
+from orch.core.running.executor import Executor, LocalExecutor
 from orch.core.running.housekeeping import Housekeeping
 from orch.core.running.launch import AttemptSetup
 from orch.core.running.loop import TaskLoop
@@ -27,18 +28,26 @@ if TYPE_CHECKING:
 log = logging.getLogger("orch.engine")
 
 
+def build_runner(services: Services, store: Store, hub: EventHub, poller: CapturePoller) -> TaskRunner:
+    """What runs one task to its end in this process, its agents in this home's tmux server (serve's, or an
+    `orch worker`'s)."""
+    config = services.config
+    setup = AttemptSetup(services.home, config, store)
+    attempts = AttemptRunner(config, store, services.states, hub, services.tmux, poller, setup)
+    completion = Completion(config, store, services.states, setup, attempts, services.delivery)
+    return TaskRunner(config, store, services.states, services.tasks, services.projects, Worktrees(services.home),
+                      lambda: services.router, setup, attempts, completion, Cooldowns())
+
+
 class Engine:
-    def __init__(self, services: Services, store: Store, hub: EventHub, *, poll_interval: float = 0.5) -> None:
+    def __init__(self, services: Services, store: Store, hub: EventHub, *, poll_interval: float = 0.5,
+                 executor: Callable[[TaskRunner], Executor] | None = None) -> None:
+        """`executor`: what runs the tasks, given the runner (default: this process, LocalExecutor)."""
         config = services.config
         self._services = services
         self.poller = CapturePoller()
-        setup = AttemptSetup(services.home, config, store)
-        attempts = AttemptRunner(config, store, services.states, hub, services.tmux, self.poller, setup)
-        completion = Completion(config, store, services.states, setup, attempts, services.delivery)
-        runner = TaskRunner(config, store, services.states, services.tasks, services.projects,
-                            Worktrees(services.home), lambda: services.router, setup, attempts, completion,
-                            Cooldowns())
-        self.executor = LocalExecutor(runner, services.tmux)
+        runner = build_runner(services, store, hub, self.poller)
+        self.executor = executor(runner) if executor is not None else LocalExecutor(runner, services.tmux)
         turns = Turns(store, services.states, self.executor, config.workflow)
         self.loop = TaskLoop(services.home, store, services.states, hub, self.executor, turns,
                              max_parallel=config.workflow.max_parallel, poll_interval=poll_interval)
@@ -47,13 +56,10 @@ class Engine:
         self._poller_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        routing = self._services.router.status_line()
-        if "no ANTHROPIC_API_KEY" in routing:
-            # Said once at start, where a person looks first: without a key every task is routed round-robin.
-            log.warning("%s: tasks without an agent: label are routed round-robin", routing)
-        else:
-            log.info(routing)
+        # Routing without a key is round-robin by design: serve's ready line says how tasks are routed, once.
+        log.info(self._services.router.status_line())
         self._poller_task = asyncio.create_task(self.poller.run(), name="capture-poller")
+        await self.executor.open()
         await self.loop.start()
         self.housekeeping.start()
 

@@ -1,7 +1,7 @@
 """The Executor seam: what runs a task once the loop has decided it should run.
 
-LocalExecutor runs each task as an asyncio task of this process (TaskRunner.run). It is the seam where another
-executor can hand the task to a worker elsewhere instead.
+LocalExecutor runs each task as an asyncio task of this process (TaskRunner.run); ClusterExecutor
+(orch.core.cluster.executor) queues it for an `orch worker` on any host instead.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ log = logging.getLogger("orch.running")
 
 
 class Executor(ABC):
+    async def open(self) -> None:
+        """Get ready before the loop's first pass (an executor over a job queue connects here)."""
+
+    async def refresh(self) -> None:
+        """Learn what runs now, at the start of each pass of the loop (an executor whose tasks run elsewhere asks
+        there; a local one knows)."""
+
     @abstractmethod
     def running(self) -> set[int]:
         """The ids of the tasks being run now."""

@@ -88,6 +88,7 @@ class TaskLoop:
             self._wake.clear()
 
     async def _reconcile(self) -> None:
+        await self._executor.refresh()
         await self._watch()
         await self._turns.tend()
         for task_id in sorted(self._executor.running()):
@@ -120,9 +121,12 @@ class TaskLoop:
         return True
 
     async def _recover(self) -> None:
-        """After a restart: tasks that were running go on (their tmux sessions survived) or are retried."""
+        """After a restart: tasks that were running go on (their tmux sessions survived) or are retried; not
+        those the executor still runs (elsewhere: on a worker of the cluster)."""
+        await self._executor.refresh()
         for task in await self._store.list_tasks(status=TaskStatus.IN_PROGRESS):
-            await self._take_up(task)
+            if task.id not in self._executor.running():
+                await self._take_up(task)
 
     async def _watch(self) -> None:
         """The watchdog: a task in progress that nothing runs (its runner died) is taken up again, at most

@@ -106,8 +106,9 @@ def _quick_url(text: str) -> str | None:
         return None
 
 
-async def open_store(home: OrchHome, config: Config | None = None) -> Store:
-    """The store of this process: PostgreSQL when a URL is set, else SQLite in ORCH_HOME (created if missing)."""
+async def open_store(home: OrchHome, config: Config | None = None, *, fence_host: str | None = None) -> Store:
+    """The store of this process: PostgreSQL when a URL is set, else SQLite in ORCH_HOME (created if missing).
+    `fence_host`: an `orch worker`'s host, whose writes about tasks it does not hold are refused."""
     url = store_url(home, config)
     if not url:
         from orch.core.store.sqlite import SqliteStore
@@ -116,7 +117,7 @@ async def open_store(home: OrchHome, config: Config | None = None) -> Store:
     require_driver()
     from orch.core.store.postgres import PostgresStore
 
-    return await PostgresStore.open(url)
+    return await PostgresStore.open(url, fence_host=fence_host)
 
 
 def require_driver() -> None:

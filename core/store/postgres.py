@@ -22,10 +22,17 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
+from orch.core.cluster.names import CHUNKS_CHANNEL
 from orch.core.errors import Busy
 from orch.core.store import rows
 from orch.core.store.base import Store
-from orch.core.store.postgres_connect import CONNECT_TIMEOUT_SECONDS, connect, conninfo, unreachable
+from orch.core.store.postgres_connect import (
+    CONNECT_TIMEOUT_SECONDS,
+    connect,
+    conninfo,
+    fenced_conninfo,
+    unreachable,
+)
 from orch.core.store.postgres_schema import migrate
 from orch.core.store.records import AttemptCost, Follow, JobState, Project
 from orch.core.tasks.models import (
@@ -62,17 +69,22 @@ class PostgresStore(Store):
         self._lock_timeout = lock_timeout
 
     @classmethod
-    async def open(cls, url: str, *, lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> PostgresStore:
+    async def open(cls, url: str, *, fence_host: str | None = None,
+                   lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> PostgresStore:
         """Connect (UserError, one line, when the server cannot be reached or is too old), migrate, pool.
-        `lock_timeout`: how long a statement waits for another connection's lock before it is Busy."""
+
+        `fence_host`: the `orch worker` host this store writes for; the database refuses its writes about a task
+        whose lease another host holds (see the fence in orch.core.store.postgres_schema). `lock_timeout`: how
+        long a statement waits for another connection's lock before it is Busy."""
         # A connection of its own first: its failure says why, where a pool would only time out.
         first = await connect(url)
         try:
             await migrate(first, url)
         finally:
             await first.close()
+        info = conninfo(url) if fence_host is None else fenced_conninfo(url, fence_host)
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            conninfo(url), open=False, min_size=1, max_size=POOL_MAX_SIZE, kwargs={"autocommit": True},
+            info, open=False, min_size=1, max_size=POOL_MAX_SIZE, kwargs={"autocommit": True},
             check=AsyncConnectionPool.check_connection, name="orch-store",
             configure=functools.partial(_set_lock_timeout, lock_timeout))
         try:
@@ -336,6 +348,9 @@ class PostgresStore(Store):
                     "ON CONFLICT (task_id, attempt) DO UPDATE SET byte_offset = EXCLUDED.byte_offset",
                     (chunks[0].task_id, attempt, byte_offset),
                 )
+            # Sent when the transaction commits, so a listener (serve, for a worker's output) reads what is there;
+            # one it misses costs nothing: readers follow the chunks by seq.
+            await conn.execute("SELECT pg_notify(%s, %s)", (CHUNKS_CHANNEL, f"{chunks[0].task_id}:{chunks[0].seq}"))
 
     async def chunks_after(self, task_id: int, after_seq: int, limit: int = 1000) -> list[Chunk]:
         found = await self._all(

@@ -39,6 +39,14 @@ def conninfo(url: str) -> str:
     return make_conninfo(url, **extra)
 
 
+def fenced_conninfo(url: str, host: str) -> str:
+    """conninfo(url) for the connections of an `orch worker` on `host`: they carry the host's name, which the
+    database's fence checks against each task's lease."""
+    info = conninfo(url)
+    options = conninfo_to_dict(info).get("options") or ""
+    return make_conninfo(info, options=f"{options} -c orch.fence_host={host}".strip())
+
+
 def reason(exc: BaseException) -> str:
     """The first line of a driver error, without what the masked URL already says."""
     text = str(exc).strip()

@@ -7,6 +7,7 @@ hub is given and every change is published so the engine and chats hear of it at
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orch.core.errors import NotFound, UserError
@@ -52,7 +53,10 @@ class TaskService:
         complexity: str | None = None,
         project: str | None = None,
         parent_id: int | str | None = None,
+        cwd: Path | None = None,
     ) -> Task:
+        """A new task. Its project: `project`; else its parent's; else the one `cwd` is in (the CLI gives its
+        current folder); else the only one; none (scratch) when no project is registered (Projects.choose)."""
         title = one_line(title)
         if not title:
             raise UserError("a task needs a title: /task new TITLE")
@@ -70,12 +74,14 @@ class TaskService:
             if complexity not in COMPLEXITIES:
                 raise UserError(f"unknown complexity {complexity!r} (one of {', '.join(COMPLEXITIES)})")
             all_labels = replace_label(all_labels, "complexity", complexity)
-        if project is not None:
-            await self._projects().check_exists(project)
         parent = await self.get(parent_id) if parent_id is not None else None
+        if parent is not None and project is None:
+            project = parent.project
+        else:
+            project = await self._projects().choose(project, cwd)
         task = await self._store.create_task(NewTask(
-            title=title, body=body.strip("\n"), labels=all_labels, project=project or
-            (parent.project if parent else None), parent_id=parent.id if parent else None,
+            title=title, body=body.strip("\n"), labels=all_labels, project=project,
+            parent_id=parent.id if parent else None,
         ))
         self._states.announce(task, None)
         return task

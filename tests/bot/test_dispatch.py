@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from orch.bot.app import BotApp
@@ -16,6 +17,7 @@ from orch.core.home import OrchHome
 from orch.core.services import Services
 from orch.core.store.sqlite import SqliteStore
 
+from tests.conftest import make_repo
 from tests.fakes.chat_port import FakeChatPort
 from tests.helpers import fast_config, running_engine
 
@@ -23,8 +25,8 @@ CHAT = ChatRef("fake", "1", "7")
 STRANGER = ChatRef("fake", "666", "9")
 
 HELP = """\
-/task new TITLE [body:…] [agent:…] [complexity:…] [project:…] [parent:…] [label:…] — create a task; first line is \
-the title, further lines the body
+/task new TITLE [body:…] [agent:…] [complexity:…] [project:…] [parent:…] [label:…] — create a task: options on \
+the first line; further lines are the body, as typed
 /task list [STATUS] — list tasks, optionally with one status
 /task show ID — a task's status, agent, model, branch, attempts, cost
 /task route ID — route a task (again) without running it
@@ -98,13 +100,14 @@ async def bot(home: OrchHome, store: SqliteStore) -> AsyncIterator[Bot]:
 
 
 async def test_a_chat_off_the_allow_list_is_refused_for_text_and_calls(bot: Bot) -> None:
-    refused = [Reply(NOT_ALLOWED)]
+    # With the ids the owner needs to allow the chat, from the transport (the fake's hint here).
+    refused = [Reply(f"{NOT_ALLOWED}\nchat id 666, user id 9: add one to the fake's allow-list")]
     assert await bot.app.handle_text(STRANGER, "/task new sneaky") == refused
     assert await bot.app.handle_text(STRANGER, "/help") == refused
     assert await bot.app.handle_call(STRANGER, ("task", "new"), {"title": "sneaky"}) == refused
     assert await bot.app.handle_call(STRANGER, ("help",), {}) == refused
     # A transport that was never attached has no allow-list to pass.
-    assert await bot.app.handle_text(ChatRef("ghost", CHAT.chat_id), "/help") == refused
+    assert await bot.app.handle_text(ChatRef("ghost", CHAT.chat_id), "/help") == [Reply(NOT_ALLOWED)]
     assert await bot.services.tasks.list_tasks() == []
     assert await bot.services.follows.all() == []
     assert bot.port.calls == []
@@ -117,17 +120,29 @@ async def test_a_user_error_becomes_the_reply_and_changes_nothing(bot: Bot) -> N
         Reply("project 'nope' not found (known: none; run `orch init` in a git repository)")]
     assert await bot.services.tasks.list_tasks() == []
     assert await bot.app.handle_text(CHAT, "/task new fix it agent:shell") == [
-        Reply("task 1 created: fix it (new)", task_id=1)]
+        Reply("task 1 created: fix it (new, project scratch)", task_id=1)]
     assert await bot.app.handle_text(CHAT, "/task retry 1") == [
         Reply("task 1 is new; only needs_review, cancelled or done tasks can be retried")]
     assert await bot.app.handle_text(CHAT, "/say 1 hello") == [Reply("task 1 is new; say needs a running task")]
+
+
+async def test_with_several_projects_a_chat_task_names_one(bot: Bot, tmp_path: Path) -> None:
+    for name in ("api", "web"):
+        await bot.services.projects.register_checkout(make_repo(tmp_path / name))
+    assert await bot.app.handle_text(CHAT, "/task new where does it go") == [Reply(
+        "which project? 2 are registered (api, web): name one with --project NAME (in chat: project:NAME)")]
+    assert await bot.services.tasks.list_tasks() == []
+    assert await bot.app.handle_text(CHAT, "/task new here project:web") == [
+        Reply("task 1 created: here (new, project web)", task_id=1)]
+    [child] = await bot.app.handle_call(CHAT, ("task", "new"), {"title": "a part", "parent": 1})
+    assert child.text == "task 2 created: a part (new, project web)"
 
 
 async def test_handle_call_passes_typed_arguments_to_the_handler(bot: Bot) -> None:
     [created] = await bot.app.handle_call(CHAT, ("task", "new"), {
         "title": "from a call", "body": "echo hi", "agent": "shell", "label": ["alpha", "beta"], "complexity": None,
         "project": "", "parent": None})
-    assert created == Reply("task 1 created: from a call (new)", task_id=1)
+    assert created == Reply("task 1 created: from a call (new, project scratch)", task_id=1)
     task = await bot.services.tasks.get(1)
     assert (task.title, task.body, task.labels) == ("from a call", "echo hi", ("alpha", "beta", "agent:shell"))
     [child] = await bot.app.handle_call(CHAT, ("task", "new"), {"title": "a part of it", "parent": 1})
@@ -167,9 +182,9 @@ async def test_an_error_orch_raised_on_purpose_is_its_own_line(bot: Bot, caplog:
 async def test_lone_surrogates_from_a_chat_service_are_replaced_not_fatal(bot: Bot) -> None:
     # JSON may carry "\ud800"; SQLite (and every file) can only take text that encodes as UTF-8.
     assert await bot.app.handle_text(CHAT, "/task new fix \ud800 it body:\udcff") == [
-        Reply("task 1 created: fix \ufffd it (new)", task_id=1)]
+        Reply("task 1 created: fix \ufffd it (new, project scratch)", task_id=1)]
     [created] = await bot.app.handle_call(CHAT, ("task", "new"), {"title": "odd \udfff", "label": ["\ud83d"]})
-    assert created == Reply("task 2 created: odd \ufffd (new)", task_id=2)
+    assert created == Reply("task 2 created: odd \ufffd (new, project scratch)", task_id=2)
     first, second = await bot.services.tasks.list_tasks()
     assert (first.body, second.labels) == ("\ufffd", ("\ufffd",))
 
@@ -196,7 +211,7 @@ async def test_a_title_of_only_invisible_characters_is_refused(bot: Bot) -> None
         assert await bot.app.handle_call(CHAT, ("task", "new"), {"title": title}) == [refused], repr(title)
     assert await bot.services.tasks.list_tasks() == []
     assert await bot.app.handle_text(CHAT, "/task new \u200bx\u200b") == [
-        Reply("task 1 created: \u200bx\u200b (new)", task_id=1)]
+        Reply("task 1 created: \u200bx\u200b (new, project scratch)", task_id=1)]
 
 
 async def test_help_and_status(bot: Bot) -> None:

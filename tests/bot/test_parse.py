@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from orch.bot.declare import Command, CommandContext, CommandSet, NoArgs, about
 from orch.bot.parse import parse_call, parse_line
 from orch.core.errors import NotFound, UserError
 
+APOSTROPHE_BODY = """echo '{"summary": "it's"}' > "$F"; echo x"""
 NEW_USAGE = "/task new TITLE [body:…] [agent:…] [complexity:…] [project:…] [parent:…] [label:…]"
 
 # Every declared command, as typed, and what its handler receives.
@@ -71,11 +73,40 @@ def test_command_words_ignore_case_and_a_telegram_bot_suffix() -> None:
 
 
 def test_options_anywhere_on_the_first_line() -> None:
-    line = ('/task new agent:codex fix label:ui the "login page" parent:#3 label:urgent complexity:simple '
+    line = ("/task new agent:codex fix label:ui the login page parent:#3 label:urgent complexity:simple "
             'project:web body:"see the ticket"')
     args = parse_line(COMMANDS, line).args
     assert args == NewTaskArgs("fix the login page", body="see the ticket", agent="codex", complexity="simple",
                                project="web", parent=3, label=("ui", "urgent"))
+
+
+@pytest.mark.parametrize(("line", "title"), [
+    ("/task new don't crash when the list is empty", "don't crash when the list is empty"),
+    ('/task new fix the "login page"', 'fix the "login page"'),
+    ('/task new a lone " quote', 'a lone " quote'),
+    ("/task new it's 'half quoted", "it's 'half quoted"),
+    ('/task new "agent:codex" is a word here', '"agent:codex" is a word here'),
+])
+def test_quotes_and_apostrophes_in_free_text_are_text(line: str, title: str) -> None:
+    assert parse_line(COMMANDS, line).args == NewTaskArgs(title)
+
+
+@pytest.mark.parametrize(("line", "args"), [
+    ("""/task new t body:"it's done" agent:shell""", NewTaskArgs("t", body="it's done", agent="shell")),
+    ("/task new t body:'don't stop' x", NewTaskArgs("t x", body="don't stop")),
+    ('/task new t label:"a b" label:c', NewTaskArgs("t", label=("a b", "c"))),
+    ('/task new t body:""', NewTaskArgs("t")),
+    # Quoted parts joined as a shell joins them, as shlex.quote writes a value with an apostrophe.
+    ("/task new t body:" + shlex.quote(APOSTROPHE_BODY), NewTaskArgs("t", body=APOSTROPHE_BODY)),
+    ("/task new t body:'a'\"b c\"'d' x", NewTaskArgs("t x", body="ab cd")),
+])
+def test_a_quote_opening_an_option_value_groups_it(line: str, args: NewTaskArgs) -> None:
+    assert parse_line(COMMANDS, line).args == args
+
+
+def test_options_on_later_lines_are_body_text() -> None:
+    args = parse_line(COMMANDS, "/task new fix it agent:shell\nagent:codex label:x\nproject:web, said Bob").args
+    assert args == NewTaskArgs("fix it", body="agent:codex label:x\nproject:web, said Bob", agent="shell")
 
 
 def test_later_lines_are_the_body_kept_as_typed() -> None:
@@ -117,7 +148,12 @@ def test_greedy_text_is_kept_as_typed() -> None:
     ("/task new x agent:gpt", "agent must be one of claude, codex, opencode, shell, not 'gpt'"),
     ("/task list bogus", "status must be one of new, routed, in_progress, done, needs_review, blocked, waiting, "
                          "cancelled, not 'bogus'"),
-    ('/task new "unbalanced', "cannot read that line: No closing quotation (check your quotes)"),
+    ('/task new x body:"unbalanced', 'option body: opens a " that is not closed (close it, or write body:VALUE '
+                                    "without quotes)"),
+    ("/task new x label:'it's", "option label: opens a ' that is not closed (close it, or write label:VALUE "
+                                "without quotes)"),
+    ('/task new x nope:"quoted"', "unknown option nope: (options: body: agent: complexity: project: parent: "
+                                  "label:)"),
     ("/frobnicate", "unknown command /frobnicate — try /help"),
     ("/task fly", f"unknown command /task fly (try /task {TASK_ACTIONS})"),
     ("/task", f"unknown command /task (try /task {TASK_ACTIONS})"),

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 from orch.bot.app import BotApp
 from orch.bot.chat import ChatRef, Reply
-from orch.bot.dispatch import NOT_ALLOWED
 from orch.bot.message_outbox import MessageOutbox
+from orch.bot.refusals import refusal_text
 from orch.core.events import EventHub
 from orch.core.home import OrchHome
 from orch.core.services import Services
@@ -92,5 +92,6 @@ async def test_a_strangers_follow_up_is_refused_and_changes_nothing(bot: Bot) ->
     task = await bot.services.tasks.create("private", "true", agent="shell")
     stranger_thread = ChatRef("fake", STRANGER.chat_id, STRANGER.user_id)
     await bot.app.task_thread(stranger_thread, task.id)
-    assert await bot.app.handle_message(stranger_thread, "echo steal") == [Reply(NOT_ALLOWED)]
+    refused = await bot.app.handle_message(stranger_thread, "echo steal")
+    assert refused == [Reply(refusal_text(bot.port.allow_hint(stranger_thread)))]
     assert await bot.store.pending_followups() == []

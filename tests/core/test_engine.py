@@ -192,6 +192,29 @@ async def test_no_agent_available_goes_to_needs_review(home: OrchHome, store: Sq
     assert stored.review_reason.startswith("no agent available")
 
 
+async def test_an_agent_installed_while_serve_runs_is_routed_to_without_a_restart(
+        home: OrchHome, store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    config = fast_config()
+    config.agents.get("claude").command = "orch-test-claude"
+    config.router.agents = ["claude"]
+    config.router.fallback_executor = "claude"
+    async with running_engine(home, store, config) as (orch, events):
+        before = await orch.tasks.create("before the install", "do it")
+        await events.wait_status(before.id, REVIEW)
+        agent = bin_dir / "orch-test-claude"  # installed now, as `npm install -g` would while serve runs
+        agent.write_text("#!/bin/sh\nexit 0\n")
+        agent.chmod(0o755)
+        after = await orch.tasks.create("after the install", "do it")
+        await events.wait_status(after.id, DONE, REVIEW)
+    stored = await store.get_task(before.id)
+    assert stored is not None and (stored.review_reason or "").startswith("no agent available")
+    routed = await store.get_task(after.id)
+    assert routed is not None and routed.agent == "claude"
+
+
 async def _session_gone(orch: Services, task_id: int) -> bool:
     return not await orch.tmux.is_alive(session_name(task_id))
 

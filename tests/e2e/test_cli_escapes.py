@@ -44,7 +44,7 @@ def finish_with_output(home: Path, task_id: int, line: str) -> None:
 
 def test_titles_and_output_are_printed_escaped(tmp_path: Path) -> None:
     created = orch("task", "new", TITLE, "--agent", "shell")
-    assert (created.returncode, created.stdout) == (0, f"task 1 created: {SHOWN} (new)\n")
+    assert (created.returncode, created.stdout) == (0, f"task 1 created: {SHOWN} (new, project scratch)\n")
     assert SHOWN in orch("task", "list").stdout
     assert SHOWN in orch("task", "show", "1").stdout
     assert orch("job", "add", "@daily", TITLE).stdout.startswith(f"job 1 added: @daily {SHOWN} (next run ")

@@ -10,10 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from orch.core.home import OrchHome
+from orch.core.store.postgres_schema import LATEST
 
 from tests.e2e.test_cli import ORCH, orch
 from tests.e2e.test_serve_stdout import Serve
@@ -29,9 +31,13 @@ def test_tasks_live_in_the_postgresql_store(tmp_path: Path, postgres_database: s
     [task] = json.loads(orch("task", "list", "--json").stdout)
     assert (task["id"], task["title"], task["labels"]) == (1, "on postgres", ["agent:shell"])
     assert not (tmp_path / "home" / "orch.db").exists()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")  # without credentials for any agent doctor says 1
     doctor = orch("doctor")
     assert doctor.returncode == 0, doctor.stdout
-    assert "ok  store schema: 1, current" in doctor.stdout.splitlines()
+    assert f"ok  store schema: {LATEST}, current" in doctor.stdout.splitlines()
+    queue = version("procrastinate")
+    assert f"ok  job queue: procrastinate {queue}, 0 job(s) waiting, 0 running; 0 worker host(s) seen (orch hosts)" \
+        in doctor.stdout.splitlines()
 
 
 def test_an_unreachable_store_is_one_line_for_every_command(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,9 +82,10 @@ async def test_serve_runs_a_task_that_the_cli_streams_from_the_same_store(
         stderr=asyncio.subprocess.PIPE)
     serve = Serve(process)
     try:
+        await serve.started()
         await serve.send('/task new count agent:shell body:"for i in 1 2 3; do echo line $i; done"')
         lines = await serve.read_until(r"task 1 (done|needs_review).*")
-        assert lines[:4] == ["task 1 created: count (new)", "[1] line 1", "[1] line 2", "[1] line 3"]
+        assert lines[:4] == ["task 1 created: count (new, project scratch)", "[1] line 1", "[1] line 2", "[1] line 3"]
         assert lines[4].startswith("task 1 done (shell")
         streamed = await asyncio.to_thread(
             subprocess.run, [ORCH, "stream", "1"], env=env, capture_output=True, text=True, timeout=60)

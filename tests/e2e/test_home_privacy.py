@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import signal
 import stat
 import subprocess
@@ -62,7 +61,7 @@ async def test_a_new_home_and_everything_orch_writes_in_it_are_private(home: Pat
         stderr=asyncio.subprocess.PIPE, umask=UMASK)
     assert process.stdin is not None and process.stdout is not None
     body = """echo hello; echo '{"summary": "said hello"}' > "$ORCH_RESULT_FILE"; echo x > made.txt"""
-    process.stdin.write(f"/task new say hello agent:shell body:{shlex.quote(body)}\n".encode())
+    process.stdin.write(f'/task new say hello agent:shell body:"{body}"\n'.encode())
     await process.stdin.drain()
     while not (line := await asyncio.wait_for(process.stdout.readline(), 60)).startswith(b"task 1 done"):
         assert line, "orch serve ended"

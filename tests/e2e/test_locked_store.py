@@ -90,7 +90,7 @@ async def test_a_chat_command_says_busy_in_one_line_and_loses_nothing(initialize
         finally:
             await holder.release()
         assert await app.handle_text(CHAT, "/task new after the lock") == [
-            Reply("task 1 created: after the lock (new)", task_id=1)]
+            Reply("task 1 created: after the lock (new, project scratch)", task_id=1)]
         assert [task.title for task in await services.tasks.list_tasks()] == ["after the lock"]
         assert await store.kv_get("held") == "by another process"
     finally:
@@ -118,7 +118,7 @@ async def test_a_cli_command_waits_for_the_lock_and_goes_through(initialized: Or
     assert cli.returncode is None, "the CLI ended while the database was locked"
     await holder.release()
     stdout, stderr = await asyncio.wait_for(cli.communicate(), 60)
-    assert (cli.returncode, stdout, stderr) == (0, b"task 1 created: while locked (new)\n", b"")
+    assert (cli.returncode, stdout, stderr) == (0, b"task 1 created: while locked (new, project scratch)\n", b"")
     store = await SqliteStore.open(initialized.db_file)
     try:
         assert await store.kv_get("held") == "by another process"

@@ -37,7 +37,8 @@ async def test_lines_queued_at_shutdown_are_delivered_before_the_transports_clos
                                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         await fake_telegram.push_message(CHAT, CHAT, '/task new counting agent:shell body:"seq 1 40"')
-        await fake_telegram.wait_for(lambda: "task 1 created: counting (new)" in fake_telegram.texts(CHAT), 60)
+        created = "task 1 created: counting (new, project scratch)"
+        await fake_telegram.wait_for(lambda: created in fake_telegram.texts(CHAT), 60)
         fake_telegram.outage.begin(3600, hang_seconds=1.0, kinds=("500",))
         store = await SqliteStore.open(home.db_file)
         try:

@@ -124,7 +124,9 @@ async def _pipe_serve(env: dict[str, str]) -> asyncio.subprocess.Process:
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(b"/status\n")
     await process.stdin.drain()
-    line = await asyncio.wait_for(process.stdout.readline(), WAIT)
+    while (line := await asyncio.wait_for(process.stdout.readline(), WAIT)).startswith(b"orch serve ready") \
+            or line.startswith(b"type commands here"):
+        pass
     assert line.startswith(b"engine: "), line
     return process
 

@@ -66,6 +66,9 @@ class FakeChatPort:
     def is_allowed(self, chat: ChatRef) -> bool:
         return True
 
+    def allow_hint(self, chat: ChatRef) -> str:
+        return f"chat id {chat.chat_id}, user id {chat.user_id}: add one to the fake's allow-list"
+
     def rendered_length(self, text: str, preformatted: bool) -> int:
         escaped = html.escape(text, quote=False)
         return len(escaped.encode("utf-16-le")) // 2 + (PRE_TAGS if preformatted else 0)

@@ -124,7 +124,8 @@ class FakeDiscord:
         self.modals: list[dict[str, Any]] = []  # every modal an interaction was answered with
 
     # server
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Listen on `port` (0: any free one; a given one: a service that comes up where orch already looks)."""
         app = web.Application(middlewares=[self._record])
         api = "/api/v10"
         app.router.add_get(f"{api}/gateway/bot", self._gateway_bot)
@@ -142,7 +143,7 @@ class FakeDiscord:
         app.router.add_get("/gateway-announced", self._gateway)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 

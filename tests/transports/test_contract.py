@@ -27,9 +27,20 @@ def task_new(title: str) -> Cmd:
 async def test_a_command_in_its_reply_out(chat: ChatHarness, services: Services) -> None:
     await chat.command(task_new("hello there"))
     await chat.wait_for(chat.messages)
-    assert [message.text for message in chat.messages()] == ["task 1 created: hello there (new)"]
+    assert [message.text for message in chat.messages()] == ["task 1 created: hello there (new, project scratch)"]
     [task] = await services.tasks.list_tasks()
     assert task.title == "hello there"
+
+
+async def test_apostrophes_and_lone_quotes_are_text_as_people_write(chat: ChatHarness, services: Services) -> None:
+    title = "don't crash when the list is empty"
+    body = 'it\'s the "empty list case'
+    await chat.command(Cmd(f'/task new {title} agent:shell body:"{body}"', ("task", "new"),
+                           {"title": title, "agent": "shell", "body": body}))
+    await chat.wait_for(chat.messages)
+    assert [message.text for message in chat.messages()] == [f"task 1 created: {title} (new, project scratch)"]
+    [task] = await services.tasks.list_tasks()
+    assert (task.title, task.body, task.labels) == (title, body, ("agent:shell",))
 
 
 async def test_a_chat_not_allowed_gets_the_refusal_and_nothing_is_created(
@@ -38,7 +49,8 @@ async def test_a_chat_not_allowed_gets_the_refusal_and_nothing_is_created(
         pytest.skip(f"{chat.name}: every command comes from the person who started orch serve")
     await chat.command(task_new("sneaky"), allowed=False)
     await chat.wait_for(lambda: chat.messages(allowed=False))
-    assert [message.text for message in chat.messages(allowed=False)] == [NOT_ALLOWED]
+    [refusal] = [message.text for message in chat.messages(allowed=False)]
+    assert refusal.startswith(f"{NOT_ALLOWED}\n") and "allowed_user_ids" in refusal  # with the key to add to
     assert chat.messages() == []
     assert await services.tasks.list_tasks() == []
     assert await services.follows.all() == []

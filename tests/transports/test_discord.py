@@ -167,7 +167,7 @@ async def test_a_task_made_by_slash_command_streams_complete_into_its_thread(fak
         thread_id = await fake.wait_for(lambda: next(iter(fake.threads), None))
         [callback] = reply_to(fake, interaction)
         assert callback["type"] == CHANNEL_MESSAGE
-        assert decoded(fake.messages[fake.threads[thread_id]]) == "task 1 created: count things (new)"
+        assert decoded(fake.messages[fake.threads[thread_id]]) == "task 1 created: count things (new, project scratch)"
         task = await h.service.get(1)
         assert task.labels == ("alpha", "beta", "agent:shell") and task.body == "seq 1 100"
 
@@ -205,8 +205,8 @@ async def test_without_a_thread_output_stays_where_the_command_was_typed(fake: F
         await h.publish_output(1, ["only line"])
         await h.finish(1)
         await fake.wait_for(lambda: any("task 1 done" in m.content for m in fake.channel_messages(CHANNEL)))
-        assert read_lines(fake.channel_messages(CHANNEL)) == ["task 1 created: no threads here (new)", "only line",
-                                                             "task 1 done"]
+        assert read_lines(fake.channel_messages(CHANNEL)) == [
+            "task 1 created: no threads here (new, project scratch)", "only line", "task 1 done"]
         tried = any(r.path.endswith("/threads") for r in fake.requests)
         assert tried is (guild is not None)
 
@@ -239,7 +239,9 @@ async def test_a_user_not_on_the_allow_list_is_refused_ephemerally(fake: FakeDis
             interaction = await fake.invoke_slash(STRANGER, CHANNEL, *path, options=options)
             [callback] = await fake.wait_for(lambda: reply_to(fake, interaction))  # noqa: B023
             assert callback["type"] == CHANNEL_MESSAGE
-            assert callback["data"]["flags"] == 64 and callback["data"]["content"] == NOT_ALLOWED
+            assert callback["data"]["flags"] == 64 and callback["data"]["content"] == (
+                f"{NOT_ALLOWED}\nuser id {STRANGER}, channel id {CHANNEL}: to allow the user, add the user id to "
+                "transports.discord.allowed_user_ids in orch's config.yml and restart orch serve")
         assert await h.service.list_tasks() == []
         assert fake.threads == {} and fake.channel_messages(CHANNEL) == []
 

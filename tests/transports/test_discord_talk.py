@@ -131,7 +131,8 @@ async def test_stop_cancels_a_running_task_and_a_strangers_press_changes_nothing
         "the output grew by an edit, which kept its button"
 
     refusal = await dc.press(output, "Stop", user=STRANGER)
-    assert content(refusal) == NOT_ALLOWED and refusal["data"]["flags"] == EPHEMERAL  # type: ignore[index]
+    assert content(refusal).startswith(f"{NOT_ALLOWED}\nuser id {STRANGER}, ")
+    assert refusal["data"]["flags"] == EPHEMERAL  # type: ignore[index]
     assert (await dc.services.tasks.get(1)).status is TaskStatus.IN_PROGRESS
 
     assert content(await dc.press(output, "Stop")) == "task 1 cancelled"
@@ -169,21 +170,21 @@ async def test_a_message_in_a_tasks_thread_is_a_follow_up(dc: Dc) -> None:
     # A stranger's message there is refused once, and runs nothing; chatter elsewhere is left alone.
     before = len(dc.fake.channel_messages(thread))
     await dc.fake.post(STRANGER, thread, "echo intruder")
-    await dc.text(thread, NOT_ALLOWED)
+    await dc.text(thread, f"{NOT_ALLOWED}\nuser id {STRANGER}, channel id {thread}: ")
     await dc.fake.post(STRANGER, thread, "echo again")
     await dc.fake.post(USER, CHANNEL, "hello everyone")
     await dc.fake.post(USER, thread, "echo third")
     await dc.text(thread, "third")
     shown = [decoded(m) for m in dc.fake.channel_messages(thread)[before:]]
-    assert shown.count(NOT_ALLOWED) == 1 and not any("intruder" in text for text in shown)
-    assert [decoded(m) for m in dc.fake.channel_messages(CHANNEL)] == ["task 1 created: first (new)"]
+    assert sum(text.startswith(NOT_ALLOWED) for text in shown) == 1 and not any("intruder" in text for text in shown)
+    assert [decoded(m) for m in dc.fake.channel_messages(CHANNEL)] == ["task 1 created: first (new, project scratch)"]
 
 
 async def test_a_reply_to_a_tasks_message_is_a_follow_up(dc: Dc) -> None:
     dc.fake.threads_allowed = False  # the output stays in the channel
     await dc.fake.invoke_slash(USER, CHANNEL, "task", "new", options={"title": "here", "agent": "shell",
                                                                       "body": "echo here"})
-    created = await dc.text(CHANNEL, "task 1 created: here (new)")
+    created = await dc.text(CHANNEL, "task 1 created: here (new, project scratch)")
     done = await dc.text(CHANNEL, "task 1 done")
     await dc.fake.post(USER, CHANNEL, "echo replied", reply_to=created.id)
     await dc.text(CHANNEL, "task 1 runs again with your follow-up")
@@ -215,7 +216,7 @@ async def test_an_approval_is_decided_with_its_buttons(dc: Dc, decision: str) ->
         1, "Bash", {"command": "rm -rf build"}, "shell wants to run: $ rm -rf build", timeout=WAIT))
     request = await dc.text(thread, "asks approval 1")
     assert list(request.buttons()) == ["Allow", "Allow for this task", "Deny"]
-    assert content(await dc.press(request, decision, user=STRANGER)) == NOT_ALLOWED and not asking.done()
+    assert content(await dc.press(request, decision, user=STRANGER)).startswith(NOT_ALLOWED) and not asking.done()
     await dc.press(request, decision)
     allowed, why = await asyncio.wait_for(asking, WAIT)
     assert allowed is (decision == "Allow")

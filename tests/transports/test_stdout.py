@@ -66,7 +66,7 @@ async def test_control_characters_are_shown_escaped_never_sent_to_the_terminal(
         pipe: tuple[Terminal, IO[bytes]], services: Services, store: SqliteStore) -> None:
     terminal, keyboard = pipe
     keyboard.write(b"/task new \x1b[31mred\x1b]0;pwned\x07 \xe2\x80\xae evil\n")
-    await terminal.shows("task 1 created: \\x1b[31mred\\x1b]0;pwned\\x07 \\u202e evil (new)")
+    await terminal.shows("task 1 created: \\x1b[31mred\\x1b]0;pwned\\x07 \\u202e evil (new, project scratch)")
     # The title is stored as typed; only what reaches a terminal is escaped.
     assert (await services.tasks.get(1)).title == "\x1b[31mred\x1b]0;pwned\x07 \u202e evil"
     chunk = Chunk(1, 1, "50%\r100%\x1b[2J\x9b1m", time.time())
@@ -93,7 +93,7 @@ async def test_bytes_that_are_not_utf8_and_a_last_line_without_newline(
     keyboard.write(b"\xa9 \xff \xed\xa0\x80 ok\n/task new split")
     keyboard.write(b" across writes \\\nbody line\n/task show 1")
     keyboard.close()  # the end of a pipe: the last line counts, and serve is not asked to stop
-    await terminal.shows("task 2 created: split across writes (new)")
+    await terminal.shows("task 2 created: split across writes (new, project scratch)")
     await terminal.shows("task 1: caf\u00e9 \ufffd \ufffd\ufffd\ufffd ok")
     assert (await services.tasks.get(2)).body == "body line"
     assert terminal.hangups == 0
@@ -108,7 +108,7 @@ async def test_a_regular_file_or_dev_null_as_stdin(services: Services, tmp_path:
         await terminal.transport.start(terminal.app, terminal.outbox)
         try:
             if source == "file":
-                await terminal.shows("task 2 created: two (new)")
+                await terminal.shows("task 2 created: two (new, project scratch)")
             else:
                 await asyncio.sleep(0)  # one turn of the loop: the transport reads /dev/null's end at once
         finally:
@@ -125,7 +125,7 @@ async def test_the_end_of_input_from_a_terminal_asks_serve_to_stop(services: Ser
     await terminal.transport.start(terminal.app, terminal.outbox)
     try:
         os.write(master, b"/task new typed at a terminal\n")
-        await terminal.shows("task 1 created: typed at a terminal (new)")
+        await terminal.shows("task 1 created: typed at a terminal (new, project scratch)")
         os.write(master, b"\x04")  # Ctrl-D at the start of a line: the terminal's end of input
 
         async def hung_up() -> bool:

@@ -142,7 +142,7 @@ async def test_task_new_from_allowed_chat_creates_the_task_and_its_output_arrive
     fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
 ) -> None:
     [reply] = await ask(fake_telegram, "/task new count things agent:shell\nseq 1 3\necho done")
-    assert reply == "task 1 created: count things (new)"
+    assert reply == "task 1 created: count things (new, project scratch)"
     [task] = await orch.store.list_tasks()
     assert (task.title, task.body, task.labels) == ("count things", "seq 1 3\necho done", ("agent:shell",))
 
@@ -162,7 +162,7 @@ async def test_long_output_in_a_429_storm_arrives_complete_in_messages_within_th
     fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
 ) -> None:
     [reply] = await ask(fake_telegram, "/task new a lot of output")
-    assert reply == "task 1 created: a lot of output (new)"
+    assert reply == "task 1 created: a lot of output (new, project scratch)"
     printed = [[f"{n:04} 🚀 <tag> & {'é' * (n % 50)}" for n in range(start, start + 50)] for start in range(0, 200, 50)]
     printed.append(["x" * 5000 + "🚀" * 10])  # longer than a whole message: the one line that is cut
     fake_telegram.fail(RateLimit(0.1), RateLimit(0.1), Pass(), RateLimit(0.1), RateLimit(0.1))
@@ -186,10 +186,13 @@ async def test_refused_chat_gets_one_refusal_and_nothing_is_created(
     fake_telegram: FakeTelegram, orch: Orch, telegram: TelegramTransport
 ) -> None:
     [reply] = await ask(fake_telegram, "/task new steal the repo", chat=STRANGER, user=STRANGER)
-    assert reply == NOT_ALLOWED
+    # The owner of a new bot learns their ids, and where they go, by messaging it.
+    assert reply == (f"{NOT_ALLOWED}\nchat id {STRANGER}, user id {STRANGER}: to allow it, add the chat id to "
+                     "transports.telegram.allowed_chat_ids or the user id to transports.telegram.allowed_user_ids "
+                     "in orch's config.yml and restart orch serve")
     await handled(fake_telegram, await fake_telegram.push_message(STRANGER, STRANGER, "/start"))
     await handled(fake_telegram, await fake_telegram.push_message(STRANGER, STRANGER, "/help"))
-    assert fake_telegram.texts(STRANGER) == [NOT_ALLOWED]
+    assert fake_telegram.texts(STRANGER) == [reply]  # once: a stranger cannot make the bot spam
     assert await orch.store.list_tasks() == []
     assert await orch.store.list_follows() == []
 
@@ -199,9 +202,9 @@ async def test_a_user_on_the_allow_list_may_use_the_bot_in_any_chat(
 ) -> None:
     group = -5005
     [reply] = await ask(fake_telegram, "/task new from the group", chat=group, user=USER)
-    assert reply == "task 1 created: from the group (new)"
+    assert reply == "task 1 created: from the group (new, project scratch)"
     [reply] = await ask(fake_telegram, "/task new intruder", chat=group, user=STRANGER)
-    assert reply == NOT_ALLOWED
+    assert reply.startswith(f"{NOT_ALLOWED}\nchat id {group}, user id {STRANGER}: ")
     assert [task.title for task in await orch.store.list_tasks()] == ["from the group"]
 
 
@@ -210,7 +213,7 @@ async def test_empty_allow_lists_allow_nobody(fake_telegram: FakeTelegram, orch:
     await transport.start(orch.app, outbox(orch))
     try:
         [reply] = await ask(fake_telegram, "/help")
-        assert reply == NOT_ALLOWED
+        assert reply.startswith(f"{NOT_ALLOWED}\nchat id {CHAT}, user id {USER}: ")
         assert not transport.is_allowed(ChatRef("telegram", str(CHAT), str(USER)))
     finally:
         await transport.stop()
@@ -303,7 +306,7 @@ async def test_restart_loses_no_command_and_runs_none_twice(
     finally:
         await second.stop()
     assert [task.title for task in await orch.store.list_tasks()] == ["t1", "t2", "t3", "t4", "t5"]
-    assert fake_telegram.texts(CHAT) == [f"task {n} created: t{n} (new)" for n in range(1, 6)]
+    assert fake_telegram.texts(CHAT) == [f"task {n} created: t{n} (new, project scratch)" for n in range(1, 6)]
 
 
 async def test_a_stop_during_the_long_poll_acknowledges_nothing_new(fake_telegram: FakeTelegram, orch: Orch) -> None:
@@ -320,7 +323,7 @@ async def test_a_stop_during_the_long_poll_acknowledges_nothing_new(fake_telegra
         [reply] = await ask(fake_telegram, "/task new two")
     finally:
         await again.stop()
-    assert reply == "task 2 created: two (new)"
+    assert reply == "task 2 created: two (new, project scratch)"
     assert [task.title for task in await orch.store.list_tasks()] == ["one", "two"]
 
 
@@ -346,7 +349,8 @@ async def test_polling_goes_on_after_getupdates_fails(fake_telegram: FakeTelegra
     transport = make_transport(fake_telegram, orch)
     await transport.start(orch.app, outbox(orch))
     try:
-        assert await ask(fake_telegram, "/task new after the outage") == ["task 1 created: after the outage (new)"]
+        assert await ask(fake_telegram, "/task new after the outage") == [
+            "task 1 created: after the outage (new, project scratch)"]
     finally:
         await transport.stop()
     assert [call.status for call in fake_telegram.calls_to("getUpdates")][:2] == [502, 200]
@@ -424,7 +428,7 @@ async def test_a_429_storm_loses_no_reply_and_no_piece_of_a_long_text(
     for n in range(1, 4):
         await fake_telegram.push_message(CHAT, USER, f"/task new storm {n}")
     await fake_telegram.wait_for(lambda: len(fake_telegram.texts(CHAT)) == 3, WAIT)
-    assert fake_telegram.texts(CHAT) == [f"task {n} created: storm {n} (new)" for n in range(1, 4)]
+    assert fake_telegram.texts(CHAT) == [f"task {n} created: storm {n} (new, project scratch)" for n in range(1, 4)]
 
     # Each piece of a long reply waits out its own flood answers: none is lost or sent twice.
     text = "\n".join(f"line {n:05}" for n in range(1500))
@@ -443,7 +447,8 @@ async def test_a_chat_that_blocked_the_bot_does_not_hold_up_the_others(
     fake_telegram.fail(Blocked())
     await handled(fake_telegram, await fake_telegram.push_message(USER, USER, "/status"))
     # Refused for good: not retried (which would hold up every chat's commands), and the next one is answered.
-    assert await ask(fake_telegram, "/task new after the block") == ["task 1 created: after the block (new)"]
+    assert await ask(fake_telegram, "/task new after the block") == [
+        "task 1 created: after the block (new, project scratch)"]
     assert [call.status for call in fake_telegram.calls_to("sendMessage")] == [403, 200]
 
 
@@ -521,7 +526,7 @@ async def test_a_shell_task_runs_and_its_output_reaches_the_chat_complete(
 ) -> None:
     [reply] = await ask(fake_telegram, "/task new count to 300 agent:shell\nfor i in $(seq 1 300); do "
                                        "echo \"line $i <&>\"; done")
-    assert reply == "task 1 created: count to 300 (new)"
+    assert reply == "task 1 created: count to 300 (new, project scratch)"
     await fake_telegram.wait_for(lambda: any(text.startswith("task 1 done") for text in fake_telegram.texts(CHAT)),
                                  60.0)
     assert output_lines(fake_telegram, CHAT) == [f"line {n} <&>" for n in range(1, 301)]

@@ -70,7 +70,7 @@ async def test_diff_reply_and_retry_after_a_task_ends(tg: Tg) -> None:
 
 async def test_a_reply_to_a_tasks_message_is_a_follow_up(tg: Tg) -> None:
     await tg.say("/task new wait agent:shell\nwhile [ ! -f go ]; do sleep 0.05; done; echo first")
-    created = await tg.text("task 1 created: wait (new)")
+    created = await tg.text("task 1 created: wait (new, project scratch)")
     await tg.status(1, TaskStatus.IN_PROGRESS)
     # Replying to the reply that created it, while it runs: queued for its next turn.
     await tg.say("echo second", reply_to=created.message_id)
@@ -102,7 +102,7 @@ async def test_a_strangers_reply_is_refused_and_runs_nothing(tg: Tg, store: Sqli
     done = await tg.message(lambda m: m.text.startswith("task 1 done"), chat=GROUP)
     update = await tg.fake.push_message(GROUP, STRANGER, "echo intruder", reply_to=done.message_id)
     await tg.fake.wait_for(lambda: tg.fake.confirmed_offset > update, WAIT)
-    assert tg.fake.texts(GROUP)[-1] == NOT_ALLOWED
+    assert tg.fake.texts(GROUP)[-1].startswith(f"{NOT_ALLOWED}\nchat id {GROUP}, user id {STRANGER}: ")
     assert (await tg.services.tasks.get(1)).status is TaskStatus.DONE
     assert len(await tg.services.tasks.attempts(1)) == 1 and await store.pending_followups(1) == []
 
@@ -176,9 +176,9 @@ async def test_a_questions_options_are_buttons(tg: Tg, store: SqliteStore) -> No
 async def test_a_task_made_in_a_forum_lives_in_its_own_topic(tg: Tg) -> None:
     await tg.say("/task new in a topic agent:shell\nprintf 'Name? '; read name; echo \"hello $name\"", chat=FORUM,
                  forum=True)
-    await tg.text("task 1 created: in a topic (new)", chat=FORUM)
+    await tg.text("task 1 created: in a topic (new, project scratch)", chat=FORUM)
     [(topic, name)] = tg.fake.topics[FORUM].items()
-    assert name == "task 1 created: in a topic (new)"
+    assert name == "task 1 created: in a topic (new, project scratch)"
     # Its creator is mentioned there: the message they asked with is in another topic.
     question = await tg.text("task 1 waits at a prompt: Name?", chat=FORUM, thread=topic)
     assert question.raw.startswith(f'<a href="tg://user?id={USER}">') and question.reply_to is None
@@ -187,8 +187,9 @@ async def test_a_task_made_in_a_forum_lives_in_its_own_topic(tg: Tg) -> None:
     await tg.say("world", chat=FORUM, thread_id=topic)
     done = await tg.message(lambda m: m.text.startswith("task 1 done"), chat=FORUM, thread=topic)
     texts = tg.fake.texts(FORUM, thread=topic)
-    assert texts[0] == "task 1 created: in a topic (new)" and "hello world" in "\n".join(texts).split("\n")
-    assert tg.fake.texts(FORUM) == ["task 1 created: in a topic (new)"], "nothing else where it was asked"
+    created = "task 1 created: in a topic (new, project scratch)"
+    assert texts[0] == created and "hello world" in "\n".join(texts).split("\n")
+    assert tg.fake.texts(FORUM) == [created], "nothing else where it was asked"
     assert done.thread_id == topic
 
     await tg.say("echo more", chat=FORUM, thread_id=topic)

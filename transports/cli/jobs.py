@@ -8,6 +8,7 @@ from functools import partial
 
 from orch.bot import format as fmt
 from orch.core.services import Services
+from orch.transports.cli.look import Table, show_table
 from orch.transports.cli.output import print_json, show
 from orch.transports.cli.runner import with_services
 
@@ -17,7 +18,9 @@ async def _list(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json([view.to_json() for view in views])
     else:
-        show("\n".join([fmt.job_table(views), *fmt.job_notes(views)]))
+        show_table(Table(fmt.job_table(views), fmt.JOB_COLUMNS, fmt.job_rows(views), right=frozenset({0})))
+        for note in fmt.job_notes(views):
+            show(note)
     return 0
 
 

@@ -8,6 +8,7 @@ runs it, so main imports that one alone.
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import datetime
 
 from orch.core import __version__
@@ -55,6 +56,13 @@ def _date(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2025-03-01") from None
 
 
+def _host_name(text: str) -> str:
+    """A host's name is shown in `ssh HOST -t tmux …`: letters, digits, dots, dashes and underscores only."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name (letters, digits, '.', '-', '_')")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orch", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,6 +98,13 @@ def _setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser
                      "orch serve", "orch serve --transport stdout --transport telegram", module="serve")
     serve.add_argument("--transport", action="append", default=[], metavar="NAME",
                        help="stdout, telegram or discord (repeatable; default: the enabled ones, else stdout)")
+    worker = _command(commands, "worker", "run the agents of tasks queued by orch serve on a PostgreSQL store "
+                      "(this host's share of a cluster)", "orch worker", "orch worker --host build-2",
+                      module="worker")
+    worker.add_argument("--host", type=_host_name, metavar="NAME",
+                        help="this host's name, as ssh reaches it (default: the machine's host name)")
+    _json(_command(commands, "hosts", "the cluster's workers: agents, running tasks, last heartbeat", "orch hosts",
+                   "orch hosts --json", module="hosts"))
     service = _command(commands, "service", "run orch serve as a user service (systemd --user; launchd on macOS)",
                        "orch service install", "orch service status", module="service")
     service.add_argument("service_action", metavar="ACTION", choices=SERVICE_ACTIONS,
@@ -108,7 +123,8 @@ def _task_commands(task: argparse.ArgumentParser) -> None:
     new.add_argument("--label", action="append", default=[], metavar="LABEL",
                      help="a label such as agent:codex or complexity:simple (repeatable)")
     new.add_argument("--parent", type=int, metavar="ID", help="make it a sub-task of task ID (the parent waits)")
-    new.add_argument("--project", metavar="NAME", help="the project to run in (see `orch project list`)")
+    new.add_argument("--project", metavar="NAME", help="the project to run in (default: the registered one holding "
+                     "the current folder, else the only one; see `orch project list`)")
     new.add_argument("--agent", choices=AGENT_NAMES, help="run it with this agent instead of routing")
     new.add_argument("--complexity", choices=COMPLEXITIES, help="the model tier (decided by routing if not given)")
     listing = _command(actions, "list", "list tasks", "orch task list --status needs_review",
@@ -191,5 +207,8 @@ def _project_commands(project: argparse.ArgumentParser) -> None:
     add.add_argument("source", metavar="URL|PATH", help="a git URL, owner/repo (GitHub) or a local path")
     add.add_argument("--name", help="the project's name (default: the repository's)")
     _json(_command(actions, "list", "list projects: name, kind, default branch, path", "orch project list"))
-    _command(actions, "remove", "unregister a project; deletes the clone `project add` made, never a checkout",
-             "orch project remove app").add_argument("name", help="the project's name")
+    remove = _command(actions, "remove", "unregister a project; deletes the clone `project add` made, never a "
+                      "checkout", "orch project remove app", "orch project remove app --force")
+    remove.add_argument("name", help="the project's name")
+    remove.add_argument("--force", action="store_true", help="delete the clone even when a task branch has commits "
+                        "on no other branch or a worktree has uncommitted changes (refused without it)")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from orch.bot import format as fmt
 from orch.core.services import Services
+from orch.transports.cli.look import Table, show_table
 from orch.transports.cli.output import print_json, show
 from orch.transports.cli.runner import with_services
 
@@ -24,12 +25,12 @@ async def _list(args: argparse.Namespace, services: Services) -> int:
     if args.json:
         print_json([view.to_json() for view in views])
     else:
-        show(fmt.project_table(views))
+        show_table(Table(fmt.project_table(views), fmt.PROJECT_COLUMNS, fmt.project_rows(views)))
     return 0
 
 
 async def _remove(args: argparse.Namespace, services: Services) -> int:
-    removed = await services.projects.remove(args.name)
+    removed = await services.projects.remove(args.name, force=args.force)
     if removed.managed:
         show(f"project {removed.name} removed; deleted {removed.path}")
     else:

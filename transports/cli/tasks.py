@@ -9,21 +9,25 @@ from __future__ import annotations
 import argparse
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orch.bot import format as fmt
 from orch.core.home import OrchHome
 from orch.core.tasks.models import Attempt, Question, Review, Task, TaskStatus
 from orch.core.tasks.reading import TaskReading
+from orch.transports.cli.look import Table, show_table
 from orch.transports.cli.output import print_json, show
 
 if TYPE_CHECKING:  # the services (asyncio, aiosqlite) load only for a command that needs them
+    from orch.core.cluster.hosts import Placement
     from orch.core.services import Services
 
 
 async def _new(args: argparse.Namespace, services: Services) -> int:
     task = await services.tasks.create(args.title, args.body, labels=args.label, agent=args.agent,
-                                       complexity=args.complexity, project=args.project, parent_id=args.parent)
+                                       complexity=args.complexity, project=args.project, parent_id=args.parent,
+                                       cwd=Path.cwd())
     show(fmt.created(task))
     return 0
 
@@ -36,32 +40,55 @@ def _print_list(args: argparse.Namespace, tasks: list[Task]) -> int:
     if args.json:
         print_json([task.to_json() for task in tasks])
         return 0
-    show(fmt.task_table(tasks))
+    show_table(Table(fmt.task_table(tasks), fmt.TASK_COLUMNS, fmt.task_rows(tasks), right=frozenset({0}), status=1))
     return 0
 
 
 async def _show(args: argparse.Namespace, services: Services) -> int:
     task = await services.tasks.get(args.id)
     tasks = services.tasks
+    placement = await services.hosts.placement(task.id) if services.hosts is not None else None
     return _print_show(args, services.home, task, await tasks.attempts(task.id), await tasks.reviews(task.id),
-                       await tasks.questions(task.id), await tasks.route_record(task.id))
+                       await tasks.questions(task.id), await tasks.route_record(task.id), placement)
 
 
 def _print_show(args: argparse.Namespace, home: OrchHome, task: Task, attempts: list[Attempt], reviews: list[Review],
-                questions: list[Question], route: dict[str, Any] | None) -> int:
+                questions: list[Question], route: dict[str, Any] | None, placement: Placement | None = None) -> int:
+    """`placement`: the host of a cluster that runs (or ran) the task."""
     if args.json:
         data = task.to_json()
+        data["host"] = placement.host if placement is not None else None
         data["attempts_detail"] = [attempt.to_json() for attempt in attempts]
         data["reviews"] = [review.to_json() for review in reviews]
         data["route"] = route
         print_json(data)
         return 0
     show(fmt.task_details(task, attempts, reviews, questions))
-    if task.status is TaskStatus.IN_PROGRESS:
+    changes = _file_changes(task)
+    if changes:
+        show(fmt.files_changed(changes))
+    if placement is not None:
+        show(f"host: {placement.host}")
+        if task.status in (TaskStatus.IN_PROGRESS, TaskStatus.WAITING):
+            show(f"watch it: {placement.attach_command}")
+    elif task.status is TaskStatus.IN_PROGRESS:
         from orch.core.terminal.tmux import session_name  # libtmux, for a running task only
 
         show(f"watch it: tmux -L {home.tmux_socket_name} attach -t {session_name(task.id)}")
     return 0
+
+
+def _file_changes(task: Task) -> list[tuple[str, int | None, int | None]]:
+    """The files the task's branch changed, read in its worktree while it exists; [] when it is gone."""
+    if not task.worktree or not task.base_commit or not Path(task.worktree).is_dir():
+        return []
+    from orch.core.delivery.gitops import file_changes
+    from orch.core.errors import OrchError
+
+    try:
+        return file_changes(Path(task.worktree), task.base_commit, "HEAD")
+    except OrchError:
+        return []  # not a worktree any more (someone deleted its .git): nothing to list
 
 
 def _read_quickly(args: argparse.Namespace) -> int | None:

@@ -9,8 +9,9 @@ plain messages.
   A stranger's press is refused ephemerally and runs nothing.
 - A plain message in a task's thread, or replying to one of a task's messages, is a follow-up for the task
   (BotApp.handle_message, by its author); its replies go through the outbox. Other messages are left alone; a
-  stranger's follow-up gets one refusal per channel and run. Reading messages needs the Message Content intent
-  (transport.py asks for it).
+  stranger's follow-up gets one refusal per channel an hour (bot.refusals). Reading messages needs the Message
+  Content intent (transport.py asks for it).
+A refusal names the user's and channel's ids and the config key to add the user to.
 Every message answering an interaction about a task is remembered as the task's (CommandSink.sent_about).
 An interaction that cannot be answered (Discord down, or too late) has its replies sent to the channel through
 the outbox instead, which retries through an outage; the refusals only an asker would see are logged instead.
@@ -26,10 +27,10 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from orch.bot.app import NOT_ALLOWED
 from orch.bot.chat import ChatRef, CommandSink, Reply
 from orch.bot.commands import Command
 from orch.bot.outbox import Outbox
+from orch.bot.refusals import RefusalPacer, refusal_text
 from orch.bot.threads import THREADED
 from orch.transports.buttons import ButtonCodes
 from orch.transports.discord.answers import UNANSWERABLE, deliver, in_time, refuse
@@ -44,15 +45,17 @@ _THREAD_NAME_LIMIT = 100
 
 class Receiver:
     def __init__(self, client: discord.Client, sink: CommandSink, outbox: Outbox, codes: ButtonCodes,
-                 is_allowed: Callable[[ChatRef], bool], defer_after: float, request_timeout: float) -> None:
+                 is_allowed: Callable[[ChatRef], bool], defer_after: float, request_timeout: float,
+                 allow_hint: Callable[[ChatRef], str] = lambda chat: "") -> None:
         self._client = client
         self._request_timeout = request_timeout
         self._sink = sink
         self._outbox = outbox
         self._codes = codes
         self._is_allowed = is_allowed
+        self._allow_hint = allow_hint
         self._defer_after = defer_after
-        self._refused: set[str] = set()
+        self._refusals = RefusalPacer()
 
     @staticmethod
     def chat(interaction: discord.Interaction) -> ChatRef:
@@ -63,7 +66,9 @@ class Receiver:
         if self._is_allowed(self.chat(interaction)):
             return True
         log.warning("discord: refused user %s in channel %s", interaction.user.id, interaction.channel_id)
-        await interaction.response.send_message(NOT_ALLOWED, ephemeral=True)
+        # Ephemeral, so only the asker sees it: answered every time (Discord shows a failure otherwise).
+        await interaction.response.send_message(refusal_text(self._allow_hint(self.chat(interaction))),
+                                                ephemeral=True)
         return False
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
@@ -166,10 +171,8 @@ class Receiver:
         replies = await self._sink.handle_message(chat, message.content, reply_to=reply_to)
         if replies is None:
             return
-        if not self._is_allowed(chat):
-            if chat.chat_id in self._refused:
-                return
-            self._refused.add(chat.chat_id)
+        if not self._is_allowed(chat) and not self._refusals.may_refuse(chat.chat_id):
+            return
         for reply in replies:
             await self._outbox.reply(chat.chat_id, reply)
 

@@ -42,7 +42,7 @@ from orch.bot.outbox import Outbox
 from orch.bot.split import utf16_length
 from orch.core.config import DiscordTransportConfig
 from orch.core.redact import RedactingFilter
-from orch.transports.base import CursorStore, Transport
+from orch.transports.base import CursorStore, Transport, Unreachable
 from orch.transports.buttons import ButtonCodes
 from orch.transports.discord.answers import NO_MENTIONS
 from orch.transports.discord.commands import OrchCommandTree, build_tree
@@ -120,6 +120,10 @@ class DiscordTransport(Transport):
             discord.http.Route.BASE = self._config.api_base.rstrip("/")
         try:
             await self._start(sink, outbox, message_content=True)
+        except (aiohttp.ClientError, OSError, discord.DiscordServerError, discord.GatewayNotFound) as exc:
+            # No network, a wrong api_base, Discord failing: orch serve runs on and tries again later.
+            raise Unreachable(f"cannot reach Discord at {self._config.api_base or discord.http.Route.BASE}: "
+                              f"{exc or type(exc).__name__}") from None
         except discord.PrivilegedIntentsRequired:
             log.warning("discord: this bot may not read message content (enable the Message Content intent in the "
                         "Developer Portal): messages in a task's thread are not follow-ups; /task reply still is")
@@ -129,7 +133,7 @@ class DiscordTransport(Transport):
         client = _Client(intents=intents(message_content=message_content), allowed_mentions=NO_MENTIONS,
                          guild_ready_timeout=self._guild_ready_timeout, max_ratelimit_timeout=_MAX_RATELIMIT_WAIT)
         receiver = Receiver(client, sink, outbox, self._codes, self.is_allowed, self._defer_after,
-                            self._request_timeout)
+                            self._request_timeout, self.allow_hint)
         client.receiver = receiver
         self._client = client
         tree = build_tree(client, receiver.on_command, receiver.check, receiver.on_error)
@@ -189,6 +193,10 @@ class DiscordTransport(Transport):
     # ChatPort
     def is_allowed(self, chat: ChatRef) -> bool:
         return chat.user_id is not None and chat.user_id.isdigit() and int(chat.user_id) in self._allowed
+
+    def allow_hint(self, chat: ChatRef) -> str:
+        return (f"user id {chat.user_id}, channel id {chat.chat_id}: to allow the user, add the user id to "
+                "transports.discord.allowed_user_ids in orch's config.yml and restart orch serve")
 
     def rendered_length(self, text: str, preformatted: bool) -> int:
         return rendered_length(text, preformatted)

@@ -11,8 +11,9 @@
   query is answered with the result's first line as a toast, and the replies go to the chat like a command's.
   A button that needs text (Reply, Answer) sends a ForceReply prompt instead, addressed to the presser; their
   reply to it runs `COMMAND TEXT`. Prompts are kept in the CursorStore, so a reply after a restart completes too.
-- A stranger (off the allow-list) gets one refusal per chat and run of the transport; a stranger's press gets
-  it as a toast only, and nothing runs or reaches the chat.
+- A stranger (off the allow-list) gets one refusal per chat an hour (bot.refusals), with the chat's and user's
+  ids and the config keys to add them to; a stranger's press gets its first line as a toast only, and nothing
+  runs or reaches the chat.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from orch.bot.chat import ChatRef, CommandSink, RateLimited, Reply, Undeliverabl
 from orch.bot.commands import COMMANDS
 from orch.bot.outbox import Outbox
 from orch.bot.parse import find_command
+from orch.bot.refusals import RefusalPacer
 from orch.bot.threads import THREADED
 from orch.core.errors import UserError
 from orch.transports.base import CursorStore
@@ -68,7 +70,7 @@ class Receiver:
         self._outbox = outbox
         self._codes = codes
         self._cursor = cursor
-        self._refused: set[str] = set()
+        self._refusals = RefusalPacer()
 
     # handlers (bot.commands.register)
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -163,13 +165,8 @@ class Receiver:
                        str(message.message_id))
 
     def _may_answer(self, chat: ChatRef) -> bool:
-        """Whether replies go back: always where allowed; to a stranger's chat only its first refusal."""
-        if self._port.is_allowed(chat):
-            return True
-        if chat.chat_id in self._refused:
-            return False
-        self._refused.add(chat.chat_id)
-        return True
+        """Whether replies go back: always where allowed; to a stranger's chat one refusal an hour."""
+        return self._port.is_allowed(chat) or self._refusals.may_refuse(chat.chat_id)
 
     async def _deliver(self, chat: ChatRef, replies: list[Reply]) -> None:
         for reply in replies:

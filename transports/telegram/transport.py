@@ -66,7 +66,7 @@ from orch.bot.split import utf16_length
 from orch.core.config import TelegramTransportConfig
 from orch.core.errors import ConfigError
 from orch.core.redact import RedactingFilter
-from orch.transports.base import CursorStore, Transport
+from orch.transports.base import CursorStore, Transport, Unreachable
 from orch.transports.buttons import ButtonCodes
 
 try:
@@ -102,6 +102,7 @@ _T = TypeVar("_T")
 # last two only when the bot is built, after the filter is installed.
 _URL_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
 _TOPIC_NAME_LIMIT = 128
+_PUBLIC_API = "https://api.telegram.org"
 _UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]  # messages, and presses of inline keyboard buttons
 
 
@@ -182,6 +183,9 @@ class TelegramTransport(Transport):
             await app.shutdown()
             if isinstance(exc, InvalidToken):
                 raise ConfigError("transports.telegram.token: Telegram does not accept this token") from None
+            if isinstance(exc, NetworkError):  # no network, a wrong base_url, Telegram failing: try again later
+                raise Unreachable(f"cannot reach the Bot API at {self._config.base_url or _PUBLIC_API}: {exc}") \
+                    from None
             raise
         self._app = app
         self._stopping.clear()
@@ -224,6 +228,9 @@ class TelegramTransport(Transport):
         except ValueError:
             return False
         return str(place.chat) in self._allowed_chats  # a forum's topics are its chat's
+
+    def allow_hint(self, chat: ChatRef) -> str:
+        return _allow_hint(chat)
 
     def rendered_length(self, text: str, preformatted: bool) -> int:
         return rendered_length(text, preformatted)
@@ -383,6 +390,17 @@ def _addressed(place: Place, rendered: str, mention: Mention | None) -> tuple[st
         if utf16_length(addressed) <= MAX_MESSAGE_LENGTH:
             return addressed, None
     return rendered, None
+
+
+def _allow_hint(chat: ChatRef) -> str:
+    try:
+        ids = f"chat id {Place.parse(chat.chat_id).chat}"  # a forum topic's chat: the allow-list takes chats
+    except ValueError:
+        ids = f"chat {chat.chat_id}"
+    user = f", user id {chat.user_id}" if chat.user_id is not None else ""
+    return (f"{ids}{user}: to allow it, add the chat id to transports.telegram.allowed_chat_ids"
+            + (" or the user id to transports.telegram.allowed_user_ids" if user else "")
+            + " in orch's config.yml and restart orch serve")
 
 
 def _within_limit(rendered: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from orch.core.config import parse_config
 from orch.core.errors import NoAgentAvailable
 from orch.core.home import OrchHome
-from orch.core.routing.router import NO_KEY_WARNING, Router
+from orch.core.routing.router import Router
 from orch.core.store.sqlite import SqliteStore
 from orch.core.tasks.models import NewTask, Task
 
@@ -216,7 +216,7 @@ async def test_failures_count_attempts_then_round_robin(
     assert "the router LLM failed 3 time(s): routing round-robin" in decision.warnings
 
 
-async def test_no_api_key_routes_round_robin_and_warns_once(
+async def test_no_api_key_routes_round_robin_without_a_warning_per_task(
     store: SqliteStore, make_router: Callable[..., Router], caplog: pytest.LogCaptureFixture
 ) -> None:
     router = make_router()
@@ -227,8 +227,11 @@ async def test_no_api_key_routes_round_robin_and_warns_once(
         second = await router.route(await new_task(store))
 
     assert [(d.agent, d.decided_by) for d in (first, second)] == [("claude", "round_robin"), ("codex", "round_robin")]
-    assert NO_KEY_WARNING in first.warnings
-    assert [r.getMessage() for r in caplog.records] == [NO_KEY_WARNING]
+    # Round-robin is the design without a key: the status line (serve's ready line) says it once; a task's
+    # decision gives it as its reason, not as a warning, and routing logs nothing about it.
+    assert first.reason == "round-robin (no ANTHROPIC_API_KEY)"
+    assert first.warnings == second.warnings == ()
+    assert caplog.records == []
 
 
 async def test_injected_client_is_used_without_env_key(
@@ -372,12 +375,17 @@ async def test_no_router_agent_installed_uses_fallback(store: SqliteStore, make_
     assert "no agent of router.agents (codex) is installed: using fallback_executor claude" in decision.warnings
 
 
-async def test_fallback_not_installed_routes_round_robin(
-    store: SqliteStore, make_router: Callable[..., Router]
+async def test_fallback_not_installed_picks_the_first_installed_agent_and_says_so_once(
+    store: SqliteStore, make_router: Callable[..., Router], caplog: pytest.LogCaptureFixture
 ) -> None:
-    router = make_router({"fallback_executor": "claude"}, present=("opencode",))
-    decision = await router.route(await new_task(store, labels=["agent:codex"]))
-    assert (decision.agent, decision.decided_by) == ("opencode", "round_robin")
+    router = make_router({"fallback_executor": "claude"}, present=("codex", "opencode"))
+    with caplog.at_level(logging.WARNING, logger="orch.router"):
+        decisions = [await router.route(await new_task(store, labels=["agent:claude"])) for _ in range(2)]
+    assert [(d.agent, d.decided_by) for d in decisions] == [("codex", "fallback")] * 2
+    assert decisions[0].warnings[0] == ("agent claude (label agent:claude) is not installed: using codex, the first "
+                                        "installed agent (router.fallback_executor claude is not installed)")
+    assert [r.getMessage() for r in caplog.records] == [
+        "router.fallback_executor claude is not installed: using codex instead"]
 
 
 async def test_nothing_available_raises(

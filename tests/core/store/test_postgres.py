@@ -19,7 +19,10 @@ from tests.conftest import wait_until
 from tests.postgres_cluster import PostgresCluster
 
 TABLES = {"tasks", "attempts", "chunks", "capture_offsets", "routes", "kv", "follows", "projects", "job_state",
-          "reviews", "followups", "questions", "chat_messages", "origins", "orch_migrations"}
+          "reviews", "followups", "questions", "chat_messages", "origins", "orch_migrations",
+          # the job queue (procrastinate's) and the cluster's own tables
+          "procrastinate_workers", "procrastinate_jobs", "procrastinate_periodic_defers", "procrastinate_events",
+          "cluster_hosts", "task_leases", "cluster_controls"}
 
 
 async def schema(url: str) -> tuple[list[int], set[str]]:

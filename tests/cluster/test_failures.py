@@ -1,0 +1,81 @@
+"""A worker that dies: restarted on its host it takes its tasks up again without losing or repeating a line; dead
+for good (with its tmux server), its task runs again on another host."""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.harness import Worker, make_home, query, start_serve, stop_serve
+from tests.cluster.test_cluster import worker_of
+from tests.e2e.test_serve_stdout import Serve
+
+COUNT = 'for i in $(seq 1 30); do echo line $i; sleep 0.1; done'
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
+    """serve and two workers; the test may replace a worker in the list (teardown stops whatever is there)."""
+    serve_home = make_home(tmp_path / "serve")
+    workers = [Worker(make_home(tmp_path / f"w{n}"), f"w{n}", postgres_database) for n in (1, 2)]
+    serve = await start_serve(serve_home, postgres_database)
+    try:
+        for worker in workers:
+            await worker.start()
+        yield serve, workers
+    finally:
+        for worker in workers:
+            await worker.stop()
+            worker.kill_tmux()
+        await stop_serve(serve, serve_home)
+
+
+async def output_lines(serve: Serve, task_id: int) -> list[str]:
+    """serve's output lines of the task until it ends (status lines of the task and others aside)."""
+    lines: list[str] = []
+    while True:
+        line = await serve.read_line(60)
+        if re.fullmatch(rf"task {task_id} (done|needs_review).*", line):
+            assert " done " in line, line
+            return lines
+        if line.startswith(f"[{task_id}] "):
+            lines.append(line.removeprefix(f"[{task_id}] "))
+
+
+async def test_a_worker_killed_mid_task_takes_it_up_again_after_a_restart(
+    pair: tuple[Serve, list[Worker]], postgres_database: str
+) -> None:
+    serve, workers = pair
+    await serve.send(f'/task new count agent:shell body:"{COUNT}"')
+    await serve.read_until(r"\[1\] line 3")
+    victim = await worker_of(postgres_database, 1, workers)
+    await victim.stop(signal.SIGKILL)  # its tmux server, and the agent in it, go on
+    again = Worker(victim.home, victim.host, postgres_database)
+    workers[workers.index(victim)] = again
+    await again.start()
+    rest = await output_lines(serve, 1)
+    assert rest == [f"line {i}" for i in range(4, 31)]
+    stored = await query(postgres_database, "SELECT content FROM chunks WHERE task_id = 1 AND NOT is_final "
+                                            "ORDER BY seq")
+    assert "\n".join(row[0] for row in stored).splitlines() == [f"line {i}" for i in range(1, 31)]
+    assert await query(postgres_database, "SELECT number, outcome FROM attempts") == [(1, "done")]
+
+
+async def test_a_worker_dead_with_its_tmux_server_loses_the_attempt_and_another_host_runs_the_task(
+    pair: tuple[Serve, list[Worker]], postgres_database: str
+) -> None:
+    serve, workers = pair
+    await serve.send(f'/task new count agent:shell body:"{COUNT}"')
+    await serve.read_until(r"\[1\] line 3")
+    victim = await worker_of(postgres_database, 1, workers)
+    await victim.stop(signal.SIGKILL)
+    victim.kill_tmux()
+    await output_lines(serve, 1)
+    survivor = next(worker for worker in workers if worker is not victim)
+    assert await worker_of(postgres_database, 1, workers) is survivor
+    attempts = await query(postgres_database, "SELECT number, outcome FROM attempts ORDER BY number")
+    assert attempts == [(1, "lost"), (2, "done")]
