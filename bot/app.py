@@ -68,8 +68,9 @@ class BotApp:
     async def drain(self, seconds: float) -> None:
         """Stop queueing task output, then wait up to `seconds` for the outboxes to deliver what is queued.
 
-        Serve calls it while the transports still run, so lines queued at shutdown go out before they close; a
-        follow's unsent lines are sent again at the next start anyway, but notices and replies would be lost.
+        Serve calls it while the transports still run, so what is queued at shutdown goes out before they close:
+        a follow counts its lines delivered once they are queued, so a line lost from an outbox is not sent again
+        at the next start, and nor is a notice or a reply.
         """
         await self._announcer.stop()
         await self._follows.stop()

@@ -8,16 +8,22 @@ Connections come from a pool in autocommit mode: a read, or a write of one state
 with nothing left open; a write of several statements (output with its capture offset) is `BEGIN … COMMIT` around
 them. The pool checks a connection before lending it (an empty query, ~0.1 ms on a local socket), so a store
 outlives a restart of the server: connections that died with it are replaced, not handed out.
+
+A statement waits for a lock another connection holds at most `lock_timeout` (30 s, like SQLite's busy timeout);
+that, or a `statement_timeout` the URL sets (`?options=-c statement_timeout=…`), ends it as Busy — one line,
+nothing changed — rather than a driver error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from orch.core.cluster.names import CHUNKS_CHANNEL
+from orch.core.errors import Busy
 from orch.core.store import rows
 from orch.core.store.base import Store
 from orch.core.store.postgres_connect import (
@@ -42,7 +48,7 @@ from orch.core.tasks.models import (
     Task,
     TaskStatus,
 )
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -51,21 +57,25 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 POOL_MAX_SIZE = 8
 Connection = AsyncConnection[TupleRow]
 _ATTEMPT_KEY = ("task_id", "number")
+LOCK_TIMEOUT_SECONDS = 30.0
 
 
 class PostgresStore(Store):
     """The store in a PostgreSQL database. One method per Store operation, as SqliteStore has, so that this store's
     SQL stays in one place: hence its length."""
 
-    def __init__(self, pool: AsyncConnectionPool[Connection]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Connection], lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
         self._pool = pool
+        self._lock_timeout = lock_timeout
 
     @classmethod
-    async def open(cls, url: str, *, fence_host: str | None = None) -> PostgresStore:
+    async def open(cls, url: str, *, fence_host: str | None = None,
+                   lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> PostgresStore:
         """Connect (UserError, one line, when the server cannot be reached or is too old), migrate, pool.
 
         `fence_host`: the `orch worker` host this store writes for; the database refuses its writes about a task
-        whose lease another host holds (see the fence in orch.core.store.postgres_schema)."""
+        whose lease another host holds (see the fence in orch.core.store.postgres_schema). `lock_timeout`: how
+        long a statement waits for another connection's lock before it is Busy."""
         # A connection of its own first: its failure says why, where a pool would only time out.
         first = await connect(url)
         try:
@@ -75,32 +85,48 @@ class PostgresStore(Store):
         info = conninfo(url) if fence_host is None else fenced_conninfo(url, fence_host)
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             info, open=False, min_size=1, max_size=POOL_MAX_SIZE, kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection, name="orch-store")
+            check=AsyncConnectionPool.check_connection, name="orch-store",
+            configure=functools.partial(_set_lock_timeout, lock_timeout))
         try:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
         except PoolTimeout as exc:
             await pool.close()
             raise unreachable(url, exc) from None
-        return cls(pool)
+        return cls(pool, lock_timeout)
 
     async def close(self) -> None:
         await self._pool.close()
 
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        """A pooled connection; a statement that waited out a lock or statement timeout is Busy."""
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except errors.LockNotAvailable as exc:
+            raise Busy(f"the store is busy: another connection has held a lock for over {self._lock_timeout:g} s; "
+                       "nothing was changed, try again") from exc
+        except errors.QueryCanceled as exc:
+            if "statement timeout" not in str(exc):
+                raise  # cancelled on purpose (a task cancelled mid-statement), not a wait that ran out
+            raise Busy("the store is busy: a statement ran past the server's statement_timeout; nothing was changed, "
+                       "try again") from exc
+
     # Most writes are one statement, RETURNING what they wrote when the caller wants it back.
 
     async def _one(self, query: str, params: Sequence[Any] = ()) -> TupleRow | None:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(query, params)
             return await cursor.fetchone()
 
     async def _all(self, query: str, params: Sequence[Any] = ()) -> list[TupleRow]:
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(query, params)
             return await cursor.fetchall()
 
     async def _write(self, query: str, params: Sequence[Any]) -> int:
         """Run one write statement; the number of rows it touched."""
-        async with self._pool.connection() as conn:
+        async with self._connection() as conn:
             cursor = await conn.execute(query, params)
             return cursor.rowcount
 
@@ -108,7 +134,7 @@ class PostgresStore(Store):
     async def _transaction(self) -> AsyncIterator[Connection]:
         """Several statements as one write: committed when the block ends, rolled back when it raises or is
         cancelled (a connection cancelled mid-statement is closed by the pool; the server rolls it back)."""
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             yield conn
 
     # tasks
@@ -449,3 +475,8 @@ class PostgresStore(Store):
 
     async def delete_job_state(self, job_id: int) -> None:
         await self._write("DELETE FROM job_state WHERE job_id = %s", (job_id,))
+
+
+async def _set_lock_timeout(seconds: float, conn: Connection) -> None:
+    # SET cannot take a parameter; the value is a number orch gives, never text from outside.
+    await conn.execute(f"SET lock_timeout = {int(seconds * 1000)}")

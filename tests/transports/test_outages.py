@@ -136,6 +136,8 @@ async def test_an_outage_loses_and_repeats_nothing_and_serve_goes_on(
                 await service.wait_for(lambda: len(service.output()) == 20)
 
                 service.outage.begin(OUTAGE_SECONDS, hang_seconds=REQUEST_TIMEOUT * 2)
+                # A command typed during the outage is run, and answered once the service is back.
+                await service.command("/task list")
                 await publish(services, store, task.id, lines[20:])
                 done = await store.transition(task.id, TaskStatus.DONE)
                 assert done is not None
@@ -143,11 +145,46 @@ async def test_an_outage_loses_and_repeats_nothing_and_serve_goes_on(
                 await service.wait_for(lambda: any(text.startswith("task 1 done") for text in service.texts()))
                 assert not service.outage.active
                 assert set(service.outage.met) == set(KINDS), service.outage.met
-                assert service.output() == lines
+                # (the task list answered is preformatted too: only the task's own lines are compared)
+                assert [line for line in service.output() if line.startswith("line ")] == lines
+                await service.wait_for(lambda: any("a long job" in text for text in service.texts()))
+                assert sum("a long job" in text for text in service.texts()) == 1, service.texts()
 
                 # Still serving: a command typed after the outage is answered.
                 await service.command("/status")
                 await service.wait_for(lambda: any(text.startswith("engine: ") for text in service.texts()))
+            finally:
+                await service.transport.stop()
+    finally:
+        await app.stop()
+        logging.getLogger("orch").removeHandler(errors)
+    assert not errors.records, [record.getMessage() for record in errors.records]
+
+
+async def test_interactions_discord_cannot_answer_during_an_outage_are_answered_in_the_channel(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slash commands that arrive while Discord's REST API is down run; their answers cannot go through the
+    interactions any more, so they arrive in the channel once Discord is back, once each, and nothing logs an
+    error."""
+    assert services.hub is not None
+    errors = ErrorLog()
+    logging.getLogger("orch").addHandler(errors)
+    app = BotApp(services, NoEngine(), services.hub)
+    try:
+        async with discord(services, monkeypatch) as service:
+            outbox = MessageOutbox(service.transport, max_attempts=2, backoff_seconds=0.1, max_backoff_seconds=0.5)
+            app.attach(service.transport, outbox)
+            await service.transport.start(app, outbox)
+            try:
+                await services.tasks.create("made before the outage")
+                service.outage.begin(OUTAGE_SECONDS, hang_seconds=REQUEST_TIMEOUT * 2)
+                await service.command("/status")
+                await service.command("/task list")
+                await service.wait_for(lambda: len(service.texts()) >= 2)
+                texts = service.texts()
+                assert sum(text.startswith("engine: not running") for text in texts) == 1, texts
+                assert sum("made before the outage" in text for text in texts) == 1, texts
+                assert len(texts) == 2 and service.outage.met
             finally:
                 await service.transport.stop()
     finally:

@@ -4,6 +4,9 @@ The first part answers the interaction, the rest are its followups: they go thro
 webhook and rate limits rather than the channel's, so they are split here with the outbox's splitter
 (bot.split) and sent at once. An interaction must be answered within three seconds: one whose command takes
 longer is deferred ("thinking…") and its answer edits that.
+
+When Discord cannot be reached to answer (an outage, or the interaction's window passed meanwhile), the receiver
+sends the replies not yet delivered through the channel's outbox instead, which retries until Discord answers.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+import aiohttp
 import discord
 from orch.bot.chat import Attachment, Reply
 from orch.bot.split import split_text
@@ -24,6 +28,8 @@ from orch.transports.discord.render import fits, render, render_caption
 log = logging.getLogger("orch.discord")
 
 NO_MENTIONS = discord.AllowedMentions.none()  # output may contain @everyone or <@id>; never ping anyone
+# What answering an interaction meets when Discord is down or the interaction can no longer be answered.
+UNANSWERABLE = (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError)
 
 
 async def in_time(interaction: discord.Interaction, work: Coroutine[Any, Any, list[Reply]],
@@ -34,7 +40,7 @@ async def in_time(interaction: discord.Interaction, work: Coroutine[Any, Any, li
     if not done:
         try:
             await interaction.response.defer(thinking=True)
-        except discord.HTTPException:
+        except UNANSWERABLE:
             log.warning("discord: could not defer interaction %s; its answer may not arrive", interaction.id)
     return await running
 
@@ -47,11 +53,10 @@ async def refuse(interaction: discord.Interaction, text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
 
 
-async def deliver(interaction: discord.Interaction, replies: list[Reply],
-                  codes: ButtonCodes) -> list[tuple[Reply, list[int]]]:
-    """Send the replies, each in as many messages as it needs (its buttons under the last); returns each reply
-    with the ids of its messages."""
-    delivered: list[tuple[Reply, list[int]]] = []
+async def deliver(interaction: discord.Interaction, replies: list[Reply], codes: ButtonCodes,
+                  delivered: list[tuple[Reply, list[int]]]) -> None:
+    """Send the replies, each in as many messages as it needs (its buttons under the last); each reply sent is
+    added to `delivered` with the ids of its messages, so a caller whose sending fails knows what is left."""
     # A deferred interaction shows "thinking…" until its original response is edited.
     original_pending = interaction.response.is_done()
     for given in replies:
@@ -81,9 +86,7 @@ async def deliver(interaction: discord.Interaction, replies: list[Reply],
                 render_caption(attachment.caption), wait=True, allowed_mentions=NO_MENTIONS,
                 file=discord.File(io.BytesIO(attachment.data), filename=attachment.filename))
             ids.append(sent.id)
-        if ids:
-            delivered.append((given, ids))
-    return delivered
+        delivered.append((given, ids))
 
 
 def _inline(reply: Reply) -> tuple[Reply, Attachment | None]:

@@ -13,10 +13,13 @@ plain messages.
   Content intent (transport.py asks for it).
 A refusal names the user's and channel's ids and the config key to add the user to.
 Every message answering an interaction about a task is remembered as the task's (CommandSink.sent_about).
+An interaction that cannot be answered (Discord down, or too late) has its replies sent to the channel through
+the outbox instead, which retries through an outage; the refusals only an asker would see are logged instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
@@ -30,7 +33,7 @@ from orch.bot.outbox import Outbox
 from orch.bot.refusals import RefusalPacer, refusal_text
 from orch.bot.threads import THREADED
 from orch.transports.buttons import ButtonCodes
-from orch.transports.discord.answers import deliver, in_time, refuse
+from orch.transports.discord.answers import UNANSWERABLE, deliver, in_time, refuse
 from orch.transports.discord.components import submitted_text, text_modal
 
 log = logging.getLogger("orch.discord")
@@ -42,9 +45,10 @@ _THREAD_NAME_LIMIT = 100
 
 class Receiver:
     def __init__(self, client: discord.Client, sink: CommandSink, outbox: Outbox, codes: ButtonCodes,
-                 is_allowed: Callable[[ChatRef], bool], defer_after: float,
+                 is_allowed: Callable[[ChatRef], bool], defer_after: float, request_timeout: float,
                  allow_hint: Callable[[ChatRef], str] = lambda chat: "") -> None:
         self._client = client
+        self._request_timeout = request_timeout
         self._sink = sink
         self._outbox = outbox
         self._codes = codes
@@ -75,7 +79,7 @@ class Receiver:
             cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
             log.error("discord: interaction %s failed", interaction.id, exc_info=cause)
             text = "internal error: the command failed; see orch.log"
-        with contextlib.suppress(discord.HTTPException):
+        with contextlib.suppress(*UNANSWERABLE):
             await refuse(interaction, text)
 
     async def on_command(self, interaction: discord.Interaction, command: Command[Any],
@@ -97,7 +101,7 @@ class Receiver:
         threads: dict[int, ChatRef] = {}
         try:
             for reply, message_ids in await self._answered(interaction, chat, replies):
-                if reply.task_id in threaded and reply.task_id not in threads:
+                if reply.task_id in threaded and reply.task_id not in threads and message_ids:
                     thread_id = await self._start_thread(interaction, message_ids[0], reply.text)
                     if thread_id is not None:
                         threads[reply.task_id] = ChatRef(NAME, thread_id, chat.user_id)
@@ -131,13 +135,26 @@ class Receiver:
         refused)."""
         replies = await in_time(interaction, self._sink.handle_text(chat, text), self._defer_after)
         if not self._is_allowed(chat):
-            await refuse(interaction, "\n".join(reply.text for reply in replies))
+            try:
+                await refuse(interaction, "\n".join(reply.text for reply in replies))
+            except UNANSWERABLE as exc:
+                log.warning("discord: could not refuse interaction %s (%s)", interaction.id, _describe(exc))
             return
         await self._answered(interaction, chat, replies)
 
     async def _answered(self, interaction: discord.Interaction, chat: ChatRef,
                         replies: list[Reply]) -> list[tuple[Reply, list[int]]]:
-        delivered = await deliver(interaction, replies, self._codes)
+        delivered: list[tuple[Reply, list[int]]] = []
+        try:
+            await asyncio.wait_for(deliver(interaction, replies, self._codes, delivered), self._request_timeout)
+        except UNANSWERABLE as exc:
+            # The command ran; its answer must not be lost with the interaction. The outbox reports what it
+            # sends about a task itself.
+            rest = replies[len(delivered):]
+            log.warning("discord: could not answer interaction %s (%s); %d replies go to channel %s instead",
+                        interaction.id, _describe(exc), len(rest), chat.chat_id)
+            for reply in rest:
+                await self._outbox.reply(chat.chat_id, reply)
         for reply, message_ids in delivered:
             if reply.task_id is not None:
                 for message_id in message_ids:
@@ -171,3 +188,7 @@ class Receiver:
             log.info("discord: no thread in channel %s (%s); output follows there", interaction.channel_id, exc)
             return None
         return str(thread["id"])
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__  # a timeout has no message

@@ -136,7 +136,8 @@ class DiscordTransport(Transport):
     async def _start(self, sink: CommandSink, outbox: Outbox, *, message_content: bool) -> None:
         client = _Client(intents=intents(message_content=message_content), allowed_mentions=NO_MENTIONS,
                          guild_ready_timeout=self._guild_ready_timeout, max_ratelimit_timeout=_MAX_RATELIMIT_WAIT)
-        receiver = Receiver(client, sink, outbox, self._codes, self.is_allowed, self._defer_after, self.allow_hint)
+        receiver = Receiver(client, sink, outbox, self._codes, self.is_allowed, self._defer_after,
+                            self._request_timeout, self.allow_hint)
         client.receiver = receiver
         self._client = client
         tree = build_tree(client, receiver.on_command, receiver.check, receiver.on_error)
