@@ -87,7 +87,7 @@ async def test_a_worker_cut_off_past_the_deadline_is_fenced_out_and_stops_its_pa
     pair: tuple[Serve, list[Worker]], postgres_database: str
 ) -> None:
     serve, workers = pair
-    await serve.send('/task new count agent:shell body:"for i in $(seq 1 30); do echo line $i; sleep 0.1; done"')
+    await serve.send(f'/task new count agent:shell body:"{COUNT}"')
     await serve.read_until(r"\[1\] line 3")
     victim = await worker_of(postgres_database, 1, workers)
     survivor = next(worker for worker in workers if worker is not victim)
