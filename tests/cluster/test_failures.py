@@ -4,6 +4,7 @@ back, it is fenced out and stops its own pane."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -19,12 +20,12 @@ from tests.e2e.test_serve_stdout import Serve
 COUNT = 'for i in $(seq 1 30); do echo line $i; sleep 0.1; done'
 
 
-@pytest.fixture
-async def pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
+@contextlib.asynccontextmanager
+async def two_workers(root: Path, url: str, dead_after: float) -> AsyncIterator[tuple[Serve, list[Worker]]]:
     """serve and two workers; the test may replace a worker in the list (teardown stops whatever is there)."""
-    serve_home = make_home(tmp_path / "serve")
-    workers = [Worker(make_home(tmp_path / f"w{n}"), f"w{n}", postgres_database) for n in (1, 2)]
-    serve = await start_serve(serve_home, postgres_database)
+    serve_home = make_home(root / "serve", dead_after)
+    workers = [Worker(make_home(root / f"w{n}"), f"w{n}", url) for n in (1, 2)]
+    serve = await start_serve(serve_home, url)
     try:
         for worker in workers:
             await worker.start()
@@ -34,6 +35,20 @@ async def pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Se
             await worker.stop()
             worker.kill_tmux()
         await stop_serve(serve, serve_home)
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
+    """A serve that takes a worker silent for 4 s for dead."""
+    async with two_workers(tmp_path, postgres_database, dead_after=4) as started:
+        yield started
+
+
+@pytest.fixture
+async def patient_pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
+    """A serve that waits a minute before it takes a worker for dead: longer than any restart here."""
+    async with two_workers(tmp_path, postgres_database, dead_after=60) as started:
+        yield started
 
 
 async def output_lines(serve: Serve, task_id: int) -> list[str]:
@@ -49,9 +64,9 @@ async def output_lines(serve: Serve, task_id: int) -> list[str]:
 
 
 async def test_a_worker_killed_mid_task_takes_it_up_again_after_a_restart(
-    pair: tuple[Serve, list[Worker]], postgres_database: str
+    patient_pair: tuple[Serve, list[Worker]], postgres_database: str
 ) -> None:
-    serve, workers = pair
+    serve, workers = patient_pair
     await serve.send(f'/task new count agent:shell body:"{COUNT}"')
     await serve.read_until(r"\[1\] line 3")
     victim = await worker_of(postgres_database, 1, workers)
