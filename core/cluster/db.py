@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from orch.core.cluster.names import CONTROL_CHANNEL, RUN_TASK, task_of_lock
+from orch.core.store import rows
 from orch.core.store.postgres_connect import CONNECT_TIMEOUT_SECONDS, conninfo, unreachable
+from orch.core.tasks.models import Chunk
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -137,6 +139,14 @@ class ClusterDb:
             if task_id is not None:
                 active[task_id] = int(job_id)
         return active
+
+    async def chunks_since(self, after: dict[int, int]) -> list[Chunk]:
+        """The chunks of each task in `after` past its seq, by task then seq: many tasks in one round trip."""
+        found = await self._all(
+            f"SELECT {', '.join('c.' + name for name in rows.CHUNK_COLUMNS.split(', '))} FROM chunks c "
+            "JOIN unnest(%s::bigint[], %s::bigint[]) AS t(id, after) ON c.task_id = t.id AND c.seq > t.after "
+            "ORDER BY c.task_id, c.seq", (list(after), list(after.values())))
+        return [rows.chunk_from_row(row) for row in found]
 
     async def notify(self, channel: str, payload: str) -> None:
         await self._all("SELECT pg_notify(%s, %s)", (channel, payload))

@@ -23,6 +23,7 @@ from orch.core.tasks.models import TaskStatus
 log = logging.getLogger("orch.cluster")
 
 RECONNECT_SECONDS = 1.0
+_EVENTS = -1  # in the notes of what to publish: status changes and questions are waiting
 
 
 class Relay:
@@ -31,6 +32,7 @@ class Relay:
         self._store = store
         self._hub = hub
         self._relayed: dict[int, int] = {}  # task -> the last seq published
+        self._events: list[dict[str, object]] = []  # status changes and questions to publish, oldest first
         self.listening = asyncio.Event()  # set once LISTEN is in place (tests wait for it)
 
     async def run(self) -> None:
@@ -46,24 +48,48 @@ class Relay:
 
     async def _listen(self) -> None:
         conn = await connect(self._url)
+        db = await ClusterDb.open(self._url)
+        dirty: dict[int, int] = {}  # task -> the first seq notified since its last read
+        woken = asyncio.Event()
+        publishing = asyncio.create_task(self._publish(db, dirty, woken), name="relay-publish")
         try:
             await conn.execute(f"LISTEN {CHUNKS_CHANNEL}")
             await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
             self.listening.set()
             async for notice in conn.notifies():
                 if notice.channel == CHUNKS_CHANNEL:
+                    # Only noted here: under load, many notifications of a task become one read of the store.
                     task_id, _, first = notice.payload.partition(":")
-                    await self._chunks(int(task_id), int(first))
+                    dirty.setdefault(int(task_id), int(first))
                 else:
-                    await self._event(json.loads(notice.payload))
+                    dirty.setdefault(_EVENTS, 0)
+                    self._events.append(json.loads(notice.payload))
+                woken.set()
         finally:
+            publishing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publishing
             await conn.close()
+            await db.close()
 
-    async def _chunks(self, task_id: int, first_seq: int) -> None:
-        after = self._relayed.get(task_id, first_seq - 1)
-        for chunk in await self._store.chunks_after(task_id, after):
-            self._hub.publish(OutputChunk(chunk))
-            self._relayed[task_id] = chunk.seq
+    async def _publish(self, db: ClusterDb, dirty: dict[int, int], woken: asyncio.Event) -> None:
+        """Publish what the notifications noted, in the order it happened: a task's status change after the
+        output its worker stored before it."""
+        while True:
+            await woken.wait()
+            woken.clear()
+            noted = dict(dirty)
+            dirty.clear()
+            after = {task_id: self._relayed.get(task_id, first - 1) for task_id, first in noted.items()
+                     if task_id != _EVENTS}
+            if after:
+                for chunk in await db.chunks_since(after):
+                    self._hub.publish(OutputChunk(chunk))
+                    self._relayed[chunk.task_id] = chunk.seq
+            if _EVENTS in noted:
+                events, self._events = self._events, []
+                for payload in events:
+                    await self._event(payload)
 
     async def _event(self, payload: dict[str, object]) -> None:
         task_id = payload.get("task")

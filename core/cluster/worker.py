@@ -23,7 +23,9 @@ from orch.core.cluster.relay import Broadcaster
 from orch.core.errors import UserError
 from orch.core.events import EventHub
 from orch.core.names import AGENT_NAMES
+from orch.core.projects.cleanup import WorktreeCleanup
 from orch.core.running.engine import build_runner
+from orch.core.running.housekeeping import Housekeeping
 from orch.core.store.base import Store
 from orch.core.store.postgres_connect import connect
 from orch.core.tasks.models import Task, TaskStatus
@@ -56,6 +58,10 @@ class ClusterWorker:
             raise UserError("orch worker: no agent is installed on this host (claude, codex, opencode or sh)")
         self._poller = CapturePoller()
         self._runner = build_runner(services, store, hub, self._poller)
+        # A host cleans its own worktrees (workflow.worktree_retention_days): the store names other hosts' too.
+        self._housekeeping = Housekeeping(
+            WorktreeCleanup(store, services.projects, only_under=services.home.worktrees_dir),
+            config.workflow.worktree_retention_days)
         self._adopted: dict[int, asyncio.Task[None]] = {}
         self._runs: dict[int, asyncio.Task[object]] = {}  # every task running here, job or adopted
         self._cluster: ClusterDb | None = None
@@ -79,6 +85,7 @@ class ClusterWorker:
                 ("capture-poller", self._poller.run()), ("heartbeat", self._heartbeats()),
                 ("controls", self._controls()), ("broadcast", Broadcaster(db, self._hub).run()))]
             await self._readopt(app)
+            self._housekeeping.start()
             work = asyncio.create_task(app.run_worker_async(
                 queues=[queue_for(agent) for agent in self.agents], concurrency=self._max_parallel, name=self.host,
                 wait=True, install_signal_handlers=False, listen_notify=True, fetch_job_polling_interval=1.0,
@@ -93,6 +100,7 @@ class ClusterWorker:
             if work.done():
                 work.result()  # the worker failed: say why
         finally:
+            await self._housekeeping.stop()
             for task in [*background, *self._adopted.values()]:
                 task.cancel()
             for task in [*background, *self._adopted.values()]:

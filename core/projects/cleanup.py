@@ -36,9 +36,12 @@ class Cleaned:
 
 
 class WorktreeCleanup:
-    def __init__(self, store: Store, projects: Projects) -> None:
+    def __init__(self, store: Store, projects: Projects, *, only_under: Path | None = None) -> None:
+        """`only_under`: clean only the worktrees in this folder (an `orch worker`'s own: a store shared by many
+        hosts names worktrees of theirs too)."""
         self._store = store
         self._projects = projects
+        self._only_under = only_under
 
     async def clean(self, older_than_days: float | None = None) -> Cleaned:
         """Remove the worktrees of ended tasks last changed more than `older_than_days` ago (all when None)."""
@@ -49,7 +52,7 @@ class WorktreeCleanup:
         for status in ENDED:
             for task in await self._store.list_tasks(status=status):
                 path = Path(task.worktree) if task.worktree else None
-                if path is None or not path.exists() or task.updated_at > cutoff:
+                if path is None or not path.exists() or task.updated_at > cutoff or not self._mine(path):
                     continue
                 try:
                     repo = (await self._projects.resolve(task.project)).path
@@ -62,6 +65,10 @@ class WorktreeCleanup:
                 else:
                     cleaned.kept.append(Kept(task.id, path, why))
         return cleaned
+
+
+    def _mine(self, path: Path) -> bool:
+        return self._only_under is None or path.resolve().is_relative_to(self._only_under.resolve())
 
 
 def _remove(repo: Path, path: Path) -> str | None:

@@ -336,21 +336,20 @@ class PostgresStore(Store):
     ) -> None:
         if not chunks:
             return
-        async with self._transaction() as conn:
-            async with conn.cursor() as cursor:
-                await cursor.executemany(
-                    f"INSERT INTO chunks ({rows.CHUNK_COLUMNS}) VALUES (%s, %s, %s, %s, %s)",
-                    [rows.chunk_row(c) for c in chunks],
-                )
-            if attempt is not None and byte_offset is not None:
-                await conn.execute(
-                    "INSERT INTO capture_offsets (task_id, attempt, byte_offset) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (task_id, attempt) DO UPDATE SET byte_offset = EXCLUDED.byte_offset",
-                    (chunks[0].task_id, attempt, byte_offset),
-                )
-            # Sent when the transaction commits, so a listener (serve, for a worker's output) reads what is there;
-            # one it misses costs nothing: readers follow the chunks by seq.
-            await conn.execute("SELECT pg_notify(%s, %s)", (CHUNKS_CHANNEL, f"{chunks[0].task_id}:{chunks[0].seq}"))
+        # One statement, so one round trip and one transaction: the chunks, the capture offset (when given) and
+        # the notification, which is sent when it commits, so a listener (serve, for a worker's output) reads what
+        # is there; one it misses costs nothing: readers follow the chunks by seq.
+        columns = list(zip(*(rows.chunk_row(chunk) for chunk in chunks), strict=True))
+        with_offset = attempt is not None and byte_offset is not None
+        await self._write(
+            f"WITH added AS (INSERT INTO chunks ({rows.CHUNK_COLUMNS}) SELECT * FROM unnest(%s::bigint[], "
+            "%s::bigint[], %s::text[], %s::double precision[], %s::boolean[])), "
+            "moved AS (INSERT INTO capture_offsets (task_id, attempt, byte_offset) SELECT %s, %s, %s WHERE %s "
+            "ON CONFLICT (task_id, attempt) DO UPDATE SET byte_offset = EXCLUDED.byte_offset) "
+            "SELECT pg_notify(%s, %s)",
+            (*(list(column) for column in columns), chunks[0].task_id, attempt or 0, byte_offset or 0, with_offset,
+             CHUNKS_CHANNEL, f"{chunks[0].task_id}:{chunks[0].seq}"),
+        )
 
     async def chunks_after(self, task_id: int, after_seq: int, limit: int = 1000) -> list[Chunk]:
         found = await self._all(

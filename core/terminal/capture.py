@@ -237,6 +237,7 @@ class CapturePoller:
         self._inotify = Inotify.open() if use_inotify else None
         self._watch_descriptors: dict[str, int] = {}
         self._unnotified: set[str] = set()  # keys inotify refused to watch: these need polling
+        self._handling: dict[str, asyncio.Task[None]] = {}  # key -> its batch being handed to its handler
 
     def watch(self, key: str, capture: PaneCapture, handler: BatchHandler) -> None:
         self._watched[key] = (capture, handler)
@@ -267,6 +268,8 @@ class CapturePoller:
         finally:
             if self._inotify is not None:
                 loop.remove_reader(self._inotify.fileno())
+            for handling in list(self._handling.values()):
+                handling.cancel()
 
     def _on_written(self) -> None:
         assert self._inotify is not None
@@ -279,8 +282,9 @@ class CapturePoller:
             # Cleared before reading, so a write that lands while we read wakes the next round.
             self._wake.clear()
             for key, (capture, handler) in list(self._watched.items()):
-                if await self._read(key, capture, handler):
+                if key not in self._handling and (batch := self._next(key, capture)) is not None:
                     last_output = loop.time()
+                    self._start_handling(key, batch, handler)
             if not self._watched:
                 await self._wake.wait()
                 continue
@@ -295,26 +299,39 @@ class CapturePoller:
                 async with asyncio.timeout(self._safety):
                     await self._wake.wait()
 
-    async def _read(self, key: str, capture: PaneCapture, handler: BatchHandler) -> bool:
-        """Hand the pane's next batch (or the one that failed before) to its handler; True if there was one."""
+    def _start_handling(self, key: str, batch: CaptureBatch, handler: BatchHandler) -> None:
+        """Hand the batch over without waiting: a store that takes milliseconds a write (PostgreSQL, on a worker
+        of a cluster) must not make the other panes' output wait. A pane has one batch in hand at a time, so its
+        lines stay in order; when it is taken, the next round reads what came meanwhile."""
+        handling = asyncio.create_task(self._hand(key, batch, handler), name=f"capture-{key}")
+        self._handling[key] = handling
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._handling.pop(key, None)
+            self._wake.set()
+
+        handling.add_done_callback(done)
+
+    def _next(self, key: str, capture: PaneCapture) -> CaptureBatch | None:
+        """The pane's next batch (or the one that failed before), if there is one."""
         try:
-            batch = self._pending.pop(key, None) or capture.poll()
+            return self._pending.pop(key, None) or capture.poll()
         except OSError as exc:
             self._complain(key, f"cannot read {capture.path}: {exc}")
-            return False
-        if batch is None:
-            return False
+            return None
+
+    async def _hand(self, key: str, batch: CaptureBatch, handler: BatchHandler) -> None:
+        """Hand a batch to its handler; one that fails is kept and handed again next round."""
         try:
             await handler(batch)
         except Exception as exc:
             self._pending[key] = batch
             self._complain(key, f"{type(exc).__name__}: {exc}")
-            return True
+            return
         if self._failing.pop(key, None) is not None:
             log.warning("capture %s: recovered; its output is flowing again", key)
         if batch.finished:
             self.unwatch(key)
-        return True
 
     def _complain(self, key: str, problem: str) -> None:
         """Log a failing pane at once, then at most once a minute while it goes on failing."""

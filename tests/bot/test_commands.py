@@ -43,6 +43,7 @@ def test_menus_list_each_first_word_once() -> None:
         ("cost", "tokens and USD spent, by agent, model, project or day"),
         ("jobs", "scheduled jobs: id, schedule, enabled, next run, title"),
         ("status", "what orch is doing"),
+        ("hosts", "the cluster's workers: agents, running tasks, last heartbeat"),
         ("help", "this list"),
     ]
 

@@ -48,6 +48,7 @@ the first line; further lines are the body, as typed
 /cost [BY] — tokens and USD spent, by agent, model, project or day
 /jobs — scheduled jobs: id, schedule, enabled, next run, title
 /status — what orch is doing
+/hosts — the cluster's workers: agents, running tasks, last heartbeat
 /help — this list"""
 
 
@@ -177,6 +178,11 @@ async def test_an_error_orch_raised_on_purpose_is_its_own_line(bot: Bot, caplog:
         assert await bot.app.handle_text(CHAT, "/status") == [
             Reply("tmux list-sessions failed: server exited unexpectedly")]
     assert [record.levelno for record in caplog.records] == [logging.WARNING]
+
+
+async def test_hosts_on_one_host_says_so(bot: Bot) -> None:
+    assert await bot.app.handle_text(CHAT, "/hosts") == [
+        Reply("one host: orch serve runs every agent (the store is SQLite)")]
 
 
 async def test_lone_surrogates_from_a_chat_service_are_replaced_not_fatal(bot: Bot) -> None:

@@ -48,6 +48,7 @@ TYPED: list[tuple[str, tuple[str, ...], object]] = [
     ("/say 9 yes, go on", ("say",), SayArgs(9, "yes, go on")),
     ("/jobs", ("jobs",), NoArgs()),
     ("/status", ("status",), NoArgs()),
+    ("/hosts", ("hosts",), NoArgs()),
     ("/help", ("help",), NoArgs()),
 ]
 

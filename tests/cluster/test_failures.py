@@ -1,8 +1,10 @@
 """A worker that dies: restarted on its host it takes its tasks up again without losing or repeating a line; dead
-for good (with its tmux server), its task runs again on another host."""
+for good (with its tmux server), its task runs again on another host; cut off for longer than the deadline and
+back, it is fenced out and stops its own pane."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -11,18 +13,19 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.harness import Worker, make_home, query, start_serve, stop_serve
-from tests.cluster.test_cluster import worker_of
+from tests.cluster.test_cluster import has_session, worker_of
+from tests.conftest import wait_until
 from tests.e2e.test_serve_stdout import Serve
 
 COUNT = 'for i in $(seq 1 30); do echo line $i; sleep 0.1; done'
 
 
-@pytest.fixture
-async def pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
+@contextlib.asynccontextmanager
+async def two_workers(root: Path, url: str, dead_after: float) -> AsyncIterator[tuple[Serve, list[Worker]]]:
     """serve and two workers; the test may replace a worker in the list (teardown stops whatever is there)."""
-    serve_home = make_home(tmp_path / "serve")
-    workers = [Worker(make_home(tmp_path / f"w{n}"), f"w{n}", postgres_database) for n in (1, 2)]
-    serve = await start_serve(serve_home, postgres_database)
+    serve_home = make_home(root / "serve", dead_after)
+    workers = [Worker(make_home(root / f"w{n}"), f"w{n}", url) for n in (1, 2)]
+    serve = await start_serve(serve_home, url)
     try:
         for worker in workers:
             await worker.start()
@@ -32,6 +35,20 @@ async def pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Se
             await worker.stop()
             worker.kill_tmux()
         await stop_serve(serve, serve_home)
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
+    """A serve that takes a worker silent for 4 s for dead."""
+    async with two_workers(tmp_path, postgres_database, dead_after=4) as started:
+        yield started
+
+
+@pytest.fixture
+async def patient_pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
+    """A serve that waits a minute before it takes a worker for dead: longer than any restart here."""
+    async with two_workers(tmp_path, postgres_database, dead_after=60) as started:
+        yield started
 
 
 async def output_lines(serve: Serve, task_id: int) -> list[str]:
@@ -47,9 +64,9 @@ async def output_lines(serve: Serve, task_id: int) -> list[str]:
 
 
 async def test_a_worker_killed_mid_task_takes_it_up_again_after_a_restart(
-    pair: tuple[Serve, list[Worker]], postgres_database: str
+    patient_pair: tuple[Serve, list[Worker]], postgres_database: str
 ) -> None:
-    serve, workers = pair
+    serve, workers = patient_pair
     await serve.send(f'/task new count agent:shell body:"{COUNT}"')
     await serve.read_until(r"\[1\] line 3")
     victim = await worker_of(postgres_database, 1, workers)
@@ -79,3 +96,38 @@ async def test_a_worker_dead_with_its_tmux_server_loses_the_attempt_and_another_
     assert await worker_of(postgres_database, 1, workers) is survivor
     attempts = await query(postgres_database, "SELECT number, outcome FROM attempts ORDER BY number")
     assert attempts == [(1, "lost"), (2, "done")]
+
+
+async def test_a_worker_cut_off_past_the_deadline_is_fenced_out_and_stops_its_pane(
+    pair: tuple[Serve, list[Worker]], postgres_database: str
+) -> None:
+    serve, workers = pair
+    await serve.send(f'/task new count agent:shell body:"{COUNT}"')
+    await serve.read_until(r"\[1\] line 3")
+    victim = await worker_of(postgres_database, 1, workers)
+    survivor = next(worker for worker in workers if worker is not victim)
+    assert victim.process is not None
+    victim.process.send_signal(signal.SIGSTOP)  # cut off: no heartbeat, no writes; its agent prints on
+    try:
+        async def moved() -> bool:
+            return await worker_of(postgres_database, 1, workers) is survivor
+
+        await wait_until(moved, 30, "task 1 to move to the other worker")
+    finally:
+        victim.process.send_signal(signal.SIGCONT)
+
+    async def stopped_there() -> bool:
+        return not has_session(victim, 1)
+
+    await wait_until(stopped_there, 20, "the cut-off worker to stop its pane")
+    await output_lines(serve, 1)
+    assert await query(postgres_database, "SELECT number, outcome FROM attempts ORDER BY number") == [
+        (1, "lost"), (2, "done")]
+    # What the cut-off worker captured after the move was refused: the first attempt's lines stop where it was
+    # cut off, then the second attempt's run whole.
+    stored = await query(postgres_database, "SELECT content FROM chunks WHERE task_id = 1 AND NOT is_final "
+                                            "ORDER BY seq")
+    lines = "\n".join(row[0] for row in stored).splitlines()
+    second = max(index for index, line in enumerate(lines) if line == "line 1")
+    assert lines[:second] == [f"line {i}" for i in range(1, second + 1)]
+    assert lines[second:] == [f"line {i}" for i in range(1, 31)]

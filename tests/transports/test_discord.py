@@ -138,7 +138,7 @@ async def test_commands_are_synced_from_the_declarations(fake: FakeDiscord, conn
     async with connect(engine=FakeEngine()):
         commands = {command["name"]: command for command in fake.synced[GUILD_ID]}
         assert set(commands) == {"task", "stream", "unstream", "say", "answer", "approve", "notify", "cost", "jobs",
-                                 "status", "help"}
+                                 "status", "hosts", "help"}
         assert None not in fake.synced  # guild commands only: they are usable at once
         task = commands["task"]
         assert {sub["name"] for sub in task["options"]} == {"new", "list", "show", "route", "unblock", "retry",

@@ -56,6 +56,16 @@ async def test_clean_removes_ended_worktrees_and_keeps_their_branches(home: Orch
     assert (again.path / "result.txt").read_text() == "work\n"
 
 
+async def test_a_worker_cleans_only_its_own_worktrees(home: OrchHome, store: SqliteStore, services: Services,
+                                                      tmp_path: Path) -> None:
+    [task_id] = await finished(home, store, services, "echo work > result.txt")
+    worktree = Path((await services.tasks.get(task_id)).worktree or "")
+    elsewhere = await WorktreeCleanup(store, services.projects, only_under=tmp_path / "other-home").clean()
+    assert (elsewhere.removed, elsewhere.kept, worktree.exists()) == ([], [], True)
+    own = await WorktreeCleanup(store, services.projects, only_under=home.worktrees_dir).clean()
+    assert own.removed == [(task_id, worktree)] and not worktree.exists()
+
+
 async def test_a_worktree_with_uncommitted_work_is_never_removed(home: OrchHome, store: SqliteStore,
                                                                  services: Services) -> None:
     [task_id] = await finished(home, store, services, "echo committed > a.txt")
