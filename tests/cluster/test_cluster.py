@@ -89,7 +89,8 @@ async def test_say_stream_and_cancel_reach_the_worker_that_runs_the_task(
 ) -> None:
     serve, workers = cluster
     await serve.send('/task new ask agent:shell body:"echo ready; read answer; echo got $answer"')
-    assert await serve.read_until(r"\[1\] ready") == ["task 1 created: ask (new)", "[1] ready"]
+    # After serve's ready line and its hint: the task's own lines.
+    assert (await serve.read_until(r"\[1\] ready"))[-2:] == ["task 1 created: ask (new, project scratch)", "[1] ready"]
     running = await worker_of(postgres_database, 1, workers)
     assert not (serve_home_path(tmp_path) / "worktrees").exists()  # it runs on the worker, not in serve's home
     shown = await asyncio.to_thread(subprocess.run, [ORCH, "task", "show", "1"], capture_output=True, text=True,
