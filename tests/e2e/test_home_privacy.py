@@ -60,26 +60,31 @@ async def test_a_new_home_and_everything_orch_writes_in_it_are_private(home: Pat
         ORCH, "serve", env=env(home), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, umask=UMASK)
     assert process.stdin is not None and process.stdout is not None
-    body = """echo hello; echo '{"summary": "said hello"}' > "$ORCH_RESULT_FILE"; echo x > made.txt"""
-    process.stdin.write(f'/task new say hello agent:shell body:"{body}"\n'.encode())
-    await process.stdin.drain()
-    while not (line := await asyncio.wait_for(process.stdout.readline(), 60)).startswith(b"task 1 done"):
-        assert line, "orch serve ended"
-    # While serve runs, SQLite's -wal and -shm exist beside orch.db.
-    attempt = Path(".orch/attempts/1/1")
-    expected = {"orch.db", "orch.db-wal", "orch.db-shm", "jobs.yml", ".orch/orch.log", ".orch/orch.pid",
-                ".orch/jobs.lock", ".orch/1.json", *(str(attempt / name) for name in (
-                    "prompt.md", "command.txt", "run.sh", "command.sh", "pane.log", "exit_code", "result.json",
-                    "nonce", "files_changed.txt"))}
-    present = {str(path.relative_to(home)) for path in home.rglob("*")}
-    assert expected <= present, expected - present
-    assert open_to_others(home) == {}
-    assert stat.S_IMODE(home.stat().st_mode) == 0o700
-    assert stat.S_IMODE((home / "orch.db").stat().st_mode) == 0o600
-    process.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0
-    assert b"open to other users" not in stderr
+    try:
+        body = """echo hello; echo '{"summary": "said hello"}' > "$ORCH_RESULT_FILE"; echo x > made.txt"""
+        process.stdin.write(f'/task new say hello agent:shell body:"{body}"\n'.encode())
+        await process.stdin.drain()
+        while not (line := await asyncio.wait_for(process.stdout.readline(), 60)).startswith(b"task 1 done"):
+            assert line, "orch serve ended"
+        # While serve runs, SQLite's -wal and -shm exist beside orch.db.
+        attempt = Path(".orch/attempts/1/1")
+        expected = {"orch.db", "orch.db-wal", "orch.db-shm", "jobs.yml", ".orch/orch.log", ".orch/orch.pid",
+                    ".orch/jobs.lock", ".orch/1.json", *(str(attempt / name) for name in (
+                        "prompt.md", "command.txt", "run.sh", "command.sh", "pane.log", "exit_code", "result.json",
+                        "nonce", "files_changed.txt"))}
+        present = {str(path.relative_to(home)) for path in home.rglob("*")}
+        assert expected <= present, expected - present
+        assert open_to_others(home) == {}
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        assert stat.S_IMODE((home / "orch.db").stat().st_mode) == 0o600
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0
+        assert b"open to other users" not in stderr
+    finally:
+        if process.returncode is None:  # a failed check must not leave serve running
+            process.kill()
+            await process.wait()
 
 
 def test_an_open_home_is_tightened_on_start_saying_so_once(home: Path) -> None:
