@@ -33,6 +33,7 @@ from orch.core.store.postgres_connect import (
     fenced_conninfo,
     unreachable,
 )
+from orch.core.store.postgres_health import RecentUse
 from orch.core.store.postgres_schema import migrate
 from orch.core.store.records import AttemptCost, Follow, JobState, Project
 from orch.core.tasks.models import (
@@ -83,9 +84,10 @@ class PostgresStore(Store):
         finally:
             await first.close()
         info = conninfo(url) if fence_host is None else fenced_conninfo(url, fence_host)
+        health = RecentUse()
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             info, open=False, min_size=1, max_size=POOL_MAX_SIZE, kwargs={"autocommit": True},
-            check=AsyncConnectionPool.check_connection, name="orch-store",
+            check=health.check, reset=health.returned, name="orch-store",
             configure=functools.partial(_set_lock_timeout, lock_timeout))
         try:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS)
