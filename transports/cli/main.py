@@ -16,7 +16,7 @@ from orch.transports.cli.parser import build_parser
 
 
 def run(argv: list[str]) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.module is None:
         parser.print_help()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeAlias
 
 from orch.core import __version__
 from orch.core.names import AGENT_NAMES, COMPLEXITIES, GROUPINGS, TaskStatus
@@ -63,58 +65,114 @@ def _host_name(text: str) -> str:
     return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+Group: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole grammar; given the command line, only the command it names is built in full (the others are a
+    name and a help line, all that `orch --help` and a mistyped command show): argparse takes about as long to
+    build every option as `orch task list` takes to read 1,000 tasks."""
     parser = argparse.ArgumentParser(prog="orch", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"orch {__version__}",
                         help="print the version and exit")
     parser.set_defaults(module=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    _task_commands(_command(commands, "task", "create and manage tasks",
-                            "orch task new \"fix the flaky login test\" --label complexity:simple",
-                            "orch task show 1", module="tasks"))
-    cost = _command(commands, "cost", "tokens and USD spent, by agent, model, project or day", "orch cost",
-                    "orch cost --by day --since 2025-03-01", module="cost")
-    cost.add_argument("--by", choices=GROUPINGS, default="agent", help="what one line sums (default: agent)")
-    cost.add_argument("--since", type=_date, metavar="DATE", help="only attempts started since DATE (YYYY-MM-DD)")
-    _json(cost)
-    stream = _command(commands, "stream", "print a task's output until it ends (backlog first, then live)",
-                      "orch stream 7", module="stream")
-    stream.add_argument("id", help="the task's id")
-    _job_commands(_command(commands, "job", "scheduled jobs (ORCH_HOME/jobs.yml)",
-                           "orch job add @daily \"summarise yesterday's CI failures\"", "orch job list",
-                           module="jobs"))
-    _project_commands(_command(commands, "project", "the repositories tasks run in",
-                               "orch project add acme/app", "orch project list", module="projects"))
-    _setup_commands(commands)
+    wanted = None if argv is None else next((word for word in argv if not word.startswith("-")), "")
+    for name, text, build in _COMMANDS:
+        if wanted is None or wanted == name:
+            build(commands, name, text)
+        else:
+            commands.add_parser(name, help=text)
     return parser
 
 
-def _setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Installing and running orch itself: init, serve, service, doctor, config, version."""
-    _command(commands, "init", "register the current git repo as a project; write config.yml if missing",
-             "cd ~/src/myapp && orch init", module="init")
-    serve = _command(commands, "serve", "run the engine, the job scheduler and the chat transports",
-                     "orch serve", "orch serve --transport stdout --transport telegram", module="serve")
+def _task(commands: Group, name: str, text: str) -> None:
+    _task_commands(_command(commands, name, text,
+                            "orch task new \"fix the flaky login test\" --label complexity:simple",
+                            "orch task show 1", module="tasks"))
+
+
+def _cost(commands: Group, name: str, text: str) -> None:
+    cost = _command(commands, name, text, "orch cost", "orch cost --by day --since 2025-03-01", module="cost")
+    cost.add_argument("--by", choices=GROUPINGS, default="agent", help="what one line sums (default: agent)")
+    cost.add_argument("--since", type=_date, metavar="DATE", help="only attempts started since DATE (YYYY-MM-DD)")
+    _json(cost)
+
+
+def _stream(commands: Group, name: str, text: str) -> None:
+    stream = _command(commands, name, text, "orch stream 7", module="stream")
+    stream.add_argument("id", help="the task's id")
+
+
+def _job(commands: Group, name: str, text: str) -> None:
+    _job_commands(_command(commands, name, text, "orch job add @daily \"summarise yesterday's CI failures\"",
+                           "orch job list", module="jobs"))
+
+
+def _project(commands: Group, name: str, text: str) -> None:
+    _project_commands(_command(commands, name, text, "orch project add acme/app", "orch project list",
+                               module="projects"))
+
+
+def _init(commands: Group, name: str, text: str) -> None:
+    _command(commands, name, text, "cd ~/src/myapp && orch init", module="init")
+
+
+def _serve(commands: Group, name: str, text: str) -> None:
+    serve = _command(commands, name, text, "orch serve", "orch serve --transport stdout --transport telegram",
+                     module="serve")
     serve.add_argument("--transport", action="append", default=[], metavar="NAME",
                        help="stdout, telegram or discord (repeatable; default: the enabled ones, else stdout)")
-    worker = _command(commands, "worker", "run the agents of tasks queued by orch serve on a PostgreSQL store "
-                      "(this host's share of a cluster)", "orch worker", "orch worker --host build-2",
-                      module="worker")
+
+
+def _worker(commands: Group, name: str, text: str) -> None:
+    worker = _command(commands, name, text, "orch worker", "orch worker --host build-2", module="worker")
     worker.add_argument("--host", type=_host_name, metavar="NAME",
                         help="this host's name, as ssh reaches it (default: the machine's host name)")
-    _json(_command(commands, "hosts", "the cluster's workers: agents, running tasks, last heartbeat", "orch hosts",
-                   "orch hosts --json", module="hosts"))
-    service = _command(commands, "service", "run orch serve as a user service (systemd --user; launchd on macOS)",
-                       "orch service install", "orch service status", module="service")
+
+
+def _hosts(commands: Group, name: str, text: str) -> None:
+    _json(_command(commands, name, text, "orch hosts", "orch hosts --json", module="hosts"))
+
+
+def _service(commands: Group, name: str, text: str) -> None:
+    service = _command(commands, name, text, "orch service install", "orch service status", module="service")
     service.add_argument("service_action", metavar="ACTION", choices=SERVICE_ACTIONS,
                          help=f"one of {', '.join(SERVICE_ACTIONS)}; status exits 0 when running, 3 when stopped")
-    _command(commands, "doctor", "what blocks work: tmux, git, agent CLIs and keys, tokens, allow-lists, config "
-             "errors (exit 1)", "orch doctor", module="doctor")
-    _json(_command(commands, "config", "the effective configuration: every value (secrets masked) and where it "
-                   "came from (default, config.yml, environment)", "orch config", "orch config --json",
-                   module="config"))
-    _command(commands, "version", "print the version", "orch version", module="version")
+
+
+def _doctor(commands: Group, name: str, text: str) -> None:
+    _command(commands, name, text, "orch doctor", module="doctor")
+
+
+def _config(commands: Group, name: str, text: str) -> None:
+    _json(_command(commands, name, text, "orch config", "orch config --json", module="config"))
+
+
+def _version(commands: Group, name: str, text: str) -> None:
+    _command(commands, name, text, "orch version", module="version")
+
+
+# Every command: its name, its help line, and what builds the rest of it.
+_COMMANDS: tuple[tuple[str, str, Callable[[Group, str, str], None]], ...] = (
+    ("task", "create and manage tasks", _task),
+    ("cost", "tokens and USD spent, by agent, model, project or day", _cost),
+    ("stream", "print a task's output until it ends (backlog first, then live)", _stream),
+    ("job", "scheduled jobs (ORCH_HOME/jobs.yml)", _job),
+    ("project", "the repositories tasks run in", _project),
+    ("init", "register the current git repo as a project; write config.yml if missing", _init),
+    ("serve", "run the engine, the job scheduler and the chat transports", _serve),
+    ("worker", "run the agents of tasks queued by orch serve on a PostgreSQL store (this host's share of a "
+     "cluster)", _worker),
+    ("hosts", "the cluster's workers: agents, running tasks, last heartbeat", _hosts),
+    ("service", "run orch serve as a user service (systemd --user; launchd on macOS)", _service),
+    ("doctor", "what blocks work: tmux, git, agent CLIs and keys, tokens, allow-lists, config errors (exit 1)",
+     _doctor),
+    ("config", "the effective configuration: every value (secrets masked) and where it came from (default, "
+     "config.yml, environment)", _config),
+    ("version", "print the version", _version),
+)
 
 
 def _task_commands(task: argparse.ArgumentParser) -> None:

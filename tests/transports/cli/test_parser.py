@@ -48,3 +48,14 @@ def test_every_command_has_a_module_that_runs_it(command: str) -> None:
     module = MODULES[command]
     assert module is not None, command
     assert callable(importlib.import_module(f"orch.transports.cli.{module}").run)
+
+
+@pytest.mark.parametrize("words", [words for words, _ in ALL], ids=[" ".join(words) for words, _ in ALL])
+def test_the_grammar_built_for_one_command_line_is_that_commands_whole_grammar(words: tuple[str, ...]) -> None:
+    """main builds only the command the line names: its help (every option) must be what the whole grammar says,
+    and the top-level help must list every command as before."""
+    def found(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        return next(child for path, child, _ in commands(parser) if path == words)
+
+    assert found(build_parser([*words, "--json"])).format_help() == found(build_parser()).format_help()
+    assert build_parser([*words]).format_help() == build_parser().format_help()
