@@ -4,7 +4,6 @@ follow that task."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 
 from orch.bot import format as fmt
@@ -13,6 +12,7 @@ from orch.bot.follows import Following
 from orch.bot.outbox import Outbox
 from orch.core.events import EventHub, JobFired
 from orch.core.services import Services
+from orch.core.stopping import cancel_and_wait
 
 
 class JobAnnouncer:
@@ -34,11 +34,8 @@ class JobAnnouncer:
             self._listener = asyncio.create_task(self._listen(), name="job-announcer")
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await cancel_and_wait(self._listener)
+        self._listener = None
 
     async def _listen(self) -> None:
         async with self._hub.subscribed(lambda event: isinstance(event, JobFired)) as subscription:

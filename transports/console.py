@@ -8,7 +8,6 @@ to stdout and to orch.log alike.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -16,6 +15,7 @@ from orch.bot import format as fmt
 from orch.core.events import EventHub, Subscription, TaskChanged
 from orch.core.ops.logs import CONSOLE
 from orch.core.services import Services
+from orch.core.stopping import cancel_and_wait
 from orch.core.tasks.models import TaskStatus
 
 log = logging.getLogger("orch.serve")
@@ -52,11 +52,8 @@ class TaskActivity:
         self._listener = asyncio.create_task(self._listen(subscription), name="console-activity")
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await cancel_and_wait(self._listener)
+        self._listener = None
 
     async def _listen(self, subscription: Subscription) -> None:
         try:

@@ -9,7 +9,6 @@ as in any outage. A refusal that is the config's fault (a token the service refu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -17,6 +16,7 @@ from orch.bot.chat import Button, ChatRef, CommandSink, Mention, Unavailable
 from orch.bot.outbox import Outbox
 from orch.core.errors import ConfigError
 from orch.core.ops.logs import CONSOLE
+from orch.core.stopping import cancel_and_wait
 from orch.transports.base import Transport, Unreachable
 
 log = logging.getLogger("orch.serve")
@@ -66,11 +66,8 @@ class Reconnecting(Transport):
             return
 
     async def stop(self) -> None:
-        if self._retrying is not None:
-            self._retrying.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retrying
-            self._retrying = None
+        await cancel_and_wait(self._retrying)
+        self._retrying = None
         if self._up:
             self._up = False
             await self._inner.stop()

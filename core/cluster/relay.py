@@ -16,6 +16,7 @@ import logging
 from orch.core.cluster.db import ClusterDb
 from orch.core.cluster.names import CHUNKS_CHANNEL, EVENTS_CHANNEL
 from orch.core.events import Event, EventHub, OutputChunk, QuestionAsked, TaskChanged
+from orch.core.stopping import cancel_and_wait
 from orch.core.store.base import Store
 from orch.core.store.postgres_connect import connect
 from orch.core.tasks.models import TaskStatus
@@ -66,9 +67,7 @@ class Relay:
                     self._events.append(json.loads(notice.payload))
                 woken.set()
         finally:
-            publishing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publishing
+            await cancel_and_wait(publishing)
             await conn.close()
             await db.close()
 

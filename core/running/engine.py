@@ -4,7 +4,6 @@ runs tasks (TaskRunner → AttemptRunner, one tmux session each), and the loop t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from orch.core.running.launch import AttemptSetup
 from orch.core.running.loop import TaskLoop
 from orch.core.running.task_run import Cooldowns, TaskRunner
 from orch.core.running.turns import Turns
+from orch.core.stopping import cancel_and_wait
 from orch.core.store.base import Store
 from orch.core.terminal.capture import CapturePoller
 
@@ -69,9 +69,7 @@ class Engine:
         await self.loop.stop()
         await self.executor.stop()
         if self._poller_task is not None:
-            self._poller_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller_task
+            await cancel_and_wait(self._poller_task)
 
     def wake(self) -> None:
         self.loop.wake()

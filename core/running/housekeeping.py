@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from orch.core.projects.cleanup import WorktreeCleanup
+from orch.core.stopping import cancel_and_wait
 
 log = logging.getLogger("orch.housekeeping")
 
@@ -28,9 +28,7 @@ class Housekeeping:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

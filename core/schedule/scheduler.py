@@ -20,7 +20,6 @@ whenever it starts, and its persistent stores pickle jobs through SQLAlchemy. It
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -31,6 +30,7 @@ from orch.core.events import EventHub, JobFired
 from orch.core.home import OrchHome
 from orch.core.schedule.jobs import Job, load_jobs, next_slot
 from orch.core.schedule.skips import clear_skipped, record_skip
+from orch.core.stopping import cancel_and_wait
 from orch.core.store.base import Store
 from orch.core.store.records import JobState
 from orch.core.tasks.models import Task, TaskStatus
@@ -78,11 +78,8 @@ class Scheduler:
         self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def now(self) -> datetime:
         return datetime.now(self.timezone)

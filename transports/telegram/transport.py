@@ -84,6 +84,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "transports.telegram needs python-telegram-bot: pip install 'orch-agents[telegram]'"
     ) from exc
 
+from orch.core.stopping import cancel_and_wait
 from orch.transports.telegram import commands
 from orch.transports.telegram.keyboard import CALLBACK_DATA_LIMIT, inline_keyboard
 from orch.transports.telegram.places import Place
@@ -206,9 +207,7 @@ class TelegramTransport(Transport):
                 # Better to run that one command again after the restart than to hang the shutdown.
                 log.warning("telegram: the command being handled did not finish in %.0f s; stopping anyway",
                             self._stop_grace)
-                self._poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._poller
+                await cancel_and_wait(self._poller)
             self._poller = None
         if self._app is not None:
             await self._app.stop()
