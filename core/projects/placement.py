@@ -30,6 +30,12 @@ def remote_url(project: Project, host: str | None) -> str:
     return f"{host}:{project.path}" if host else project.path
 
 
+def source_remote(project: Project) -> str:
+    """The remote a worker's clone mirrors the project's branches from (fetched before a task branches off, and
+    where a merge delivered from the worker must go): a clone project's origin, else serve's checkout."""
+    return "origin" if project.managed and project.url else SERVE_REMOTE
+
+
 def placed_clone(home: OrchHome, project: Project, url: str) -> Path:
     """This host's bare clone of `project` (cloned from `url` the first time it is needed)."""
     path = home.projects_dir / "placed" / f"{project.name}.git"
@@ -49,9 +55,9 @@ def placed_clone(home: OrchHome, project: Project, url: str) -> Path:
         raise OrchError(f"project {project.name}: cannot clone {url}: {result.stderr.strip()}")
     if project.url:
         git(partial, "remote", "add", "origin", project.url)
-    # The project's branches follow its source: a clone's origin (serve's clone fetches it only when it runs a task
-    # itself, which with workers it never does), else serve's checkout. Task branches are never fetched this way.
-    source = "origin" if project.managed and project.url else SERVE_REMOTE
+    # The project's branches follow its source (serve's clone fetches its origin only when it runs a task itself,
+    # which with workers it never does). Task branches are never fetched this way.
+    source = source_remote(project)
     git(partial, "config", "--unset-all", f"remote.{source}.fetch", check=False)
     for refspec in FETCH_REFSPECS:
         git(partial, "config", "--add", f"remote.{source}.fetch", refspec)

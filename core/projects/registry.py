@@ -26,7 +26,7 @@ from orch.core.errors import NotFound, UserError
 from orch.core.home import OrchHome
 from orch.core.names import SCRATCH
 from orch.core.projects.git import FETCH_REFSPECS, NO_PROMPT, default_branch, git, has_commits, repo_root
-from orch.core.projects.placement import placed_clone, remote_url
+from orch.core.projects.placement import placed_clone, remote_url, source_remote
 from orch.core.projects.unique_work import unique_work
 from orch.core.store.base import Store
 from orch.core.store.records import Project
@@ -51,6 +51,8 @@ class ProjectRef:
     # On a worker: serve's copy of the project, where each task commit is pushed so another host can go on from
     # it (None: commits stay in this host's repository).
     remote: str | None = None
+    # The remote a managed clone mirrors: fetched before a task branches off; a merge reaches it first.
+    source: str = "origin"
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,8 @@ class Projects:
         branch = settings.default_branch or stored.default_branch
         if branch is None:  # serve's clone's HEAD, as this clone has it
             branch = await asyncio.to_thread(default_branch, path)
-        return ProjectRef(stored.name, path, branch, managed=True, settings=settings, remote=url)
+        return ProjectRef(stored.name, path, branch, managed=True, settings=settings, remote=url,
+                          source=source_remote(stored))
 
     async def register_checkout(self, path: Path) -> Project:
         """`orch init`: remember a git checkout the user already has, by its folder's name made a project name

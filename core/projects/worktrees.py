@@ -93,11 +93,9 @@ class Worktrees:
         return git(project.path, "merge-base", base, branch, check=False) or base
 
     def _fetch(self, project: ProjectRef) -> None:
-        """Bring the clone's default branch up to its source's (origin's; a worker's also from serve's copy, see
-        placement), so a new task starts from the latest code."""
+        """Bring the clone's default branch up to its source's, so a new task starts from the latest code."""
         try:
-            git(project.path, "fetch", "--quiet", *(["--all"] if project.remote else ["origin"]), env=NO_PROMPT,
-                timeout=FETCH_TIMEOUT_SECONDS)
+            git(project.path, "fetch", "--quiet", project.source, env=NO_PROMPT, timeout=FETCH_TIMEOUT_SECONDS)
         except OrchError as exc:
             log.warning("project %s: fetch failed, the task starts from what the clone has: %s", project.name, exc)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from orch.core.home import OrchHome
-from orch.core.projects.placement import placed_clone
+from orch.core.projects.placement import placed_clone, source_remote
 from orch.core.projects.registry import ProjectRef
 from orch.core.projects.worktrees import Worktrees
 from orch.core.store.records import Project
@@ -36,7 +36,8 @@ def host(tmp_path: Path, name: str, serve_copy: Path) -> tuple[Worktrees, Projec
     home.ensure()
     stored = Project("app", str(serve_copy), None, False, url="https://forge.invalid/me/app.git")
     clone = placed_clone(home, stored, str(serve_copy))
-    return Worktrees(home), ProjectRef("app", clone, "main", managed=True, remote=str(serve_copy))
+    return Worktrees(home), ProjectRef("app", clone, "main", managed=True, remote=str(serve_copy),
+                                       source=source_remote(stored))
 
 
 def test_a_host_clones_the_project_on_first_use_and_keeps_its_own_origin(tmp_path: Path, serve_copy: Path) -> None:
@@ -99,3 +100,20 @@ async def test_commits_that_exist_only_on_this_host_are_not_dropped_for_the_push
 
     again = await second.ensure(second_project, TASK)
     assert git(again.path, "log", "-1", "--format=%s") == "b's unpushed work"
+
+
+async def test_a_clone_projects_task_starts_from_its_origins_latest_not_serves_stale_copy(tmp_path: Path) -> None:
+    upstream = make_repo(tmp_path / "forge" / "app")
+    serve_clone = tmp_path / "serve" / "app.git"
+    git(tmp_path, "clone", "-q", "--bare", str(upstream), str(serve_clone))
+    home = OrchHome(tmp_path / "a")
+    home.ensure()
+    stored = Project("app", str(serve_clone), "main", True, url=str(upstream))
+    clone = placed_clone(home, stored, str(serve_clone))
+    (upstream / "new.txt").write_text("new\n")
+    git(upstream, "add", "new.txt")
+    git(upstream, "commit", "-q", "-m", "after serve cloned")
+    project = ProjectRef("app", clone, "main", managed=True, remote=str(serve_clone), source=source_remote(stored))
+    worktree = await Worktrees(home).ensure(project, TASK)
+    assert worktree.base_commit == git(upstream, "rev-parse", "main")
+    assert (worktree.path / "new.txt").exists()
