@@ -243,14 +243,19 @@ class Projects:
 
     async def register_checkout(self, path: Path) -> Project:
         """`orch init`: remember a git checkout the user already has, by its folder's name made a project name
-        (see `project_name`). Run again in the same checkout it changes nothing; in another checkout whose folder
-        has the same name it registers that one as NAME-2 (-3, …) and says so: never re-points a project."""
+        (see `project_name`). Run again in the same checkout it changes nothing (but records its origin's URL, if
+        it was registered without); in another checkout whose folder has the same name it registers that one as
+        NAME-2 (-3, …) and says so: never re-points a project."""
         root = await asyncio.to_thread(repo_root, path)
         if not await asyncio.to_thread(has_commits, root):
             raise UserError(f"{root} has no commits yet; commit something first so tasks can branch from it")
+        origin = await asyncio.to_thread(git, root, "config", "--get", "remote.origin.url", check=False) or None
         stored = await self._store.list_projects()
         for known in stored:
             if not known.managed and Path(known.path) == root:
+                if known.url is None and origin is not None:  # registered before the registry kept URLs
+                    known = replace(known, url=origin)
+                    await self._store.add_project(known)
                 return known
         wanted = project_name(root.name)
         taken = {known.name for known in stored} | set(self._config.projects) | {SCRATCH}
@@ -258,8 +263,7 @@ class Projects:
                                                         if f"{wanted}-{n}" not in taken)
         if name != wanted:
             log.warning("a project named %s is already registered; this checkout is registered as %s", wanted, name)
-        origin = await asyncio.to_thread(git, root, "config", "--get", "remote.origin.url", check=False)
-        project = Project(name=name, path=str(root), default_branch=None, managed=False, url=origin or None)
+        project = Project(name=name, path=str(root), default_branch=None, managed=False, url=origin)
         await self._store.add_project(project)
         return project
 
