@@ -185,6 +185,9 @@ class ClusterConfig(_Section):
     # A worker that has not said it is alive for this long is dead: its tasks run again on another host.
     host_dead_after_seconds: float = Field(30.0, gt=0)
     heartbeat_seconds: float = Field(5.0, gt=0)
+    # The host workers reach serve's projects on over ssh: they clone and push HOST:PATH. Unset, they use the
+    # path itself (workers on serve's machine, or a file system they share).
+    projects_host: str | None = None
 
 
 DeliverMode = Literal["branch", "push", "pr", "merge"]

@@ -42,9 +42,11 @@ if TYPE_CHECKING:
 
 class Services:
     def __init__(self, home: OrchHome, store: Store, *, config: Config | None = None,
-                 hub: EventHub | None = None) -> None:
-        """`config` is read from the home when first needed if not given; `hub` is serve's (None in the CLI)."""
+                 hub: EventHub | None = None, placed: bool = False) -> None:
+        """`config` is read from the home when first needed if not given; `hub` is serve's (None in the CLI);
+        `placed`: an `orch worker`'s, whose projects are clones of serve's (Projects)."""
         self.home = home
+        self._placed = placed
         self._store = store
         self._config = config
         self.hub = hub
@@ -61,7 +63,8 @@ class Services:
         home. Without `config`, only the store URL is read from config.yml. `fence_host`: `orch worker`'s host
         (its writes about tasks it does not hold are refused)."""
         home.ensure()
-        return cls(home, await open_store(home, config, fence_host=fence_host), config=config, hub=hub)
+        return cls(home, await open_store(home, config, fence_host=fence_host), config=config, hub=hub,
+                   placed=fence_host is not None)
 
     async def close(self) -> None:
         if "router" in self.__dict__:
@@ -82,7 +85,7 @@ class Services:
     def projects(self) -> Projects:
         from orch.core.projects.registry import Projects
 
-        return Projects(self._store, self.config, self.home)
+        return Projects(self._store, self.config, self.home, placed=self._placed)
 
     @functools.cached_property
     def jobs(self) -> JobBook:

@@ -116,8 +116,8 @@ class ClusterWorker:
             return  # run already, or cancelled meanwhile: each task runs once
         _, before = await self._db.take_lease(task_id, self.host)
         if before is not None and before != self.host and (task.worktree or task.base_commit):
-            # It ran on another host: that host's worktree and commits are not here; it starts from this host's
-            # clone of its project.
+            # It ran on another host: that host's worktree is not here; it goes on from the branch that host pushed
+            # (Worktrees), else from the project's base.
             task = await self._store.update_task(task_id, worktree=None, base_commit=None)
         log.info("task %s: running here (job %s)", task_id, context.job.id)
         await self._run(task, resume=False)

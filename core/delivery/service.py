@@ -6,7 +6,7 @@
 - `pr`: pushed, then a pull request on GitHub, with the task's review posted on it.
 - `merge`: merged into the branch the task started from, the project's default branch unless a `base:` label
   said otherwise (see orch.core.delivery.gitops for how nobody's working tree
-  is touched); a clone orch made pushes the merged branch to its origin first.
+  is touched); a clone orch made pushes the merged branch to the remote it mirrors first.
 
 A failure raises DeliveryError with the reason and leaves everything as it was (no ref moved, no branch deleted).
 """
@@ -112,8 +112,10 @@ class DeliveryService:
             url = await self._pull_request(task, project)
             return await self._store.update_task(task.id, delivered="pr", pr_url=url)
         message = f"Merge {task.branch}: task {task.id}: {task.title}"
-        # A clone orch made mirrors its origin: the merge must reach origin or the next fetch undoes it.
-        push_to = "origin" if project.managed and await asyncio.to_thread(gitops.has_remote, project.path, "origin") \
+        # A clone orch made mirrors its source (origin; a worker's, maybe serve's checkout): the merge must reach it
+        # or the next fetch undoes it.
+        source = project.source
+        push_to = source if project.managed and await asyncio.to_thread(gitops.has_remote, project.path, source) \
             else None
         merged = await asyncio.to_thread(gitops.merge_into, project.path, task.branch, self._target(task, project),
                                          message, push_to=push_to)

@@ -12,6 +12,10 @@ from orch.core.errors import OrchError, UserError
 
 # Nobody is at a terminal to answer a credentials prompt: git must fail instead of waiting for ever.
 NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}
+# A clone orch makes (`orch project add`, a worker's) mirrors origin's branches, so after a fetch its default
+# branch is origin's latest; orch's task branches are the clone's own, and a fetch must neither overwrite them nor
+# fail because one is checked out.
+FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "^refs/heads/orch/*")
 # Commits made for a task must not fail on a machine where git has no identity configured.
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "orch",

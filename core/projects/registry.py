@@ -25,16 +25,14 @@ from orch.core.config import Config, ProjectConfig
 from orch.core.errors import NotFound, UserError
 from orch.core.home import OrchHome
 from orch.core.names import SCRATCH
-from orch.core.projects.git import NO_PROMPT, default_branch, git, has_commits, repo_root
+from orch.core.projects.git import FETCH_REFSPECS, NO_PROMPT, default_branch, git, has_commits, repo_root
+from orch.core.projects.placement import placed_clone, remote_url, source_remote
 from orch.core.projects.unique_work import unique_work
 from orch.core.store.base import Store
 from orch.core.store.records import Project
 from orch.core.tasks.models import TaskStatus
 
 GITHUB = "https://github.com/{owner}/{repo}.git"
-# A managed clone mirrors origin's branches, so after a fetch its default branch is origin's latest; orch's task
-# branches live only in the clone, and a fetch must neither overwrite them nor fail because one is checked out.
-FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "^refs/heads/orch/*")
 # Names become folders (ORCH_HOME/projects/OWNER/REPO.git, worktrees/NAME/): no separators, no dot-dot.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SCP = re.compile(r"[^/@:]+@[^/:]+:(.+)")  # git@host:owner/repo.git
@@ -50,6 +48,11 @@ class ProjectRef:
     default_branch: str
     managed: bool = False  # a bare clone orch owns: fetched before each task branches from it
     settings: ProjectConfig = field(default_factory=ProjectConfig)  # deliver, github, copy_files, setup
+    # On a worker: serve's copy of the project, where each task commit is pushed so another host can go on from
+    # it (None: commits stay in this host's repository).
+    remote: str | None = None
+    # The remote a managed clone mirrors: fetched before a task branches off; a merge reaches it first.
+    source: str = "origin"
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,15 @@ def _is_repository(path: Path) -> bool:
 
 
 class Projects:
-    def __init__(self, store: Store, config: Config, home: OrchHome) -> None:
+    def __init__(self, store: Store, config: Config, home: OrchHome, *, placed: bool = False) -> None:
+        """`placed`: this is an `orch worker`; a registered project is serve's, and runs here in a clone of this
+        home's own (placement)."""
         self._store = store
         self._config = config
         self._home = home
+        self._placed = placed
         self._scratch_lock = asyncio.Lock()
+        self._clone_locks: dict[str, asyncio.Lock] = {}
 
     async def names(self) -> list[str]:
         stored = [project.name for project in await self._store.list_projects()]
@@ -205,6 +212,8 @@ class Projects:
             stored = await self._store.get_project(name)
             if stored is None:
                 raise NotFound(f"project {name!r} not found")
+            if self._placed:
+                return await self._place(stored, settings)
             path, branch = Path(stored.path), settings.default_branch or stored.default_branch
             if stored.managed:
                 if not path.is_dir():
@@ -222,16 +231,31 @@ class Projects:
             branch = await asyncio.to_thread(default_branch, root)
         return ProjectRef(name, root, branch, settings=settings)
 
+    async def _place(self, stored: Project, settings: ProjectConfig) -> ProjectRef:
+        url = remote_url(stored, self._config.cluster.projects_host or None)
+        async with self._clone_locks.setdefault(stored.name, asyncio.Lock()):  # two tasks must not both clone
+            path = await asyncio.to_thread(placed_clone, self._home, stored, url)
+        branch = settings.default_branch or stored.default_branch
+        if branch is None:  # serve's clone's HEAD, as this clone has it
+            branch = await asyncio.to_thread(default_branch, path)
+        return ProjectRef(stored.name, path, branch, managed=True, settings=settings, remote=url,
+                          source=source_remote(stored))
+
     async def register_checkout(self, path: Path) -> Project:
         """`orch init`: remember a git checkout the user already has, by its folder's name made a project name
-        (see `project_name`). Run again in the same checkout it changes nothing; in another checkout whose folder
-        has the same name it registers that one as NAME-2 (-3, …) and says so: never re-points a project."""
+        (see `project_name`). Run again in the same checkout it changes nothing (but records its origin's URL, if
+        it was registered without); in another checkout whose folder has the same name it registers that one as
+        NAME-2 (-3, …) and says so: never re-points a project."""
         root = await asyncio.to_thread(repo_root, path)
         if not await asyncio.to_thread(has_commits, root):
             raise UserError(f"{root} has no commits yet; commit something first so tasks can branch from it")
+        origin = await asyncio.to_thread(git, root, "config", "--get", "remote.origin.url", check=False) or None
         stored = await self._store.list_projects()
         for known in stored:
             if not known.managed and Path(known.path) == root:
+                if known.url is None and origin is not None:  # registered before the registry kept URLs
+                    known = replace(known, url=origin)
+                    await self._store.add_project(known)
                 return known
         wanted = project_name(root.name)
         taken = {known.name for known in stored} | set(self._config.projects) | {SCRATCH}
@@ -239,7 +263,7 @@ class Projects:
                                                         if f"{wanted}-{n}" not in taken)
         if name != wanted:
             log.warning("a project named %s is already registered; this checkout is registered as %s", wanted, name)
-        project = Project(name=name, path=str(root), default_branch=None, managed=False)
+        project = Project(name=name, path=str(root), default_branch=None, managed=False, url=origin)
         await self._store.add_project(project)
         return project
 
@@ -256,7 +280,7 @@ class Projects:
             raise UserError(f"{path} already exists; another project was cloned from {source.owner}/{source.repo}")
         await asyncio.to_thread(self._clone, source.url, path)
         project = Project(name=name, path=str(path), default_branch=await asyncio.to_thread(default_branch, path),
-                          managed=True)
+                          managed=True, url=source.url)
         await self._store.add_project(project)
         return project
 

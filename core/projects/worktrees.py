@@ -4,6 +4,9 @@ A new worktree starts from the task's base (a `base:BRANCH` label, else the proj
 base commit is remembered so the task's diff is always against where it started. Files named by the project's
 `copy_files` (a `.env` that git does not track, say) are copied in from the project's checkout and are never
 committed. A worktree that was removed is re-created from its branch, so the branch's commits are never lost.
+
+On a worker the project has a remote (serve's copy, see placement): a task's branch is pushed there after each
+attempt, and a task that starts on a host after another pushed its branch goes on from that branch.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from orch.core.errors import OrchError, UserError
 from orch.core.home import OrchHome
 from orch.core.projects.git import NO_PROMPT, git
+from orch.core.projects.placement import SERVE_REMOTE
 from orch.core.projects.registry import ProjectRef
 from orch.core.tasks.labels import label_values
 from orch.core.tasks.models import Task
@@ -69,11 +73,14 @@ class Worktrees:
             return Worktree(path, branch, base, task.base_commit or self._merge_base(project, base, branch))
         path.parent.mkdir(parents=True, exist_ok=True)
         git(project.path, "worktree", "prune")
+        if project.remote is not None:
+            self._fetch(project)
+            self._take_pushed(project, branch)
         if git(project.path, "branch", "--list", branch):
             git(project.path, "worktree", "add", str(path), branch)
             base_commit = task.base_commit or self._merge_base(project, base, branch)
         else:
-            if project.managed:
+            if project.managed and project.remote is None:
                 self._fetch(project)
             base_commit = git(project.path, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False)
             if not base_commit:
@@ -86,11 +93,42 @@ class Worktrees:
         return git(project.path, "merge-base", base, branch, check=False) or base
 
     def _fetch(self, project: ProjectRef) -> None:
-        """Bring the clone's default branch up to origin's, so a new task starts from the latest code."""
+        """Bring the clone's default branch up to its source's, so a new task starts from the latest code."""
         try:
-            git(project.path, "fetch", "--quiet", "origin", env=NO_PROMPT, timeout=FETCH_TIMEOUT_SECONDS)
+            git(project.path, "fetch", "--quiet", project.source, env=NO_PROMPT, timeout=FETCH_TIMEOUT_SECONDS)
         except OrchError as exc:
             log.warning("project %s: fetch failed, the task starts from what the clone has: %s", project.name, exc)
+
+    def _take_pushed(self, project: ProjectRef, branch: str) -> None:
+        """The task's branch as another host pushed it, if one did: the task goes on from there. Fast-forward only:
+        commits that exist only here are never dropped (a refusal leaves the branch as it is here, and says so)."""
+        if not git(project.path, "ls-remote", "--heads", SERVE_REMOTE, branch, env=NO_PROMPT,
+                   timeout=FETCH_TIMEOUT_SECONDS, check=False):
+            return
+        try:
+            git(project.path, "fetch", "--quiet", SERVE_REMOTE, f"refs/heads/{branch}:refs/heads/{branch}",
+                env=NO_PROMPT, timeout=FETCH_TIMEOUT_SECONDS)
+        except OrchError as exc:
+            log.warning("project %s: the pushed %s was not taken, the task goes on from this host's: %s",
+                        project.name, branch, exc)
+
+    async def push(self, project: ProjectRef, branch: str) -> str | None:
+        """On a worker, push the task's branch to the project's remote (serve's copy), so its commits exist off this
+        host: another host can go on from them and serve can deliver them. A failure does not stop the task (the
+        commits are safe here): it is logged, and what to tell on the attempt is returned (None: pushed, or the
+        project has no remote)."""
+        if project.remote is None:
+            return None
+        try:
+            # Not forced: a task that moved started from what was pushed, so its commits always fast-forward it;
+            # a refusal means commits on the remote this host never saw, and those must not be overwritten.
+            await asyncio.to_thread(git, project.path, "push", "--quiet", SERVE_REMOTE,
+                                    f"refs/heads/{branch}:refs/heads/{branch}", env=NO_PROMPT,
+                                    timeout=FETCH_TIMEOUT_SECONDS)
+        except OrchError as exc:
+            log.warning("project %s: %s was not pushed to %s: %s", project.name, branch, project.remote, exc)
+            return f"its commits were not pushed to {project.remote}: {exc}"
+        return None
 
     def _copy_files(self, project: ProjectRef, worktree: Path) -> None:
         if not project.settings.copy_files:

@@ -74,6 +74,14 @@ class _Run:
         return adapter_for(self.decision.agent)
 
 
+def stored_decision(task: Task, stored: dict[str, object]) -> RouteDecision:
+    """The route a task was given, as the store keeps it (a task taken up again is not routed anew)."""
+    return RouteDecision(
+        agent=task.agent or str(stored.get("agent", "shell")), model=task.model,
+        complexity=task.complexity or "medium", reason=task.route_reason or "", decided_by="stored",
+    )
+
+
 class TaskRunner:
     def __init__(self, config: Config, store: Store, states: TaskStates, tasks: TaskService, projects: Projects,
                  worktrees: Worktrees, router: Callable[[], Router], setup: AttemptSetup,
@@ -109,7 +117,7 @@ class TaskRunner:
     async def _run(self, task: Task, *, resume: bool) -> None:
         stored = await self._store.get_route(task.id)
         if resume or (task.status is TaskStatus.ROUTED and stored is not None):
-            decision = self._stored_decision(task, stored or {})
+            decision = stored_decision(task, stored or {})
         else:
             routed = await self.route(task)
             if routed is None:
@@ -144,13 +152,6 @@ class TaskRunner:
             model=decision.model, complexity=decision.complexity, route_reason=decision.reason,
         )
         return (routed, decision) if routed is not None else None
-
-    @staticmethod
-    def _stored_decision(task: Task, stored: dict[str, object]) -> RouteDecision:
-        return RouteDecision(
-            agent=task.agent or str(stored.get("agent", "shell")), model=task.model,
-            complexity=task.complexity or "medium", reason=task.route_reason or "", decided_by="stored",
-        )
 
     async def _work(self, run: _Run, *, resume: bool) -> None:
         """Attempts until one ends the task. The first may be a review asked for, or one to re-attach to."""
@@ -220,11 +221,13 @@ class TaskRunner:
                                              f"Attempt {number} by {decision.agent}.", never_committed(run.project))
         if files:
             write_private(ctx.attempt_dir / "files_changed.txt", "\n".join(files) + "\n")
+        unpushed = await self._worktrees.push(run.project, run.worktree.branch)  # on a worker: serve gets it
         await self._store.finish_attempt(Attempt(
             task_id=task.id, number=number, agent=decision.agent, model=decision.model, started_at=0.0,
             finished_at=time.time(), exit_code=exit_code, outcome=result.error_kind or result.status,
-            error=result.error, summary=result.summary, cost_usd=result.cost_usd, tokens_in=result.tokens_in,
-            tokens_out=result.tokens_out, session_id=result.session_id,
+            error="; ".join(text for text in (result.error, unpushed) if text) or None, summary=result.summary,
+            cost_usd=result.cost_usd, tokens_in=result.tokens_in, tokens_out=result.tokens_out,
+            session_id=result.session_id,
         ))
         cost = (task.cost_usd or 0.0) + result.cost_usd if result.cost_usd is not None else task.cost_usd
         fields: dict[str, object] = {"cost_usd": cost}

@@ -431,9 +431,9 @@ class PostgresStore(Store):
 
     async def add_project(self, project: Project) -> None:
         await self._write(
-            f"INSERT INTO projects ({rows.PROJECT_COLUMNS}) VALUES (%s, %s, %s, %s) ON CONFLICT (name) "
+            f"INSERT INTO projects ({rows.PROJECT_COLUMNS}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) "
             "DO UPDATE SET path = EXCLUDED.path, default_branch = EXCLUDED.default_branch, "
-            "managed = EXCLUDED.managed",
+            "managed = EXCLUDED.managed, url = EXCLUDED.url",
             rows.project_row(project),
         )
 

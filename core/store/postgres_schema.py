@@ -232,6 +232,10 @@ MIGRATIONS: list[str | Callable[[], str]] = [
     CREATE TRIGGER capture_offsets_fence BEFORE INSERT OR UPDATE ON capture_offsets
         FOR EACH ROW EXECUTE FUNCTION orch_fence('task_id');
     """,
+    # 4: where each project's code comes from, so a worker's copy of it can deliver there
+    """
+    ALTER TABLE projects ADD COLUMN url TEXT;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -43,3 +43,6 @@ class Project:
     path: str
     default_branch: str | None
     managed: bool
+    # Where the project's code comes from (a clone's origin, a checkout's `origin` remote; None: it has none): a
+    # worker's copy of the project delivers there, as serve's would.
+    url: str | None = None

@@ -33,7 +33,7 @@ ATTEMPT_COLUMNS = ", ".join(ATTEMPT_FIELDS)
 REVIEW_COLUMNS = "task_id, attempt, reviewer, model, decision, notes, comments, created_at"
 CHUNK_COLUMNS = "task_id, seq, content, ts, is_final"
 FOLLOW_COLUMNS = "transport, chat_id, task_id, last_seq"
-PROJECT_COLUMNS = "name, path, default_branch, managed"
+PROJECT_COLUMNS = "name, path, default_branch, managed, url"
 JOB_STATE_COLUMNS = "job_id, schedule, handled_until, last_slot, last_task_id"
 FOLLOWUP_COLUMNS = "id, task_id, text, interrupt, source, created_at, taken_at"
 QUESTION_COLUMNS = "id, task_id, kind, text, options, detail, created_at, answer, answered_by, answered_at"
@@ -99,11 +99,11 @@ def follow_from_row(row: Sequence[Any]) -> Follow:
 
 
 def project_row(project: Project) -> tuple[Any, ...]:
-    return project.name, project.path, project.default_branch, project.managed
+    return project.name, project.path, project.default_branch, project.managed, project.url
 
 
 def project_from_row(row: Sequence[Any]) -> Project:
-    return Project(row[0], row[1], row[2], bool(row[3]))
+    return Project(row[0], row[1], row[2], bool(row[3]), row[4])
 
 
 def job_state_from_row(row: Sequence[Any]) -> JobState:

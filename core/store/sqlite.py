@@ -389,7 +389,7 @@ class SqliteStore(Store):
     async def add_project(self, project: Project) -> None:
         async with self._transaction() as db:
             await db.execute(
-                f"INSERT OR REPLACE INTO projects ({rows.PROJECT_COLUMNS}) VALUES (?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO projects ({rows.PROJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                 rows.project_row(project),
             )
 

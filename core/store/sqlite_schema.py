@@ -163,4 +163,8 @@ MIGRATIONS: list[str] = [
         message_id TEXT
     );
     """,
+    # 5: where each project's code comes from, so a worker's copy of it can deliver there
+    """
+    ALTER TABLE projects ADD COLUMN url TEXT;
+    """,
 ]

@@ -79,3 +79,17 @@ async def test_a_checkout_with_a_newline_in_its_name_runs_a_task_to_the_end(
     committed = subprocess.run(["git", "show", "--name-only", "--format=", done.branch], cwd=checkout,
                                capture_output=True, text=True, check=True).stdout.strip()
     assert committed == "made.txt"
+
+
+async def test_a_checkout_is_registered_with_its_origin_url_when_it_has_one(
+        home: OrchHome, store: SqliteStore, tmp_path: Path) -> None:
+    projects = Services(home, store, config=fast_config()).projects
+    with_origin = make_repo(tmp_path / "work" / "web")
+    subprocess.run(["git", "remote", "add", "origin", "git@github.com:acme/web.git"], cwd=with_origin, check=True)
+    assert (await projects.register_checkout(with_origin)).url == "git@github.com:acme/web.git"
+    without = make_repo(tmp_path / "work" / "api")
+    assert (await projects.register_checkout(without)).url is None
+    # Given an origin later, `orch init` again records it (what a worker's clone delivers to).
+    subprocess.run(["git", "remote", "add", "origin", "git@github.com:acme/api.git"], cwd=without, check=True)
+    assert (await projects.register_checkout(without)).url == "git@github.com:acme/api.git"
+    assert (await store.get_project("api")).url == "git@github.com:acme/api.git"  # type: ignore[union-attr]

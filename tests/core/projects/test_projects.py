@@ -86,6 +86,7 @@ async def test_tasks_run_in_a_managed_clone_and_start_from_origins_latest(
         clone = home.projects_dir / "acme" / "app.git"
         assert (project.name, project.path, project.default_branch, project.managed) == ("app", str(clone), "main",
                                                                                          True)
+        assert project.url == str(upstream)  # what a worker's clone of it delivers to
         assert git(clone, "rev-parse", "--is-bare-repository") == "true"
 
         first = await orch.tasks.create("first", "echo one > one.txt", agent="shell", project="app")

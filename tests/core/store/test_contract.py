@@ -490,7 +490,8 @@ async def test_set_follow_seq_never_moves_backwards(store: Store) -> None:
 
 async def test_projects_are_added_replaced_listed_and_removed(store: Store) -> None:
     assert await store.list_projects() == []
-    clone = Project("web", "/home/u/.orch/projects/acme/web.git", "main", managed=True)
+    clone = Project("web", "/home/u/.orch/projects/acme/web.git", "main", managed=True,
+                    url="https://github.com/acme/web.git")
     checkout = Project("api", "/src/api", None, managed=False)
     await store.add_project(clone)
     await store.add_project(checkout)
@@ -498,7 +499,7 @@ async def test_projects_are_added_replaced_listed_and_removed(store: Store) -> N
     assert await store.get_project("nope") is None
     assert await store.list_projects() == [checkout, clone]
 
-    moved = Project("api", "/src/api-v2", "develop", managed=False)
+    moved = Project("api", "/src/api-v2", "develop", managed=False, url="git@github.com:acme/api.git")
     await store.add_project(moved)
     assert await store.list_projects() == [moved, clone]
 
