@@ -4,10 +4,11 @@ its own (own tmux server, worktrees, attempt folders), sharing one PostgreSQL da
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,22 @@ async def query(url: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[An
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         cursor = await conn.execute(sql, params)
         return await cursor.fetchall()
+
+
+@contextlib.asynccontextmanager
+async def running_cluster(root: Path, url: str, hosts: int = 2,
+                          dead_after: float = 4) -> AsyncIterator[tuple[Serve, list[Worker]]]:
+    """serve (home `root/serve`) and `hosts` workers (`root/w1`, …), started; a test may replace a worker in the
+    list (teardown stops whatever is there)."""
+    serve_home = make_home(root / "serve", dead_after)
+    workers = [Worker(make_home(root / f"w{n}"), f"w{n}", url) for n in range(1, hosts + 1)]
+    serve = await start_serve(serve_home, url)
+    try:
+        for worker in workers:
+            await worker.start()
+        yield serve, workers
+    finally:
+        for worker in workers:
+            await worker.stop()
+            worker.kill_tmux()
+        await stop_serve(serve, serve_home)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.harness import Worker, make_home, query, start_serve, stop_serve
+from tests.cluster.harness import Worker, make_home, query, running_cluster
 from tests.conftest import wait_until
 from tests.e2e.test_serve_stdout import ORCH, Serve
 
@@ -29,18 +29,8 @@ def serve_env(tmp_path: Path, url: str) -> dict[str, str]:
 @pytest.fixture
 async def cluster(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
     """serve and three workers, started."""
-    serve_home = make_home(serve_home_path(tmp_path))
-    workers = [Worker(make_home(tmp_path / f"w{n}"), f"w{n}", postgres_database) for n in (1, 2, 3)]
-    serve = await start_serve(serve_home, postgres_database)
-    try:
-        for worker in workers:
-            await worker.start()
-        yield serve, workers
-    finally:
-        for worker in workers:
-            await worker.stop()
-            worker.kill_tmux()
-        await stop_serve(serve, serve_home)
+    async with running_cluster(tmp_path, postgres_database, hosts=3) as started:
+        yield started
 
 
 async def test_six_tasks_over_three_workers_run_exactly_once_each(

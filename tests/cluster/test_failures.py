@@ -4,7 +4,6 @@ back, it is fenced out and stops its own pane."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.harness import Worker, make_home, query, start_serve, stop_serve
+from tests.cluster.harness import Worker, query, running_cluster
 from tests.cluster.test_cluster import has_session, worker_of
 from tests.conftest import wait_until
 from tests.e2e.test_serve_stdout import Serve
@@ -20,34 +19,17 @@ from tests.e2e.test_serve_stdout import Serve
 COUNT = 'for i in $(seq 1 30); do echo line $i; sleep 0.1; done'
 
 
-@contextlib.asynccontextmanager
-async def two_workers(root: Path, url: str, dead_after: float) -> AsyncIterator[tuple[Serve, list[Worker]]]:
-    """serve and two workers; the test may replace a worker in the list (teardown stops whatever is there)."""
-    serve_home = make_home(root / "serve", dead_after)
-    workers = [Worker(make_home(root / f"w{n}"), f"w{n}", url) for n in (1, 2)]
-    serve = await start_serve(serve_home, url)
-    try:
-        for worker in workers:
-            await worker.start()
-        yield serve, workers
-    finally:
-        for worker in workers:
-            await worker.stop()
-            worker.kill_tmux()
-        await stop_serve(serve, serve_home)
-
-
 @pytest.fixture
 async def pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
     """A serve that takes a worker silent for 4 s for dead."""
-    async with two_workers(tmp_path, postgres_database, dead_after=4) as started:
+    async with running_cluster(tmp_path, postgres_database, dead_after=4) as started:
         yield started
 
 
 @pytest.fixture
 async def patient_pair(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker]]]:
     """A serve that waits a minute before it takes a worker for dead: longer than any restart here."""
-    async with two_workers(tmp_path, postgres_database, dead_after=60) as started:
+    async with running_cluster(tmp_path, postgres_database, dead_after=60) as started:
         yield started
 
 
@@ -63,14 +45,21 @@ async def output_lines(serve: Serve, task_id: int) -> list[str]:
             lines.append(line.removeprefix(f"[{task_id}] "))
 
 
+async def kill_its_worker_mid_count(serve: Serve, workers: list[Worker], url: str) -> Worker:
+    """Start task 1 counting to 30 and, once it printed line 3, kill -9 the worker running it (its tmux server,
+    and the agent in it, go on)."""
+    await serve.send(f'/task new count agent:shell body:"{COUNT}"')
+    await serve.read_until(r"\[1\] line 3")
+    victim = await worker_of(url, 1, workers)
+    await victim.stop(signal.SIGKILL)
+    return victim
+
+
 async def test_a_worker_killed_mid_task_takes_it_up_again_after_a_restart(
     patient_pair: tuple[Serve, list[Worker]], postgres_database: str
 ) -> None:
     serve, workers = patient_pair
-    await serve.send(f'/task new count agent:shell body:"{COUNT}"')
-    await serve.read_until(r"\[1\] line 3")
-    victim = await worker_of(postgres_database, 1, workers)
-    await victim.stop(signal.SIGKILL)  # its tmux server, and the agent in it, go on
+    victim = await kill_its_worker_mid_count(serve, workers, postgres_database)
     again = Worker(victim.home, victim.host, postgres_database)
     workers[workers.index(victim)] = again
     await again.start()
@@ -86,10 +75,7 @@ async def test_a_worker_dead_with_its_tmux_server_loses_the_attempt_and_another_
     pair: tuple[Serve, list[Worker]], postgres_database: str
 ) -> None:
     serve, workers = pair
-    await serve.send(f'/task new count agent:shell body:"{COUNT}"')
-    await serve.read_until(r"\[1\] line 3")
-    victim = await worker_of(postgres_database, 1, workers)
-    await victim.stop(signal.SIGKILL)
+    victim = await kill_its_worker_mid_count(serve, workers, postgres_database)
     victim.kill_tmux()
     await output_lines(serve, 1)
     survivor = next(worker for worker in workers if worker is not victim)

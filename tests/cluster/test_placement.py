@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.harness import Worker, query
+from tests.cluster.harness import Worker, query, running_cluster
 from tests.cluster.test_cluster import serve_env, worker_of
-from tests.cluster.test_failures import output_lines, two_workers
+from tests.cluster.test_failures import output_lines
 from tests.conftest import make_repo
 from tests.e2e.test_serve_stdout import ORCH, Serve
 
@@ -35,7 +35,7 @@ def git_out(repo: Path, *args: str) -> str:
 async def placed(tmp_path: Path, postgres_database: str) -> AsyncIterator[tuple[Serve, list[Worker], Path]]:
     """serve, two workers, and project `app` cloned into serve's home only (its clone's path)."""
     make_repo(tmp_path / "src" / "app")
-    async with two_workers(tmp_path, postgres_database, dead_after=4) as (serve, workers):
+    async with running_cluster(tmp_path, postgres_database) as (serve, workers):
         added = await asyncio.to_thread(
             subprocess.run, [ORCH, "project", "add", str(tmp_path / "src" / "app")], capture_output=True, text=True,
             timeout=60, env=serve_env(tmp_path, postgres_database))
