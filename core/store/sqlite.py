@@ -57,9 +57,6 @@ class SqliteStore(Store):
     def __init__(self, db: aiosqlite.Connection, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self._db = db
         self._busy_timeout = busy_timeout
-        # One connection serves every coroutine: without this, two writes interleave inside one transaction, so
-        # one's commit takes the other's half-done statements and one's rollback undoes the other's work.
-        self._writing = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> SqliteStore:
@@ -84,13 +81,12 @@ class SqliteStore(Store):
         connection would commit what was left of it. A lock held by another process past the busy timeout is
         Busy: one line for whoever asked, nothing written."""
         try:
-            async with self._writing:
-                try:
-                    yield self._db
-                except BaseException:
-                    await self._db.rollback()
-                    raise
-                await self._db.commit()
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
