@@ -57,6 +57,10 @@ class SqliteStore(Store):
     def __init__(self, db: aiosqlite.Connection, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self._db = db
         self._busy_timeout = busy_timeout
+        # One connection serves every coroutine, one use at a time. Interleaved, two writes share one transaction
+        # (one's commit takes the other's half-done statements, one's rollback undoes the other's work), and a
+        # read whose statement is still open pins an old snapshot that makes the next write fail as "locked".
+        self._turn = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> SqliteStore:
@@ -81,12 +85,13 @@ class SqliteStore(Store):
         connection would commit what was left of it. A lock held by another process past the busy timeout is
         Busy: one line for whoever asked, nothing written."""
         try:
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.rollback()
-                raise
-            await self._db.commit()
+            async with self._turn:
+                try:
+                    yield self._db
+                except BaseException:
+                    await self._db.rollback()
+                    raise
+                await self._db.commit()
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
@@ -94,7 +99,7 @@ class SqliteStore(Store):
                        "nothing was changed, try again") from exc
 
     async def _user_version(self) -> int:
-        async with self._db.execute("PRAGMA user_version") as cursor:
+        async with self._db.execute("PRAGMA user_version") as cursor:  # inside the migration's turn
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
@@ -134,7 +139,7 @@ class SqliteStore(Store):
         return task
 
     async def _read(self, query: sqlite_reads.Read[T]) -> T:
-        async with self._db.execute(query.sql, query.params) as cursor:
+        async with self._turn, self._db.execute(query.sql, query.params) as cursor:
             return query.convert(list(await cursor.fetchall()))
 
     async def get_task(self, task_id: int) -> Task | None:
@@ -201,7 +206,7 @@ class SqliteStore(Store):
         return await self._read(sqlite_reads.attempts(task_id))
 
     async def attempt_costs(self, since: float | None = None) -> list[AttemptCost]:
-        async with self._db.execute(
+        async with self._turn, self._db.execute(
             f"SELECT {', '.join('a.' + name for name in ATTEMPT_FIELDS)}, t.project FROM attempts a "
             "JOIN tasks t ON t.id = a.task_id WHERE a.started_at >= ? ORDER BY a.started_at",
             (since or 0.0,),
@@ -228,7 +233,7 @@ class SqliteStore(Store):
 
     async def pending_followups(self, task_id: int | None = None) -> list[FollowUp]:
         where, params = ("AND task_id = ?", (task_id,)) if task_id is not None else ("", ())
-        async with self._db.execute(
+        async with self._turn, self._db.execute(
             f"SELECT {rows.FOLLOWUP_COLUMNS} FROM followups WHERE taken_at IS NULL {where} ORDER BY id", params
         ) as cursor:
             found = await cursor.fetchall()
@@ -253,7 +258,7 @@ class SqliteStore(Store):
         return question
 
     async def get_question(self, question_id: int) -> Question | None:
-        async with self._db.execute(f"SELECT {rows.QUESTION_COLUMNS} FROM questions WHERE id = ?",
+        async with self._turn, self._db.execute(f"SELECT {rows.QUESTION_COLUMNS} FROM questions WHERE id = ?",
                                     (question_id,)) as cursor:
             row = await cursor.fetchone()
         return rows.question_from_row(row) if row else None
@@ -274,7 +279,7 @@ class SqliteStore(Store):
                              "VALUES (?, ?, ?, ?)", (transport, chat_id, message_id, task_id))
 
     async def task_of_message(self, transport: str, chat_id: str, message_id: str) -> int | None:
-        async with self._db.execute(
+        async with self._turn, self._db.execute(
             "SELECT task_id FROM chat_messages WHERE transport = ? AND chat_id = ? AND message_id = ?",
             (transport, chat_id, message_id),
         ) as cursor:
@@ -287,7 +292,7 @@ class SqliteStore(Store):
                              rows.origin_row(origin))
 
     async def get_origin(self, task_id: int) -> Origin | None:
-        async with self._db.execute(
+        async with self._turn, self._db.execute(
             f"SELECT {rows.ORIGIN_COLUMNS} FROM origins WHERE task_id = ?", (task_id,)
         ) as cursor:
             row = await cursor.fetchone()
@@ -311,7 +316,7 @@ class SqliteStore(Store):
                 )
 
     async def chunks_after(self, task_id: int, after_seq: int, limit: int = 1000) -> list[Chunk]:
-        async with self._db.execute(
+        async with self._turn, self._db.execute(
             f"SELECT {rows.CHUNK_COLUMNS} FROM chunks WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (task_id, after_seq, limit),
         ) as cursor:
@@ -319,12 +324,12 @@ class SqliteStore(Store):
         return [rows.chunk_from_row(row) for row in found]
 
     async def last_seq(self, task_id: int) -> int:
-        async with self._db.execute("SELECT MAX(seq) FROM chunks WHERE task_id = ?", (task_id,)) as cursor:
+        async with self._turn, self._db.execute("SELECT MAX(seq) FROM chunks WHERE task_id = ?", (task_id,)) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
     async def capture_offset(self, task_id: int, attempt: int) -> int:
-        async with self._db.execute(
+        async with self._turn, self._db.execute(
             "SELECT byte_offset FROM capture_offsets WHERE task_id = ? AND attempt = ?", (task_id, attempt)
         ) as cursor:
             row = await cursor.fetchone()
@@ -341,7 +346,7 @@ class SqliteStore(Store):
         return await self._read(sqlite_reads.route(task_id))
 
     async def kv_get(self, key: str) -> str | None:
-        async with self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cursor:
+        async with self._turn, self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cursor:
             row = await cursor.fetchone()
         return str(row[0]) if row else None
 
@@ -373,7 +378,7 @@ class SqliteStore(Store):
             clauses.append("task_id = ?")
             params.append(task_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with self._db.execute(
+        async with self._turn, self._db.execute(
             f"SELECT {rows.FOLLOW_COLUMNS} FROM follows{where} ORDER BY task_id", params
         ) as cursor:
             found = await cursor.fetchall()
@@ -394,14 +399,14 @@ class SqliteStore(Store):
             )
 
     async def get_project(self, name: str) -> Project | None:
-        async with self._db.execute(
+        async with self._turn, self._db.execute(
             f"SELECT {rows.PROJECT_COLUMNS} FROM projects WHERE name = ?", (name,)
         ) as cursor:
             row = await cursor.fetchone()
         return rows.project_from_row(row) if row else None
 
     async def list_projects(self) -> list[Project]:
-        async with self._db.execute(f"SELECT {rows.PROJECT_COLUMNS} FROM projects ORDER BY name") as cursor:
+        async with self._turn, self._db.execute(f"SELECT {rows.PROJECT_COLUMNS} FROM projects ORDER BY name") as cursor:
             found = await cursor.fetchall()
         return [rows.project_from_row(row) for row in found]
 
@@ -411,7 +416,7 @@ class SqliteStore(Store):
         return cursor.rowcount > 0
 
     async def list_job_states(self) -> dict[int, JobState]:
-        async with self._db.execute(f"SELECT {rows.JOB_STATE_COLUMNS} FROM job_state") as cursor:
+        async with self._turn, self._db.execute(f"SELECT {rows.JOB_STATE_COLUMNS} FROM job_state") as cursor:
             found = await cursor.fetchall()
         return {row[0]: rows.job_state_from_row(row) for row in found}
 

@@ -347,6 +347,21 @@ async def test_a_task_origin_is_set_replaced_and_read(store: Store) -> None:
 
 # output
 
+async def test_a_failed_write_undoes_only_itself_while_others_run(store: Store) -> None:
+    """Writes from many coroutines at once (each pane's capture hands its batch over on its own): a batch the
+    store refuses (a seq stored already) takes none of the others' lines with it."""
+    task = await new_task(store)
+    await store.append_chunks([chunk(task.id, 1, "first")])
+
+    async def refused() -> None:
+        with pytest.raises(Exception):  # noqa: B017 (each implementation raises its driver's integrity error)
+            await store.append_chunks([chunk(task.id, 1, "first again")])
+
+    await asyncio.gather(*(refused() for _ in range(20)),
+                         *(store.append_chunks([chunk(task.id, seq, f"line {seq}")]) for seq in range(2, 42)))
+    assert [stored.seq for stored in await store.chunks_after(task.id, 0)] == list(range(1, 42))
+
+
 async def test_chunks_come_back_after_a_seq_in_order_and_limited(store: Store) -> None:
     task = await new_task(store)
     other = await new_task(store, "another")
