@@ -68,8 +68,7 @@ class Engine:
         await self.housekeeping.stop()
         await self.loop.stop()
         await self.executor.stop()
-        if self._poller_task is not None:
-            await cancel_and_wait(self._poller_task)
+        await cancel_and_wait(self._poller_task)
 
     def wake(self) -> None:
         self.loop.wake()

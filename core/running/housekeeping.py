@@ -27,8 +27,7 @@ class Housekeeping:
             self._task = asyncio.create_task(self._run(), name="housekeeping")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:
